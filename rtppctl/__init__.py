@@ -1,0 +1,3 @@
+"""rtppctl: an operator toolkit for RTPProxy media relays."""
+
+__version__ = "0.1.0"

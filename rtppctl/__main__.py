@@ -1,0 +1,5 @@
+"""`python -m rtppctl` runs the command line."""
+
+from rtppctl.cli.app import main
+
+main()

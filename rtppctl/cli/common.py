@@ -1,0 +1,114 @@
+"""What every command shares: the per-run `Session` object and the options reused across commands.
+
+The root callback builds one `Session` from the global options and stores it on the Typer context;
+commands fetch it with `session(ctx)`. The session loads the configuration lazily (a command given
+`--target` and no config file never reads TOML), opens channels with the effective timeout and
+retries, and owns the one `Output`. Option types defined here keep help texts identical everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from rtppctl.cli.output import Output
+    from rtppctl.config import Config
+    from rtppctl.net.client import RelayClient
+    from rtppctl.proto.url import NodeSpec
+
+TargetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="SPEC",
+        help="Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 "
+        "(repeatable where a command takes several relays).",
+        show_default=False,
+    ),
+]
+SetOption = Annotated[
+    int | None,
+    typer.Option("--set", metavar="ID", help="Relay set to use (default: the config's default_set).", show_default=False),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object (data only) instead of a table.")
+]
+
+
+@dataclass
+class Session:
+    """Global options of one run, and the objects built from them on demand."""
+
+    json: bool = False
+    verbose: int = 0
+    timeout: float | None = None
+    retries: int | None = None
+    color: bool | None = None
+    config_path: str | None = None
+    _config: Config | None = field(default=None, repr=False)
+    _output: Output | None = field(default=None, repr=False)
+
+    @property
+    def output(self) -> Output:
+        if self._output is None:
+            from rtppctl.cli.output import Output  # noqa: PLC0415
+
+            self._output = Output(json_mode=self.json, color=self.color, verbose=self.verbose)
+        return self._output
+
+    def use_json(self, flag: bool) -> Output:
+        """Apply a command's own --json (equivalent to the global one) and return the output."""
+        if flag and not self.json:
+            self.json = True
+            if self._output is not None:
+                self._output.json_mode = True
+        return self.output
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from rtppctl.config import load_config  # noqa: PLC0415
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def effective_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else self.config.rtpproxy_timeout
+
+    @property
+    def effective_retries(self) -> int:
+        return self.retries if self.retries is not None else self.config.rtpproxy_retr
+
+    def connect(self, node: NodeSpec) -> RelayClient:
+        """A client for `node` with the effective timeout, retries and -vv wire trace."""
+        from rtppctl.net.client import RelayClient  # noqa: PLC0415
+
+        trace = self.output.trace if self.verbose >= 2 else None
+        return RelayClient.open(node, timeout=self.effective_timeout, retries=self.effective_retries, trace=trace)
+
+    def nodes(self, targets: list[str] | None, set_id: int | None, *, all_sets: bool = False):  # noqa: ANN201
+        """(set id, node) pairs for the targets, or the chosen set, or every set."""
+        from rtppctl.nodes import resolve_nodes  # noqa: PLC0415
+
+        # A --target needs no config file, but still honours one for timeout/retries when present.
+        return resolve_nodes(self.config, targets=targets, set_id=set_id, all_sets=all_sets)
+
+    def node(self, targets: list[str] | None, set_id: int | None):  # noqa: ANN201
+        """The single relay a one-relay command talks to."""
+        from rtppctl.nodes import pick_node  # noqa: PLC0415
+
+        return pick_node(self.config, targets=targets, set_id=set_id)
+
+
+def session(ctx: typer.Context) -> Session:
+    """The run's Session (the root callback always sets one; tests calling commands directly get a fresh one)."""
+    obj = ctx.find_object(Session)
+    if obj is None:
+        obj = Session()
+        ctx.obj = obj
+    return obj

@@ -1,0 +1,175 @@
+"""First relay commands: version, ping, info, raw. Each parses options, calls ops, renders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rtppctl.cli.common import JsonOption, SetOption, TargetOption, session
+from rtppctl.proto.errors import ExitCode, InputError
+
+
+def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None, json_output: JsonOption = False) -> None:
+    """Protocol version (V) and every capability date (VF) of one relay.
+
+    Examples:
+
+      rtppctl version -t udp:127.0.0.1:22222
+
+      rtppctl version --set 1 --json
+    """
+    from rtppctl import ops  # noqa: PLC0415
+
+    s = session(ctx)
+    out = s.use_json(json_output)
+    member = s.node(target, set_id)
+    with s.connect(member.node) as client:
+        result = ops.version(client)
+    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+
+    table = Table(
+        [Column("date"), Column("capability"), Column("supported"), Column("module"), Column("meaning")],
+        [[c.date, c.name, c.supported, c.module_bit, c.meaning] for c in result.capabilities],
+        title=f"{result.node}: protocol {result.version}",
+    )
+    out.emit(ops.as_dict(result), table)
+
+
+def ping(
+    ctx: typer.Context,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+    all_sets: Annotated[bool, typer.Option("--all", help="Every relay of every configured set.")] = False,
+    count: Annotated[int, typer.Option("--count", "-c", min=1, max=10000, help="Version requests per relay.")] = 1,
+    json_output: JsonOption = False,
+) -> int:
+    """Is each relay of a set reachable? Round-trip time, version and key capabilities.
+
+    Exits 4 when any relay does not answer.
+
+    Examples:
+
+      rtppctl ping                        # the default set
+
+      rtppctl ping --all --count 5
+
+      rtppctl ping -t udp:10.0.0.5:22222 -t tcp:10.0.0.6:22222
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+
+    s = session(ctx)
+    out = s.use_json(json_output)
+    members = s.nodes(target, set_id, all_sets=all_sets)
+    results = ops.ping(s.connect, members, count)
+    table = Table(
+        [Column("set", "right"), Column("relay"), Column("ok"), Column("recv", "right"), Column("rtt min/avg/max ms", "right"),
+         Column("version"), Column("capabilities"), Column("error")],
+        [
+            [r.set_id, r.node, r.reachable, f"{r.received}/{r.sent}", _rtt(r), r.version, " ".join(r.capabilities) or None, r.error]
+            for r in results
+        ],
+    )
+    failed = [r for r in results if not r.reachable]
+    out.emit({"relays": [ops.as_dict(r) for r in results], "ok": not failed}, table)
+    return int(ExitCode.TRANSPORT) if failed else 0
+
+
+def _rtt(result) -> str | None:  # noqa: ANN001
+    if result.rtt_avg_ms is None:
+        return None
+    return f"{result.rtt_min_ms:.3f}/{result.rtt_avg_ms:.3f}/{result.rtt_max_ms:.3f}"
+
+
+def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None, json_output: JsonOption = False) -> None:
+    """Session and packet counters of one relay (I, and the global G statistics).
+
+    Examples:
+
+      rtppctl info
+
+      rtppctl info -t tcp:127.0.0.1:22223 --json
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+
+    s = session(ctx)
+    out = s.use_json(json_output)
+    member = s.node(target, set_id)
+    with s.connect(member.node) as client:
+        result = ops.info(client)
+    summary = Table([Column("counter"), Column("value", "right")], [[k, v] for k, v in result.info.items()], title=result.node)
+    stats = Table([Column("statistic"), Column("value", "right")], [[k, v] for k, v in result.stats.items()])
+    out.emit(ops.as_dict(result), summary, stats)
+
+
+def raw(
+    ctx: typer.Context,
+    words: Annotated[list[str] | None, typer.Argument(metavar="[COMMAND]...", help="One command, e.g. V or 'VF 20050322'.", show_default=False)] = None,
+    batch: Annotated[str | None, typer.Option("--file", "-f", metavar="FILE", help="A batch: one command per line ('-' for stdin); blank lines and # comments skipped.", show_default=False)] = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+    json_output: JsonOption = False,
+) -> int:
+    """Send raw control commands and print the replies in order (debugging and scripts).
+
+    The cookie (datagram relays) and line framing are added for you. Exits 3 when any
+    reply is an error E<n>.
+
+    Examples:
+
+      rtppctl raw V
+
+      rtppctl raw VF 20081224
+
+      printf 'V\\nI\\n' | rtppctl raw -f -
+
+      rtppctl raw --json -f commands.txt
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.proto import command as cmd  # noqa: PLC0415
+
+    s = session(ctx)
+    out = s.use_json(json_output)
+    if words and batch:
+        raise InputError("give either a COMMAND or --file, not both")
+    if batch:
+        commands = ops.parse_raw_batch(_read_batch(batch), "stdin" if batch == "-" else batch)
+    elif words:
+        line = " ".join(words)
+        cmd.validate_raw_command(line, "the command")
+        commands = [line]
+    else:
+        raise InputError("no command given", "e.g. rtppctl raw V, or rtppctl raw -f FILE")
+    member = s.node(target, set_id)
+    with s.connect(member.node) as client:
+        replies = ops.raw(client, commands)
+    failed = any(r.error_code is not None for r in replies)
+    if out.json_mode:
+        out.emit({"node": member.node.url, "replies": [ops.as_dict(r) for r in replies], "ok": not failed})
+    else:
+        for reply in replies:
+            text = reply.reply
+            if reply.error_code is not None:
+                text += f"    # {reply.error_name}: {reply.error_meaning}"
+            out.raw(text + "\n" if len(replies) == 1 else f"{reply.command} -> {text}\n")
+    return int(ExitCode.PROXY_ERROR) if failed else 0
+
+
+def _read_batch(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read batch file {path}: {getattr(err, 'strerror', None) or err}") from err
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel="Relays")(version)
+    app.command(rich_help_panel="Relays")(ping)
+    app.command(rich_help_panel="Relays")(info)
+    app.command(rich_help_panel="Relays")(raw)

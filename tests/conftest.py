@@ -1,0 +1,33 @@
+"""Shared fixtures: real relays started on free loopback ports, isolated XDG dirs for every test."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.relay import Relay, RelayFactory
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    """No test reads or writes the developer's real config or state."""
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_CACHE_HOME", "cache")):
+        path = tmp_path / "xdg" / sub
+        path.mkdir(parents=True)
+        monkeypatch.setenv(var, str(path))
+    monkeypatch.delenv("RTPPCTL_CONFIG", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return tmp_path / "xdg"
+
+
+@pytest.fixture(scope="session")
+def relays(tmp_path_factory):
+    """Factory for real engines; every engine it started is stopped at the end of the session."""
+    factory = RelayFactory(tmp_path_factory.mktemp("relays"))
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture(scope="session")
+def relay(relays) -> Relay:
+    """One engine shared by the session, reachable over every control transport."""
+    return relays.start(transports=("udp", "udp6", "tcp", "unix", "cunix"))

@@ -1,0 +1,132 @@
+"""Start real RTPProxy engines (rtp.io) for tests, each in its own process on free loopback ports.
+
+`RelayFactory.start()` returns a `Relay` whose `specs` map a transport name to the node spec that
+reaches it (`"udp" -> "udp:127.0.0.1:41234"`). The engine runs from a temp directory, because it
+writes `rtpproxy_acct.csv` into its working directory, with `-d err` because the default log level
+is slow and noisy.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ALL_TRANSPORTS = ("udp", "udp6", "tcp", "unix", "cunix")
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
+    """A port that is free for both UDP and TCP on `host` right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, kind) as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
+        try:
+            with socket.socket(family, other) as check:
+                check.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port found")
+
+
+@dataclass
+class Relay:
+    """One running engine."""
+
+    process: subprocess.Popen
+    workdir: Path
+    specs: dict[str, str]
+    args: list[str]
+    log: Path
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def udp(self) -> str:
+        return self.specs["udp"]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+class RelayFactory:
+    """Starts engines on demand and stops every one of them at teardown."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.relays: list[Relay] = []
+
+    def start(
+        self,
+        transports: tuple[str, ...] = ("udp",),
+        extra_args: list[str] | None = None,
+        listen: str = "127.0.0.1",
+        ipv6: bool = False,
+    ) -> Relay:
+        workdir = Path(tempfile.mkdtemp(prefix="relay-", dir=self.base))
+        args = ["-F", "-d", "err"]
+        if listen:
+            args += ["-l", listen]
+        if ipv6 or "udp6" in transports:
+            args += ["-6", "v6@::1"]
+        specs: dict[str, str] = {}
+        for transport in transports:
+            if transport == "udp":
+                spec = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+            elif transport == "udp6":
+                spec = f"udp6:::1:{free_port(socket.SOCK_DGRAM, '::1')}"
+            elif transport == "tcp":
+                spec = f"tcp:127.0.0.1:{free_port(socket.SOCK_STREAM)}"
+            elif transport == "unix":
+                spec = f"unix:{workdir}/rtpp.sock"
+            elif transport == "cunix":
+                spec = f"cunix:{workdir}/rtpp_c.sock"
+            else:
+                raise ValueError(transport)
+            specs[transport] = spec
+            args += ["-s", spec]
+        args += extra_args or []
+        log = workdir / "engine.log"
+        with open(log, "wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "rtppctl.embedded", "serve", "--", *args],
+                cwd=workdir,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        relay = Relay(process, workdir, specs, args, log)
+        self.relays.append(relay)
+        line = process.stdout.readline().decode().strip() if process.stdout else ""
+        if line != "ready":
+            relay.stop()
+            raise RuntimeError(f"relay did not start ({args}): {log.read_text(errors='replace')}")
+        # Unix sockets appear when the engine binds them; "ready" is printed after that.
+        deadline = time.monotonic() + 2
+        for transport in ("unix", "cunix"):
+            if transport in specs:
+                path = specs[transport].split(":", 1)[1]
+                while not os.path.exists(path) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        return relay
+
+    def stop_all(self) -> None:
+        for relay in self.relays:
+            relay.stop()
