@@ -1,0 +1,790 @@
+"""Every RTPProxy control command rtppctl sends, and every reply it reads.
+
+This module owns the wire text of the control protocol (reference protocol.md §2, §4-§9, §12): the
+capability dates, the U/L modifier slots, one encoder per command letter (V VF U L D P S R C N Q G I
+X), the `&&` sub-commands, and one decoder per reply shape. The rule it keeps: a command line is
+built only from validated tokens, so nothing a user types can add an argument, a sub-command or a
+second command line; and a decoder raises nothing but `RtppctlError` subclasses, whatever the relay
+sent. Encoders return the command without cookie and without trailing newline: framing belongs to
+the transport.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rtppctl.proto.errors import InputError, MalformedReply, ProxyError
+
+# --------------------------------------------------------------------------------------------
+# Tokens
+
+#: Longest token accepted from a user, in UTF-8 bytes. The module's reply buffer is 256 bytes and
+#: RTPProxy's stream reader stops at 255 without a newline, so anything longer cannot be sane.
+MAX_TOKEN_LENGTH = 255
+
+#: RTPProxy treats an argument that is exactly `&&` as the start of a sub-command.
+_SUBCOMMAND_SEPARATOR = "&&"
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """repr() of `value`, shortened so an error message stays one line."""
+    if len(value) > limit:
+        return repr(value[:limit]) + f"... ({len(value)} characters)"
+    return repr(value)
+
+
+def validate_token(value: str, what: str, *, max_length: int = MAX_TOKEN_LENGTH) -> str:
+    """Return `value` if it can travel as exactly one protocol argument, else raise InputError.
+
+    Refused: non-strings, empty values, any whitespace (unicode spaces and line separators too),
+    control and format characters (NUL, DEL, zero-width marks), lone surrogates (not encodable),
+    a bare `&&` (it would start a sub-command), and values longer than `max_length` UTF-8 bytes.
+    """
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be text, not {type(value).__name__} ({value!r})")
+    if not value:
+        raise InputError(f"{what} is empty", f"give a non-empty {what}")
+    for index, char in enumerate(value):
+        if char.isspace():
+            raise InputError(
+                f"{what} {_shown(value)} contains whitespace ({char!r} at position {index})",
+                "the control protocol separates arguments with whitespace; remove it",
+            )
+        category = unicodedata.category(char)
+        if char == "\x00" or category in ("Cc", "Cf"):
+            raise InputError(
+                f"{what} {_shown(value)} contains the control character {char!r} at position {index}",
+                "control characters cannot be sent to the relay; remove them",
+            )
+        if category == "Cs":
+            raise InputError(f"{what} {_shown(value)} contains a lone surrogate {char!r} (not valid UTF-8)")
+    if value == _SUBCOMMAND_SEPARATOR:
+        raise InputError(f"{what} cannot be '&&': RTPProxy reads it as the start of a sub-command")
+    size = len(value.encode("utf-8"))
+    if size > max_length:
+        raise InputError(
+            f"{what} {_shown(value)} is {size} bytes long; the limit is {max_length}",
+            f"use a {what} of at most {max_length} bytes",
+        )
+    return value
+
+
+def _tokens(values: Iterable[str], what: str) -> list[str]:
+    if isinstance(values, str):
+        # A bare string would be iterated character by character: almost certainly a mistake.
+        raise InputError(f"{what} must be a list of names, not the single string {values!r}")
+    return [validate_token(value, what) for value in values]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_in(value: object, what: str, low: int, high: int | None = None) -> int:
+    if not _is_int(value):
+        raise InputError(f"{what} must be an integer, not {value!r}")
+    assert isinstance(value, int)
+    if value < low or (high is not None and value > high):
+        bounds = f"{low}..{high}" if high is not None else f">= {low}"
+        raise InputError(f"{what} {value} is out of range ({bounds})")
+    return value
+
+
+def _ip_literal(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    validate_token(value, what)
+    if "%" in value:
+        raise InputError(f"{what} {value!r} has a zone id; RTPProxy takes plain numeric addresses")
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise InputError(
+            f"{what} {value!r} is not a numeric IPv4 or IPv6 address",
+            "RTPProxy does not resolve names: give an address like 192.0.2.10 or 2001:db8::10",
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Capabilities (VF)
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One protocol version date that `VF <date>` asks about."""
+
+    #: The date as sent after `VF`, eight digits (YYYYMMDD).
+    date: str
+    #: A short upper-case name, unique in CAPABILITIES (the module's bit name where it has one).
+    name: str
+    #: What RTPProxy supports when it answers 1, as far as the reference says.
+    meaning: str
+    #: The OpenSIPS module's capability bit set by this date, or None when the module does not ask.
+    module_bit: str | None
+
+
+BASE_VERSION = "20040107"
+EXTENDED_VERSION = "20050322"
+
+#: Every date upstream RTPProxy answers 1 to (protocol.md §2.1), plus 20170313 which the module
+#: asks about and upstream answers 0. Meanings come from the reference; where it says nothing the
+#: meaning says so rather than guess.
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(BASE_VERSION, "BASE", "base protocol (the answer to V)", None),
+    Capability(EXTENDED_VERSION, "EXTENDED", "extended protocol (required by the module)", None),
+    Capability("20060704", "CAP_20060704", "capability 20060704", None),
+    Capability("20071116", "REPACK", "RTP re-packetization (Z<ms> modifier)", "REPACK"),
+    Capability("20071218", "RECORD", "stream copying and recording (R, C, N)", "RECORD"),
+    Capability("20080403", "STATS", "session statistics (Q command)", "STATS"),
+    Capability("20081102", "CODECS", "codec list in U/L (c modifier), used by P ... session", "CODECS"),
+    Capability("20081224", "NOTIFY", "session timeout notifications (notify socket and tag on U)", "NOTIFY"),
+    Capability("20090810", "AUTOBRIDGE", "automatic bridging (R<addr> modifier)", "AUTOBRIDGE"),
+    Capability("20140323", "CAP_20140323", "capability 20140323", None),
+    Capability("20140617", "CAP_20140617", "capability 20140617", None),
+    Capability("20141004", "CAP_20141004", "capability 20141004", None),
+    Capability("20150330", "CAP_20150330", "capability 20150330", None),
+    Capability("20150420", "STATS_EXTRA", "Q with counter names, rtpa_* counters", "STATS_EXTRA"),
+    Capability("20150617", "NOTIFY_WILD", "%%CC_SELF%% wildcard notify target", "NOTIFY_WILD"),
+    Capability("20170313", "TTL_CHANGE", "per-stream ttl modifiers t/T (not in upstream: answers 0)",
+               "TTL_CHANGE"),
+    Capability("20191015", "SUBCOMMAND", "&& sub-commands", "SUBCOMMAND"),
+    Capability("20200226", "CAP_20200226", "capability 20200226", None),
+    Capability("20230205", "RTPA_NLOST", "rtpa_nlost counter in Q", None),
+    Capability("20230314", "CAP_20230314", "capability 20230314", None),
+    Capability("20230424", "CAP_20230424", "capability 20230424", None),
+    Capability("20250523", "CAP_20250523", "capability 20250523", None),
+    Capability("20251015", "SUBC_SESSION_TTL", "'&& S ttl=<n>' sub-command", None),
+    Capability("20260306", "CAP_20260306", "capability 20260306", None),
+    Capability("20260308", "SUBC_LOOKUP", "'&& L <addr> <port>' sub-command", None),
+    Capability("20260309", "SUBC_COPY", "'&& C <callid> <ftag> <ttag>' sub-command", None),
+)
+
+#: The optional capability dates in the order the module probes them (protocol.md §2.1 table),
+#: after `V` and the required `VF 20050322`.
+MODULE_PROBE_ORDER: tuple[str, ...] = (
+    "20071116", "20081102", "20090810", "20081224", "20080403",
+    "20150617", "20150420", "20170313", "20071218", "20191015",
+)
+
+_CAPABILITY_INDEX: dict[str, Capability] = {
+    **{cap.date: cap for cap in CAPABILITIES},
+    **{cap.name: cap for cap in CAPABILITIES},
+}
+
+
+def capability(date_or_name: str) -> Capability:
+    """The capability with this date (`"20071116"`) or name (`"repack"`, any case)."""
+    key = date_or_name.strip().upper() if isinstance(date_or_name, str) else ""
+    try:
+        return _CAPABILITY_INDEX[key]
+    except KeyError:
+        names = ", ".join(cap.name for cap in CAPABILITIES if cap.module_bit)
+        raise InputError(
+            f"unknown capability {date_or_name!r}",
+            f"give a date like 20071116 or a name such as {names}",
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# U/L modifiers
+
+_SLOT0_LETTERS = "AIESWN"
+_TTL_RE = re.compile(r"(?:[tT][0-9]{1,9})*")
+_LABEL_RE = re.compile(r"\{[A-Za-z0-9_.\-]+\}")
+
+
+def _bracketed_address(value: str, what: str, *, allow_label: bool) -> str:
+    """The address as RTPProxy wants it inside a modifier: IPv4 bare, IPv6 in brackets."""
+    validate_token(value, what)
+    if allow_label and _LABEL_RE.fullmatch(value):
+        return value
+    inner = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        address = ipaddress.ip_address(inner)
+    except ValueError:
+        extra = " or a {label}" if allow_label else ""
+        raise InputError(
+            f"{what} {value!r} is not a numeric IP address{extra}",
+            "e.g. 192.0.2.1 or [2001:db8::1]",
+        ) from None
+    if "%" in inner:
+        raise InputError(f"{what} {value!r} has a zone id; RTPProxy takes plain numeric addresses")
+    if address.version == 6:
+        return f"[{inner}]"
+    if inner != value:
+        raise InputError(f"{what} {value!r}: only IPv6 addresses go in brackets")
+    return value
+
+
+@dataclass(frozen=True)
+class Modifiers:
+    """The letters after `U`/`L`, in RTPProxy's four slots (protocol.md §4.2). Validated on creation."""
+
+    #: Slot-0 letters in the order given, each one of A (asymmetric), I/E (bridge interface),
+    #: S (symmetric), W (weak), N (allocate a new port).
+    letters: str = ""
+    #: `6`: the remote address is IPv6.
+    ipv6: bool = False
+    #: `l<addr>`: local address to use: IPv4, IPv6 (written in brackets) or `{label}`.
+    local_address: str | None = None
+    #: `Z<ms>`: re-packetize to this many milliseconds (1..999).
+    repacketize_ms: int | None = None
+    #: `R<addr>`: pick the local address that reaches this remote IP (IPv6 written in brackets).
+    bridge_to: str | None = None
+    #: `c<pt>,<pt>,...`: the stream's RTP payload types, used later by `P ... session`.
+    codecs: tuple[int, ...] = ()
+    #: Slot-3 ttl modifiers as the module copies them, e.g. "t30T20" (upstream refuses them: E35).
+    ttl: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.letters, str):
+            raise InputError(f"modifier letters must be text, not {self.letters!r}")
+        for char in self.letters:
+            if char not in _SLOT0_LETTERS:
+                raise InputError(
+                    f"unknown modifier letter {char!r} in {self.letters!r}",
+                    "U/L slot-0 letters are A, I, E, S, W and N",
+                )
+        if not isinstance(self.ipv6, bool):
+            raise InputError(f"ipv6 must be True or False, not {self.ipv6!r}")
+        if self.local_address is not None:
+            object.__setattr__(
+                self, "local_address",
+                _bracketed_address(self.local_address, "local address", allow_label=True),
+            )
+        if self.repacketize_ms is not None:
+            _int_in(self.repacketize_ms, "repacketization time (ms)", 1, 999)
+        if self.bridge_to is not None:
+            object.__setattr__(
+                self, "bridge_to", _bracketed_address(self.bridge_to, "bridge address", allow_label=False)
+            )
+        if isinstance(self.codecs, (str, bytes)) or not isinstance(self.codecs, Iterable):
+            raise InputError(f"codecs must be a sequence of payload type numbers, not {self.codecs!r}")
+        codecs = tuple(self.codecs)
+        for pt in codecs:
+            _int_in(pt, "payload type", 0, 127)
+        if len(set(codecs)) != len(codecs):
+            raise InputError(f"duplicate payload type in codecs {codecs!r}", "RTPProxy answers E14 to this")
+        object.__setattr__(self, "codecs", codecs)
+        if not isinstance(self.ttl, str) or not _TTL_RE.fullmatch(self.ttl):
+            raise InputError(f"ttl modifiers {self.ttl!r} must look like t30 or t30T20")
+
+    def encode(self) -> str:
+        """The modifier string in slot order, e.g. "SSZ20c18,101"."""
+        parts = [self.letters]
+        if self.ipv6:
+            parts.append("6")
+        if self.local_address is not None:
+            parts.append("l" + self.local_address)
+        if self.repacketize_ms is not None:
+            parts.append(f"Z{self.repacketize_ms}")
+        if self.bridge_to is not None:
+            parts.append("R" + self.bridge_to)
+        if self.codecs:
+            parts.append("c" + ",".join(str(pt) for pt in self.codecs))
+        parts.append(self.ttl)
+        return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Sub-commands (&&)
+
+_SUBCOMMAND_HOSTS = ("U", "L", "Q")
+
+
+def dtmf_subcommand(dtmf_tag: str, payload_type: int | None = None, *, module_id: int = 3,
+                    instance: int = 1) -> str:
+    """catch_dtmf: `M3:1 <dtmf_tag>[ <pt>]`; the tag starts with D, as notification lines do."""
+    validate_token(dtmf_tag, "DTMF tag")
+    if not dtmf_tag.startswith("D"):
+        raise InputError(
+            f"DTMF tag {dtmf_tag!r} must start with 'D'",
+            "DTMF notifications start with their tag, and listeners recognise them by the D (e.g. Dcmycall)",
+        )
+    args = [dtmf_tag]
+    if payload_type is not None:
+        args.append(str(_int_in(payload_type, "DTMF payload type", 0, 127)))
+    return module_subcommand(module_id, instance, *args)
+
+
+def module_subcommand(module_id: int, instance: int, *args: str) -> str:
+    """`M<module_id>:<instance> <args...>`: a command for a relay module."""
+    _int_in(module_id, "module id", 0)
+    _int_in(instance, "module instance", 0)
+    words = [validate_token(arg, "module argument") for arg in args]
+    return " ".join([f"M{module_id}:{instance}", *words])
+
+
+def delete_subcommand(weak: bool = False) -> str:
+    """`D` / `Dw`: delete the session (or drop its weak flag) after the main command."""
+    return "Dw" if weak else "D"
+
+
+def session_ttl_subcommand(ttl: int) -> str:
+    """`S ttl=<n>`: set the session ttl in seconds (capability 20251015)."""
+    return f"S ttl={_int_in(ttl, 'session ttl', 0)}"
+
+
+def _check_subcommand(text: str) -> str:
+    if not isinstance(text, str):
+        raise InputError(f"sub-command must be text, not {text!r}")
+    words = text.split(" ")
+    for word in words:
+        validate_token(word, "sub-command word")
+    return text
+
+
+def with_subcommands(command: str, subcommands: Iterable[str]) -> str:
+    """`command` followed by ` && <sub>` for each sub-command; only U, L and Q take them."""
+    if isinstance(subcommands, str):
+        subcommands = (subcommands,)
+    subs = [_check_subcommand(sub) for sub in subcommands]
+    if not subs:
+        return command
+    letter = command[:1].upper()
+    if letter not in _SUBCOMMAND_HOSTS:
+        raise InputError(
+            f"sub-commands are allowed only after U, L and Q, not after {command.split(' ')[0]!r}"
+        )
+    return command + "".join(" && " + sub for sub in subs)
+
+
+# --------------------------------------------------------------------------------------------
+# Encoders
+
+_DIGITS_RE = re.compile(r"[0-9]{1,5}")
+_DATE_RE = re.compile(r"[0-9]{8}")
+_CODEC_LIST_RE = re.compile(r"[0-9]{1,3}(?:,[0-9]{1,3})*")
+_PERCENT_RE = re.compile(r"%(.{0,2})", re.DOTALL)
+MAX_QUERY_COUNTERS = 11
+
+
+def _port(port: int | str) -> str:
+    """The media port: an int, or a digit string passed through verbatim (the SDP's m= port)."""
+    if isinstance(port, str):
+        if not _DIGITS_RE.fullmatch(port) or int(port) > 65535:
+            raise InputError(f"port {port!r} is not a number 0..65535")
+        return port
+    return str(_int_in(port, "port", 0, 65535))
+
+
+def _tags(from_tag: str, to_tag: str | None) -> list[str]:
+    tags = [validate_token(from_tag, "from-tag")]
+    if to_tag:
+        tags.append(validate_token(to_tag, "to-tag"))
+    return tags
+
+
+def _notify_tag(tag: str) -> str:
+    """RTPProxy URL-unquotes the tag (bad %-escapes: E10); an escaped newline would forge a line."""
+    validate_token(tag, "notify tag")
+    for match in _PERCENT_RE.finditer(tag):
+        hexdigits = match.group(1)
+        if not re.fullmatch(r"[0-9A-Fa-f]{2}", hexdigits):
+            raise InputError(
+                f"notify tag {tag!r} has a bad %-escape at position {match.start()}",
+                "RTPProxy URL-decodes the tag: write % as %25",
+            )
+        if int(hexdigits, 16) < 0x20 or int(hexdigits, 16) == 0x7F:
+            raise InputError(
+                f"notify tag {tag!r} escapes a control character (%{hexdigits})",
+                "the decoded tag is sent as one notification line and must stay one line",
+            )
+    return tag
+
+
+def version() -> str:
+    """`V`: the base protocol version."""
+    return "V"
+
+
+def version_feature(date: str) -> str:
+    """`VF <date>`: does the relay support this capability date?"""
+    if not isinstance(date, str) or not _DATE_RE.fullmatch(date):
+        raise InputError(f"capability date {date!r} must be eight digits (YYYYMMDD)")
+    return f"VF {date}"
+
+
+def _update_lookup(letter: str, call_id: str, address: str, port: int | str, tags: list[str],
+                   modifiers: Modifiers | None, extra: list[str], subcommands: Iterable[str]) -> str:
+    if modifiers is not None and not isinstance(modifiers, Modifiers):
+        raise InputError(f"modifiers must be a Modifiers value, not {modifiers!r}")
+    mods = modifiers.encode() if modifiers else ""
+    _ip_literal(address, "media address")
+    words = [letter + mods, validate_token(call_id, "call-id"), address, _port(port), *tags, *extra]
+    return with_subcommands(" ".join(words), subcommands)
+
+
+def update(call_id: str, address: str, port: int | str, from_tag: str, to_tag: str | None = None, *,
+           modifiers: Modifiers | None = None, notify_socket: str | None = None,
+           notify_tag: str | None = None, subcommands: Iterable[str] = ()) -> str:
+    """`U`: create or update the session; carries the first tag's media address."""
+    tags = _tags(from_tag, to_tag)
+    if (notify_socket is None) != (notify_tag is None):
+        raise InputError("notify socket and notify tag go together: give both or neither")
+    extra = []
+    if notify_socket is not None and notify_tag is not None:
+        extra = [validate_token(notify_socket, "notify socket"), _notify_tag(notify_tag)]
+    return _update_lookup("U", call_id, address, port, tags, modifiers, extra, subcommands)
+
+
+def lookup(call_id: str, address: str, port: int | str, from_tag: str, to_tag: str | None, *,
+           modifiers: Modifiers | None = None, subcommands: Iterable[str] = ()) -> str:
+    """`L`: answer side of a session; carries the second tag's media address. Never notify args."""
+    return _update_lookup("L", call_id, address, port, _tags(from_tag, to_tag), modifiers, [], subcommands)
+
+
+def _session_command(head: str, call_id: str, from_tag: str, to_tag: str | None) -> str:
+    return " ".join([head, validate_token(call_id, "call-id"), *_tags(from_tag, to_tag)])
+
+
+def delete(call_id: str, from_tag: str, to_tag: str | None = None, *, weak: bool = False) -> str:
+    """`D` / `Dw`: delete the session (weak: only drop the weak flag)."""
+    return _session_command("Dw" if weak else "D", call_id, from_tag, to_tag)
+
+
+def play(call_id: str, prompt: str, from_tag: str, to_tag: str | None = None, *,
+         codecs: str | tuple[int, ...] = "session", count: int = 1) -> str:
+    """`P<count>`: play `<prompt>.<pt>` to the first-tag party; count -1 loops, 0 only stops."""
+    _int_in(count, "play count", -1)
+    if isinstance(codecs, str):
+        if codecs != "session" and not _CODEC_LIST_RE.fullmatch(codecs):
+            raise InputError(f"codecs {codecs!r} must be 'session' or a list like 0,8")
+        codec_text = codecs
+    else:
+        pts = tuple(codecs)
+        if not pts:
+            raise InputError("codecs must not be empty", "use 'session' or a list like (0, 8)")
+        codec_text = ",".join(str(_int_in(pt, "payload type", 0, 127)) for pt in pts)
+    return " ".join([f"P{count}", validate_token(call_id, "call-id"), validate_token(prompt, "prompt"),
+                     codec_text, *_tags(from_tag, to_tag)])
+
+
+def stop_play(call_id: str, from_tag: str, to_tag: str | None = None) -> str:
+    """`S`: stop the player."""
+    return _session_command("S", call_id, from_tag, to_tag)
+
+
+def record(call_id: str, from_tag: str, to_tag: str | None = None, *, single_file: bool = False) -> str:
+    """`R` / `Rs`: record the first-tag party's media into the relay's record dir."""
+    return _session_command("Rs" if single_file else "R", call_id, from_tag, to_tag)
+
+
+def copy(call_id: str, target: str, from_tag: str, to_tag: str | None = None, *,
+         single_file: bool = False, reply_port: bool = False) -> str:
+    """`C[s][p]`: copy the first-tag party's media to `udp:host:port` or a file name."""
+    head = "C" + ("s" if single_file else "") + ("p" if reply_port else "")
+    return " ".join([head, validate_token(call_id, "call-id"), validate_token(target, "copy target"),
+                     *_tags(from_tag, to_tag)])
+
+
+def stop_record(call_id: str, from_tag: str, to_tag: str | None = None, *, all_streams: bool = False) -> str:
+    """`N` / `Na`: stop recording or copying."""
+    return _session_command("Na" if all_streams else "N", call_id, from_tag, to_tag)
+
+
+def query(call_id: str, from_tag: str, to_tag: str | None = None, counters: Iterable[str] = (), *,
+          verbose: bool = False, subcommands: Iterable[str] = ()) -> str:
+    """`Q[v]`: session counters; without names the relay answers QUERY_DEFAULT_COUNTERS."""
+    names = _tokens(counters, "counter name")
+    if len(names) > MAX_QUERY_COUNTERS:
+        raise InputError(
+            f"{len(names)} counters asked; Q takes at most {MAX_QUERY_COUNTERS}",
+            "split the query in two",
+        )
+    if names and not to_tag:
+        raise InputError(
+            "counter names need a to-tag: RTPProxy reads the third argument of Q as the to-tag"
+        )
+    command = " ".join([_session_command("Qv" if verbose else "Q", call_id, from_tag, to_tag), *names])
+    return with_subcommands(command, subcommands)
+
+
+def get_stats(names: Iterable[str] = (), *, verbose: bool = False) -> str:
+    """`G[v] [names...]`: relay-wide statistics."""
+    return " ".join(["Gv" if verbose else "G", *_tokens(names, "statistic name")])
+
+
+#: Relay-wide statistics the engine answers to `G` (probed against rtp.io 1.1.1; an unknown name
+#: is E68). The engine refuses a command with too many arguments (E5), so ask in batches.
+GLOBAL_STATS: tuple[str, ...] = (
+    "nsess_created", "nsess_destroyed", "nsess_timeout", "nsess_complete", "nsess_nortp", "nsess_owrtp",
+    "nsess_nortcp", "nsess_owrtcp", "nplrs_created", "nplrs_destroyed", "npkts_rcvd", "npkts_played",
+    "npkts_relayed", "npkts_resizer_in", "npkts_resizer_out", "npkts_resizer_discard", "npkts_discard",
+    "total_duration", "ncmds_rcvd", "ncmds_rcvd_ndups", "ncmds_succd", "ncmds_errs", "ncmds_repld",
+    "rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs",
+)
+MAX_STATS_PER_QUERY = 10
+
+
+def info(*, brief: bool = False, load: bool = False) -> str:
+    """`I[b][l]`: the multi-line summary; `l` adds the average load."""
+    return "I" + ("b" if brief else "") + ("l" if load else "")
+
+
+def delete_all() -> str:
+    """`X`: delete every session on the relay."""
+    return "X"
+
+
+MAX_COMMAND_LENGTH = 1024
+
+
+def validate_raw_command(line: str, where: str) -> str:
+    """Check a hand-written command (`rtppctl raw`) before it is framed and sent.
+
+    The command's own syntax is the relay's business (it answers E<n>), but the line must stay one
+    line: a newline or other control character would carry a second command on a stream socket.
+    """
+    if not isinstance(line, str) or not line.strip():
+        raise InputError(f"{where}: empty command")
+    for index, char in enumerate(line):
+        if char != "\t" and (char == "\x00" or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp")):
+            raise InputError(f"{where}: command {_shown(line)} contains the control character {char!r} at position {index}")
+    if len(line.encode("utf-8", "surrogatepass")) > MAX_COMMAND_LENGTH:
+        raise InputError(f"{where}: command is longer than {MAX_COMMAND_LENGTH} bytes")
+    return line
+
+
+# --------------------------------------------------------------------------------------------
+# Decoders
+
+
+def _text(reply: object) -> str:
+    if not isinstance(reply, str):
+        raise MalformedReply(f"reply must be text, not {type(reply).__name__}")
+    return reply
+
+
+def _quote(reply: str) -> str:
+    return _shown(reply, 80)
+
+
+def decode_reply_bytes(data: bytes) -> str:
+    """Reply bytes (cookie already removed) as text, without its one trailing newline."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedReply(f"reply must be bytes, not {type(data).__name__}")
+    raw = bytes(data)
+    if b"\x00" in raw:
+        raise MalformedReply(f"reply contains a NUL byte: {raw[:80]!r}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedReply(
+            f"reply is not valid UTF-8 ({exc.reason} at byte {exc.start}): {raw[:80]!r}"
+        ) from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+def split_subcommand_results(reply: str) -> tuple[str, tuple[str, ...]]:
+    """The main reply and the ` && <result>` parts after it, e.g. ("43394 127.0.0.1", ("-1",))."""
+    parts = _text(reply).split(" && ")
+    return parts[0].strip(), tuple(part.strip() for part in parts[1:])
+
+
+_ERROR_RE = re.compile(r"E([0-9]{1,9})")
+
+
+def error_code(reply: str) -> int | None:
+    """n when the main part of the reply is `E<n>`, else None."""
+    main, _ = split_subcommand_results(reply)
+    match = _ERROR_RE.fullmatch(main)
+    return int(match.group(1)) if match else None
+
+
+def raise_for_error(reply: str, command: str | None = None, node: str | None = None) -> None:
+    """Raise ProxyError when the relay answered `E<n>`."""
+    code = error_code(reply)
+    if code is not None:
+        raise ProxyError(code, command=command, node=node)
+
+
+@dataclass(frozen=True)
+class PortReply:
+    """The answer to U, L or Cp: where the other party must send its media."""
+
+    #: Relay port; 0 from L means "no such session".
+    port: int
+    #: The relay's address (or its advertised one); None when the relay binds the wildcard.
+    address: str | None
+    #: True when the relay marked the address as IPv6 (third token `6`).
+    ipv6: bool
+    #: Sub-command results after ` && `, in order (e.g. ("-1",) when catch_dtmf refused).
+    subcommand_results: tuple[str, ...]
+
+
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+_INT_RE = re.compile(r"[-+]?[0-9]{1,30}")
+_FLOAT_RE = re.compile(r"[-+]?(?:[0-9]{1,30}\.[0-9]{0,30}|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,4})?")
+
+
+def parse_port_reply(reply: str) -> PortReply:
+    """`<port>[ <addr>[ 6]][ && <result>...]`; E<n> raises ProxyError."""
+    raise_for_error(reply)
+    main, results = split_subcommand_results(reply)
+    words = main.split()
+    bad = MalformedReply(f"cannot read a port reply from {_quote(reply)}",
+                         "expected '<port> [<address> [6]]'")
+    if not 1 <= len(words) <= 3 or not _PORT_RE.fullmatch(words[0]) or int(words[0]) > 65535:
+        raise bad
+    address = words[1] if len(words) >= 2 else None
+    if address is not None:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise bad from None
+    if len(words) == 3 and words[2] != "6":
+        raise bad
+    return PortReply(int(words[0]), address, len(words) == 3, results)
+
+
+def parse_version(reply: str) -> int:
+    """The answer to V: the base protocol date as a number (20040107 for every RTPProxy)."""
+    raise_for_error(reply)
+    text = _text(reply).strip()
+    if not _DATE_RE.fullmatch(text):
+        raise MalformedReply(f"cannot read a protocol version from {_quote(reply)}")
+    return int(text)
+
+
+def parse_capability(reply: str) -> bool:
+    """The answer to VF: "1" supported; "0" or E<n> not (the module treats an error as absent)."""
+    text = _text(reply).strip()
+    if text == "1":
+        return True
+    if text == "0" or error_code(text) is not None:
+        return False
+    raise MalformedReply(f"cannot read a capability answer from {_quote(reply)}", "expected 0 or 1")
+
+
+def parse_result(reply: str) -> int:
+    """The answer to D, P, S, R, N, C, X: "0" on success; E<n> raises ProxyError."""
+    raise_for_error(reply)
+    text = _text(reply).strip()
+    if not _INT_RE.fullmatch(text):
+        raise MalformedReply(f"cannot read a result from {_quote(reply)}", "expected 0 or E<n>")
+    return int(text)
+
+
+def parse_copy_reply(reply: str) -> PortReply | None:
+    """The answer to C: "0" gives None; with `p` the relay gives "<port> <addr>"."""
+    raise_for_error(reply)
+    if _text(reply).strip() == "0":
+        return None
+    return parse_port_reply(reply)
+
+
+QUERY_DEFAULT_COUNTERS = ("ttl", "npkts_ina", "npkts_ino", "nrelayed", "ndropped")
+
+
+def _number(text: str, reply: str) -> int | float:
+    try:
+        if _INT_RE.fullmatch(text):
+            return int(text)
+        if _FLOAT_RE.fullmatch(text):
+            return float(text)
+    except ValueError:
+        pass
+    raise MalformedReply(f"{text!r} in {_quote(reply)} is not a number")
+
+
+def _values(reply: str, names: tuple[str, ...], plain_names: tuple[str, ...],
+            what: str) -> dict[str, int | float]:
+    """Values by name, from `name=value` words or from plain words matched to `names`/`plain_names`."""
+    raise_for_error(reply)
+    main, _ = split_subcommand_results(reply)
+    words = main.split()
+    if words and all("=" in word for word in words):
+        pairs = [word.split("=", 1) for word in words]
+        if any(not name for name, _ in pairs):
+            raise MalformedReply(f"empty {what} name in {_quote(reply)}")
+        if names and [name for name, _ in pairs] != list(names):
+            raise MalformedReply(
+                f"{what} reply {_quote(reply)} does not answer the names asked ({', '.join(names)})"
+            )
+        return {name: _number(value, reply) for name, value in pairs}
+    if any("=" in word for word in words):
+        raise MalformedReply(f"{what} reply {_quote(reply)} mixes name=value and plain values")
+    expected = names or plain_names
+    if len(words) != len(expected):
+        raise MalformedReply(
+            f"{what} reply {_quote(reply)} has {len(words)} values for {len(expected)} names",
+        )
+    return {name: _number(value, reply) for name, value in zip(expected, words)}
+
+
+def _asked(names: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise InputError(f"names must be a list of names, not {names!r}")
+    return tuple(names)
+
+
+def parse_counters(reply: str, names: Iterable[str] = ()) -> dict[str, int | float]:
+    """The answer to Q/Qv: counters by name (plain lists use `names`, default QUERY_DEFAULT_COUNTERS)."""
+    return _values(_text(reply), _asked(names), QUERY_DEFAULT_COUNTERS, "counter")
+
+
+def parse_stats(reply: str, names: Iterable[str] = ()) -> dict[str, int | float]:
+    """The answer to G/Gv: statistics by name; G without names answers an empty line, giving {}."""
+    return _values(_text(reply), _asked(names), (), "statistic")
+
+
+#: Labels of the I reply and the keys rtppctl gives them.
+INFO_FIELDS: dict[str, str] = {
+    "sessions created": "sessions_created",
+    "active sessions": "active_sessions",
+    "active streams": "active_streams",
+    "packets received": "packets_received",
+    "packets transmitted": "packets_transmitted",
+    "average load": "average_load",
+}
+
+
+def _snake(label: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
+
+
+def parse_info(reply: str) -> dict[str, int | float]:
+    """The multi-line answer to I: `<label>: <number>` lines by snake_case key.
+
+    Labels rtppctl does not know are kept under their snake_cased name when their value is a
+    number, and skipped otherwise, so a newer relay adding a text line does not break the reading.
+    """
+    raise_for_error(reply)
+    result: dict[str, int | float] = {}
+    for line in _text(reply).splitlines():
+        if not line.strip():
+            continue
+        label, sep, value = line.partition(":")
+        label = label.strip()
+        if not sep or not label:
+            raise MalformedReply(
+                f"cannot read the I reply line {_quote(line)}", "expected '<label>: <number>'"
+            )
+        known = INFO_FIELDS.get(label)
+        try:
+            number = _number(value.strip(), line)
+        except MalformedReply:
+            if known:
+                raise
+            continue
+        key = known or _snake(label)
+        if key:
+            result[key] = number
+    if not result:
+        raise MalformedReply(f"the I reply {_quote(reply)} has no values")
+    return result
+
+
+__all__ = [
+    "BASE_VERSION", "CAPABILITIES", "GLOBAL_STATS", "MAX_COMMAND_LENGTH", "MAX_STATS_PER_QUERY", "Capability", "EXTENDED_VERSION", "INFO_FIELDS", "MAX_QUERY_COUNTERS",
+    "MAX_TOKEN_LENGTH", "MODULE_PROBE_ORDER", "Modifiers", "PortReply", "QUERY_DEFAULT_COUNTERS",
+    "capability", "copy", "decode_reply_bytes", "delete", "delete_all", "delete_subcommand",
+    "dtmf_subcommand", "error_code", "get_stats", "info", "lookup", "module_subcommand", "parse_capability",
+    "parse_copy_reply", "parse_counters", "parse_info", "parse_port_reply", "parse_result", "parse_stats",
+    "parse_version", "play", "query", "raise_for_error", "record", "session_ttl_subcommand",
+    "split_subcommand_results", "stop_play", "stop_record", "update", "validate_raw_command", "validate_token", "version",
+    "version_feature", "with_subcommands",
+]
