@@ -1,0 +1,480 @@
+"""One synchronous request/reply channel to one RTPProxy node, one class per framing.
+
+`DatagramChannel` (udp, udp6) sends `<cookie> <command>`, retransmits with the SAME cookie so the
+engine's reply cache keeps retries idempotent, and accepts only the datagram from the node's
+address that echoes the cookie. `StreamChannel` (tcp, tcp6, cunix) keeps one connection open,
+sends newline-framed commands once (reference §1.3) and reconnects once when the idle connection
+turns out to be dead. `OneShotChannel` (unix) opens a connection per command, as the engine
+requires. Every channel turns every failure into a `TransportError` that names the node and says
+what happened; framing rules come from `rtppctl.proto.framing`. `open_channel` picks the class.
+
+A channel is not thread-safe: one outstanding request at a time. The request path is benchmarked
+against a raw-socket loop, so it avoids logging, clocks and syscalls it does not need.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import select
+import socket
+from collections.abc import Callable
+from time import monotonic
+from typing import TYPE_CHECKING
+
+from rtppctl.proto.errors import InputError, TransportError
+from rtppctl.proto.framing import (
+    CookieSequence,
+    decode_datagram,
+    encode_datagram,
+    encode_oneshot,
+    encode_stream,
+    reply_length,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from rtppctl.proto.url import NodeSpec
+
+#: trace(direction, node_url, raw_bytes): ">" sent, "<" received and used, "!" received and dropped.
+Trace = Callable[[str, str, bytes], None]
+
+#: Large enough for any datagram, so a long reply (G with many counters, I) is never truncated.
+_DATAGRAM_BUFFER = 65535
+_STREAM_CHUNK = 65536
+
+_NO_REPLY_HINT = (
+    "is RTPProxy running and listening there? check the address, the firewall, and --timeout/--retries"
+)
+_REFUSED_HINT = "is RTPProxy running with a control socket (-s) at that address?"
+_UNIX_PERMISSION_HINT = (
+    "the socket's owner and mode do not let this user connect: run as its owner or a member of its "
+    "group, or have RTPProxy create it with a wider mode"
+)
+_INET_PERMISSION_HINT = "a local firewall or security policy refused the connection"
+_RESOLVE_HINT = "check the host name in the node spec, or use an IP address"
+
+
+def _new_cookie_sequence() -> CookieSequence:
+    return CookieSequence(f"{os.getpid()}_{random.randrange(1000, 10000)}")
+
+
+# One cookie sequence per process, not per channel: two channels to the same relay with
+# independently drawn random prefixes could collide and be answered from the engine's reply
+# cache with another command's reply. The prefix is pid + random, as the OpenSIPS module does.
+_process_cookies = _new_cookie_sequence()
+
+
+def _renew_cookies_after_fork() -> None:
+    # A forked child must not replay its parent's cookies (same prefix, same counter), and that
+    # includes channels it inherited: they look the sequence up on every command.
+    global _process_cookies
+    _process_cookies = _new_cookie_sequence()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_cookies_after_fork)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _timed_out(url: str, timeout: float, partial: bytes) -> TransportError:
+    what = "no complete reply" if partial else "no reply"
+    return TransportError(f"{what} from {url} within {_seconds(timeout)}", hint=_NO_REPLY_HINT)
+
+
+def _connect_failure(url: str, exc: BaseException, timeout: float, *, unix: bool) -> TransportError:
+    """A TransportError that says how connecting to `url` failed and what to check."""
+    if isinstance(exc, ConnectionRefusedError):
+        if unix:
+            return TransportError(
+                f"connection refused by {url} (the socket file exists but nothing accepts on it)",
+                hint="RTPProxy may have stopped and left a stale socket file; is it running?",
+            )
+        return TransportError(f"connection refused by {url}", hint=_REFUSED_HINT)
+    if isinstance(exc, FileNotFoundError):
+        return TransportError(
+            f"no socket at {url} ({_reason(exc)})",
+            hint="is RTPProxy running with -s pointing at this path?",
+        )
+    if isinstance(exc, PermissionError):
+        return TransportError(
+            f"permission denied on {url}",
+            hint=_UNIX_PERMISSION_HINT if unix else _INET_PERMISSION_HINT,
+        )
+    if isinstance(exc, TimeoutError):
+        return TransportError(f"timed out connecting to {url} after {_seconds(timeout)}", hint=_NO_REPLY_HINT)
+    if isinstance(exc, socket.gaierror):
+        return TransportError(f"cannot resolve the host of {url} ({_reason(exc)})", hint=_RESOLVE_HINT)
+    return TransportError(f"cannot connect to {url} ({_reason(exc)})", hint=_NO_REPLY_HINT)
+
+
+def _resolve(node: NodeSpec, kind: int) -> list[tuple]:
+    """Socket addresses for an inet node, restricted to the node's family (udp6/tcp6 -> IPv6)."""
+    family = socket.AF_INET6 if node.family == "inet6" else socket.AF_INET
+    try:
+        infos = socket.getaddrinfo(node.host, node.port, family, kind)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TransportError(f"cannot resolve the host of {node.url} ({_reason(exc)})", hint=_RESOLVE_HINT) from None
+    if not infos:
+        raise TransportError(f"cannot resolve the host of {node.url}", hint=_RESOLVE_HINT)
+    return [info[4] for info in infos]
+
+
+class Channel:
+    """A request/reply channel to one node; use as a context manager or call `close()`."""
+
+    def __init__(self, node: NodeSpec, *, timeout: float, trace: Trace | None) -> None:
+        self.node = node
+        #: The node's identity, used in every message and trace line.
+        self.url = node.url
+        self._timeout = timeout
+        self._trace = trace
+
+    def request(self, command: str) -> bytes:
+        """Send one command; return the reply body bytes, final newline included."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the socket; safe to call twice."""
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+class DatagramChannel(Channel):
+    """udp / udp6: cookie framing, retransmits with the same cookie, foreign datagrams dropped."""
+
+    def __init__(self, node: NodeSpec, *, timeout: float, retries: int, trace: Trace | None) -> None:
+        super().__init__(node, timeout=timeout, trace=trace)
+        self._retries = max(1, retries)
+        self._peer = _resolve(node, socket.SOCK_DGRAM)[0]
+        self._peer_host, self._peer_port = self._peer[0], self._peer[1]
+        # Unconnected on purpose: a connected UDP socket turns an ICMP port-unreachable into
+        # ECONNREFUSED on the next recv, which would cut a try short; unconnected, the wait is the
+        # same whether the node is down or merely slow, and we check the source address ourselves.
+        family = socket.AF_INET6 if node.family == "inet6" else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._sock.settimeout(timeout)
+        self._buffer = bytearray(_DATAGRAM_BUFFER)
+        self._view = memoryview(self._buffer)
+        # Used only to ask "is anything already waiting?" without blocking or raising.
+        self._pending = select.poll()
+        self._pending.register(self._sock, select.POLLIN)
+
+    def request(self, command: str) -> bytes:
+        if self._pending.poll(0):
+            self._drain()
+        cookie = _process_cookies.next()
+        packet = encode_datagram(cookie, command)
+        for _ in range(self._retries):
+            self._send(packet)
+            body = self._await_reply(cookie)
+            if body is not None:
+                return body
+        tries = f"{self._retries} tr{'y' if self._retries == 1 else 'ies'}"
+        raise TransportError(
+            f"no reply from {self.url} after {tries} of {_seconds(self._timeout)}", hint=_NO_REPLY_HINT
+        )
+
+    def _send(self, packet: bytes) -> None:
+        try:
+            self._sock.sendto(packet, self._peer)
+        except ConnectionRefusedError:
+            # Some systems report an earlier ICMP error on the next send: this copy is lost,
+            # the try still waits out its timeout like any lost datagram.
+            pass
+        except OSError as exc:
+            raise TransportError(f"cannot send to {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
+        if self._trace is not None:
+            self._trace(">", self.url, packet)
+
+    def _await_reply(self, cookie: str) -> bytes | None:
+        """The body of the reply echoing `cookie`, or None once this try's timeout has passed."""
+        sock = self._sock
+        started = monotonic()
+        shortened = False
+        try:
+            while True:
+                try:
+                    size, address = sock.recvfrom_into(self._buffer)
+                except TimeoutError:
+                    return None
+                except ConnectionRefusedError:
+                    # Never on Linux for an unconnected socket; elsewhere it must not end the try early.
+                    pass
+                else:
+                    data = bytes(self._view[:size])
+                    if address[0] == self._peer_host and address[1] == self._peer_port:
+                        reply = decode_datagram(data)
+                        if reply is not None and reply[0] == cookie:
+                            if self._trace is not None:
+                                self._trace("<", self.url, data)
+                            return reply[1]
+                    # Garbage, a foreign or stale cookie, or another sender: drop it and keep
+                    # waiting, but only for what is left of this try, so a flood cannot stall us.
+                    if self._trace is not None:
+                        self._trace("!", self.url, data)
+                remaining = started + self._timeout - monotonic()
+                if remaining <= 0:
+                    return None
+                sock.settimeout(remaining)
+                shortened = True
+        finally:
+            if shortened:
+                sock.settimeout(self._timeout)
+
+    def _drain(self) -> None:
+        """Drop late replies to earlier commands before sending a new one (bounded by the queue)."""
+        for _ in range(10_000):
+            if not self._pending.poll(0):
+                return
+            try:
+                size = self._sock.recv_into(self._buffer)
+            except OSError:
+                # e.g. a queued ICMP error on some systems; there is nothing left to read for it.
+                continue
+            if self._trace is not None:
+                self._trace("!", self.url, bytes(self._view[:size]))
+
+    def close(self) -> None:
+        if self._sock.fileno() >= 0:
+            # A closed fd would poll as "ready" (POLLNVAL) for ever.
+            self._pending.unregister(self._sock)
+        self._sock.close()
+
+
+class StreamChannel(Channel):
+    """tcp / tcp6 / cunix: one persistent connection, newline framing, one try per command."""
+
+    def __init__(self, node: NodeSpec, *, timeout: float, trace: Trace | None) -> None:
+        super().__init__(node, timeout=timeout, trace=trace)
+        self._unix = node.family == "unix"
+        self._sock: socket.socket | None = None
+
+    def request(self, command: str) -> bytes:
+        packet = encode_stream(command)
+        reused = self._sock is not None
+        try:
+            if not reused:
+                self._connect()
+            try:
+                return self._exchange(command, packet)
+            except _StaleConnection as stale:
+                if not reused:
+                    raise TransportError(stale.message, hint=_NO_REPLY_HINT) from None
+            # The relay had closed the connection while it sat idle (restart, idle timeout), so
+            # the command met a dead socket; sending it on a fresh connection is still one try.
+            self._connect()
+            try:
+                return self._exchange(command, packet)
+            except _StaleConnection as stale:
+                raise TransportError(stale.message, hint=_NO_REPLY_HINT) from None
+        except BaseException:
+            # Failed or interrupted (Ctrl-C in a shell) mid-exchange: the reply may still arrive
+            # and would be read as the answer to the next command, so the connection must go.
+            self._drop()
+            raise
+
+    def _connect(self) -> None:
+        if self._unix:
+            targets: list = [self.node.path]
+            family = socket.AF_UNIX
+        else:
+            targets = _resolve(self.node, socket.SOCK_STREAM)
+            family = socket.AF_INET6 if self.node.family == "inet6" else socket.AF_INET
+        failure: BaseException | None = None
+        for target in targets:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self._timeout)
+                sock.connect(target)
+            except (OSError, ValueError) as exc:
+                sock.close()
+                failure = exc
+                continue
+            if not self._unix:
+                # One small write per command: never let Nagle hold it back.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock = sock
+            return
+        assert failure is not None
+        raise _connect_failure(self.url, failure, self._timeout, unix=self._unix) from None
+
+    def _exchange(self, command: str, packet: bytes) -> bytes:
+        sock = self._sock
+        assert sock is not None
+        try:
+            sock.sendall(packet)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self._drop()
+            raise _StaleConnection(f"{self.url} closed the connection ({_reason(exc)})") from None
+        except OSError as exc:
+            self._drop()
+            raise TransportError(f"cannot send to {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
+        if self._trace is not None:
+            self._trace(">", self.url, packet)
+        started = monotonic()
+        buffer = b""
+        while True:
+            try:
+                chunk = sock.recv(_STREAM_CHUNK)
+            except TimeoutError:
+                # A reply arriving after we give up would be read as the next command's answer.
+                self._drop(buffer)
+                raise _timed_out(self.url, self._timeout, buffer) from None
+            except ConnectionResetError:
+                chunk = b""
+            except OSError as exc:
+                self._drop(buffer)
+                raise TransportError(f"cannot read from {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
+            if not chunk:
+                self._drop(buffer)
+                if not buffer:
+                    raise _StaleConnection(f"{self.url} closed the connection without answering")
+                raise TransportError(f"{self.url} closed the connection in the middle of a reply", hint=_NO_REPLY_HINT)
+            buffer = buffer + chunk if buffer else chunk
+            length = reply_length(command, buffer)
+            if length is not None:
+                break
+            remaining = started + self._timeout - monotonic()
+            if remaining <= 0:
+                self._drop(buffer)
+                raise _timed_out(self.url, self._timeout, buffer)
+            sock.settimeout(remaining)
+        if sock.gettimeout() != self._timeout:
+            sock.settimeout(self._timeout)
+        if length < len(buffer):
+            # Nothing should follow a complete reply; keeping it would shift every later answer.
+            if self._trace is not None:
+                self._trace("!", self.url, buffer[length:])
+            buffer = buffer[:length]
+        if self._trace is not None:
+            self._trace("<", self.url, buffer)
+        return buffer
+
+    def _drop(self, partial: bytes = b"") -> None:
+        if partial and self._trace is not None:
+            self._trace("!", self.url, partial)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def close(self) -> None:
+        self._drop()
+
+
+class _StaleConnection(Exception):
+    """The peer closed the connection before answering; worth one reconnect if it had been idle."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class OneShotChannel(Channel):
+    """unix: a fresh connection per command, bare command, reply read until EOF."""
+
+    def request(self, command: str) -> bytes:
+        packet = encode_oneshot(command)
+        try:
+            return self._exchange(command, packet)
+        except ConnectionResetError:
+            # Retried once, as the OpenSIPS module does: a reset means no answer was read.
+            pass
+        try:
+            return self._exchange(command, packet)
+        except ConnectionResetError as exc:
+            raise TransportError(f"{self.url} reset the connection ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
+
+    def _exchange(self, command: str, packet: bytes) -> bytes:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # The OpenSIPS module blocks forever here (reference §15.15); a command-line tool must
+            # not hang on a stuck relay, so the same timeout as every other transport applies.
+            sock.settimeout(self._timeout)
+            try:
+                sock.connect(self.node.path)
+            except (OSError, ValueError) as exc:
+                raise _connect_failure(self.url, exc, self._timeout, unix=True) from None
+            try:
+                sock.sendall(packet)
+            except OSError as exc:
+                raise TransportError(f"cannot send to {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
+            if self._trace is not None:
+                self._trace(">", self.url, packet)
+            started = monotonic()
+            buffer = b""
+            while True:
+                try:
+                    chunk = sock.recv(_STREAM_CHUNK)
+                except TimeoutError:
+                    if buffer and self._trace is not None:
+                        self._trace("!", self.url, buffer)
+                    raise _timed_out(self.url, self._timeout, buffer) from None
+                except ConnectionResetError:
+                    raise
+                except OSError as exc:
+                    raise TransportError(f"cannot read from {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
+                if not chunk:
+                    # End of file is the end of the reply on this transport.
+                    if not buffer:
+                        raise TransportError(f"{self.url} closed the connection without answering", hint=_NO_REPLY_HINT)
+                    break
+                buffer = buffer + chunk if buffer else chunk
+                length = reply_length(command, buffer)
+                if length is not None:
+                    if length < len(buffer):
+                        if self._trace is not None:
+                            self._trace("!", self.url, buffer[length:])
+                        buffer = buffer[:length]
+                    break
+                remaining = started + self._timeout - monotonic()
+                if remaining <= 0:
+                    if self._trace is not None:
+                        self._trace("!", self.url, buffer)
+                    raise _timed_out(self.url, self._timeout, buffer)
+                sock.settimeout(remaining)
+        finally:
+            sock.close()
+        if self._trace is not None:
+            self._trace("<", self.url, buffer)
+        return buffer
+
+
+def open_channel(
+    node: NodeSpec, *, timeout: float = 1.0, retries: int = 5, trace: Trace | None = None
+) -> Channel:
+    """A channel for `node`, by its scheme. `retries` counts datagram sends (< 1 means 1).
+
+    Raises TransportError when a udp host does not resolve; stream channels connect lazily, on
+    the first request.
+    """
+    if not (isinstance(timeout, (int, float)) and timeout > 0 and math.isfinite(timeout)):
+        raise InputError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if node.is_datagram:
+        return DatagramChannel(node, timeout=timeout, retries=retries, trace=trace)
+    if node.is_stream:
+        return StreamChannel(node, timeout=timeout, trace=trace)
+    if node.is_oneshot:
+        return OneShotChannel(node, timeout=timeout, trace=trace)
+    raise InputError(f"no channel for the scheme of {node.url}")

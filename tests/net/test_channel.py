@@ -1,0 +1,195 @@
+"""Channels against the real engine, on every control transport it offers."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+from rtppctl.net.channel import (
+    DatagramChannel,
+    OneShotChannel,
+    StreamChannel,
+    open_channel,
+)
+from rtppctl.proto.errors import InputError, TransportError
+from rtppctl.proto.url import parse_node
+from tests.relay import ALL_TRANSPORTS
+
+pytestmark = pytest.mark.relay
+
+INFO_RE = re.compile(
+    rb"sessions created: \d+\nactive sessions: \d+\nactive streams: \d+\n"
+    rb"packets received: \d+\npackets transmitted: \d+\n"
+)
+LOAD_RE = re.compile(INFO_RE.pattern + rb"average load: \d+\.\d+\n")
+PORT_ADDR_RE = re.compile(rb"[1-9]\d* 127\.0\.0\.1\n")
+
+
+@pytest.fixture(params=ALL_TRANSPORTS)
+def channel(request, relay):
+    with open_channel(parse_node(relay.specs[request.param]), timeout=2.0) as chan:
+        yield chan
+
+
+def test_open_channel_picks_the_class_by_scheme(relay) -> None:
+    expected = {
+        "udp": DatagramChannel,
+        "udp6": DatagramChannel,
+        "tcp": StreamChannel,
+        "cunix": StreamChannel,
+        "unix": OneShotChannel,
+    }
+    for transport, cls in expected.items():
+        with open_channel(parse_node(relay.specs[transport])) as chan:
+            assert type(chan) is cls
+            assert chan.url == relay.specs[transport]
+            assert chan.node == parse_node(relay.specs[transport])
+
+
+def test_version(channel) -> None:
+    assert channel.request("V") == b"20040107\n"
+
+
+def test_capability(channel) -> None:
+    assert channel.request("VF 20050322") == b"1\n"
+
+
+def test_info_is_read_whole(channel) -> None:
+    assert INFO_RE.fullmatch(channel.request("I"))
+    # The next command still gets its own reply: nothing of the report was left behind.
+    assert channel.request("V") == b"20040107\n"
+
+
+def test_info_with_load_is_read_whole(channel) -> None:
+    assert LOAD_RE.fullmatch(channel.request("Il"))
+    assert channel.request("V") == b"20040107\n"
+
+
+def test_info_bad_modifier_is_one_error_line(channel) -> None:
+    assert channel.request("Ix") == b"E18\n"
+    assert channel.request("V") == b"20040107\n"
+
+
+def test_statistics(channel) -> None:
+    assert channel.request("G") == b"\n"
+    assert re.fullmatch(rb"nsess_created=\d+\n", channel.request("Gv nsess_created"))
+    assert channel.request("G no_such_counter") == b"E68\n"
+
+
+def test_offer_answer_delete(channel) -> None:
+    call_id = f"c1-{channel.node.scheme}@t"
+    offered = channel.request(f"U {call_id} 127.0.0.1 30000 ft;1")
+    assert PORT_ADDR_RE.fullmatch(offered), offered
+    answered = channel.request(f"L {call_id} 127.0.0.1 30010 ft;1 tt;1")
+    assert PORT_ADDR_RE.fullmatch(answered), answered
+    assert answered != offered
+    assert channel.request(f"D {call_id} ft tt") == b"0\n"
+    assert channel.request(f"D {call_id} ft tt") == b"E50\n"
+
+
+def test_many_sequential_requests_stay_in_step(channel) -> None:
+    for n in range(50):
+        command, reply = ("V", b"20040107\n") if n % 2 else ("VF 20050322", b"1\n")
+        assert channel.request(command) == reply
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_trace_sees_sent_and_received_bytes(relay, transport) -> None:
+    seen: list[tuple[str, str, bytes]] = []
+    spec = relay.specs[transport]
+    with open_channel(parse_node(spec), trace=lambda *event: seen.append(event)) as chan:
+        assert chan.request("V") == b"20040107\n"
+    assert [(direction, url) for direction, url, _ in seen] == [(">", spec), ("<", spec)]
+    sent, received = seen[0][2], seen[1][2]
+    if transport == "udp":
+        cookie = sent.split(b" ", 1)[0]
+        assert sent == cookie + b" V"
+        assert received == cookie + b" 20040107\n"
+    else:
+        assert (sent, received) == (b"V\n", b"20040107\n")
+
+
+def test_udp_cookies_are_fresh_for_every_command_and_channel(relay) -> None:
+    sent: list[bytes] = []
+
+    def trace(direction: str, _url: str, data: bytes) -> None:
+        if direction == ">":
+            sent.append(data.split(b" ", 1)[0])
+
+    for _ in range(2):
+        with open_channel(parse_node(relay.specs["udp"]), trace=trace) as chan:
+            for _ in range(3):
+                chan.request("V")
+    assert len(sent) == 6 and len(set(sent)) == 6
+    assert all(re.fullmatch(rb"\d+_\d{4}_\d+", cookie) for cookie in sent)
+
+
+def test_udp_late_replies_are_drained_before_the_next_command(relay) -> None:
+    dropped: list[bytes] = []
+
+    def trace(direction: str, _url: str, data: bytes) -> None:
+        if direction == "!":
+            dropped.append(data)
+
+    spec = parse_node(relay.specs["udp"])
+    with open_channel(spec, trace=trace) as chan:
+        assert isinstance(chan, DatagramChannel)
+        # A reply nobody waits for, as a late answer to an abandoned try would be.
+        chan._sock.sendto(b"stale_1 V", (spec.host, spec.port))
+        deadline = 200
+        while not chan._pending.poll(10) and deadline:
+            deadline -= 1
+        assert chan.request("V") == b"20040107\n"
+    assert dropped == [b"stale_1 20040107\n"]
+
+
+def test_stream_reconnects_after_the_relay_closes_an_idle_connection(relay, one_exchange_proxy) -> None:
+    host, port = relay.specs["tcp"].split(":")[1:]
+    proxy = one_exchange_proxy((host, int(port)))
+    seen: list[tuple[str, bytes]] = []
+    with open_channel(parse_node(proxy.spec), trace=lambda d, _u, b: seen.append((d, b))) as chan:
+        assert chan.request("V") == b"20040107\n"
+        # The proxy hung up after that answer; the next command must find out and reconnect.
+        assert chan.request("VF 20050322") == b"1\n"
+        assert chan.request("V") == b"20040107\n"
+    assert proxy.accepted == 3
+    assert [d for d, _ in seen].count(">") == 5  # each later command was sent twice: stale, fresh
+
+
+@pytest.mark.parametrize("transport", ["tcp", "cunix"])
+def test_stream_reconnects_after_its_socket_is_shut_down(relay, transport) -> None:
+    with open_channel(parse_node(relay.specs[transport])) as chan:
+        assert chan.request("V") == b"20040107\n"
+        # The test plays the peer's part: the connection is dead before the next command.
+        chan._sock.shutdown(socket.SHUT_RDWR)
+        assert chan.request("V") == b"20040107\n"
+        assert chan.request("VF 20050322") == b"1\n"
+
+
+def test_close_is_idempotent_and_stream_reopens_lazily(relay) -> None:
+    chan = open_channel(parse_node(relay.specs["tcp"]))
+    assert chan.request("V") == b"20040107\n"
+    chan.close()
+    chan.close()
+    assert chan.request("V") == b"20040107\n"
+    chan.close()
+
+
+def test_retries_below_one_still_send_once(relay) -> None:
+    with open_channel(parse_node(relay.specs["udp"]), retries=0) as chan:
+        assert chan.request("V") == b"20040107\n"
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_bad_timeout_is_refused(relay, timeout) -> None:
+    with pytest.raises(InputError):
+        open_channel(parse_node(relay.specs["udp"]), timeout=timeout)
+
+
+def test_unresolvable_host_names_the_node() -> None:
+    with pytest.raises(TransportError) as caught:
+        open_channel(parse_node("udp:no-such-host.invalid:22222"))
+    assert "udp:no-such-host.invalid:22222" in str(caught.value)
+    assert caught.value.hint
