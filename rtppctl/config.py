@@ -1,0 +1,603 @@
+"""The TOML configuration: where it is looked up, what each key means, and its defaults.
+
+The keys are exactly the OpenSIPS rtpproxy module's parameters, flat at the top level, so an operator
+can carry `modparam("rtpproxy", KEY, VALUE)` lines over one for one; the defaults are the module's
+(reference §1.5). One deliberate difference: with no `rtpproxy_sock` (and no `db_url`) the module
+refuses to start, while rtppctl talks to the local embedded relay on udp:127.0.0.1:22222. An optional
+`[embedded]` table holds the defaults of `rtppctl embedded start`.
+
+Lookup order: `--config FILE`, then `$RTPPCTL_CONFIG`, then `$XDG_CONFIG_HOME/rtppctl/config.toml`
+(~/.config by default), then `/etc/rtppctl/config.toml`. The first two must exist when given; the
+last two are optional, and without any file every key has its default. The rule this module keeps:
+a value that loads is a value the rest of rtppctl can use as it is; anything else is a `ConfigError`
+naming the file, the key and what was expected. `tomllib` and `tomli_w` are imported only when a
+file is read or written, so commands without a config file do not pay for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from rtppctl.embedded import DEFAULT_CONTROL_SOCKET, EmbeddedOptions
+from rtppctl.proto.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from rtppctl.proto.url import NodeSpec
+
+#: The system-wide file, read when no other is found (module-level so tests can point it elsewhere).
+SYSTEM_CONFIG = Path("/etc/rtppctl/config.toml")
+ENV_VAR = "RTPPCTL_CONFIG"
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration: one field per module parameter, named as the module names it."""
+
+    #: Relay sets, one module `rtpproxy_sock` value each: "[SET ==] node [node ...]".
+    rtpproxy_sock: tuple[str, ...] = (DEFAULT_CONTROL_SOCKET,)
+    #: Seconds a relay found unreachable stays disabled.
+    rtpproxy_disable_tout: int = 60
+    #: Seconds to wait for each reply.
+    rtpproxy_timeout: float = 1.0
+    #: Auto-bridging (the module's `rtpproxy_autobridge`).
+    rtpproxy_autobridge: bool = False
+    #: Sends per command on a datagram relay before giving up.
+    rtpproxy_retr: int = 5
+    #: Set used by nodes without "N ==" and by commands without --set.
+    default_set: int = 0
+    #: The SDP line marking a body as already rewritten, without CRLF; "" disables the marker.
+    nortpproxy_str: str = "a=nortpproxy:yes"
+    #: Database holding the relay sets instead of `rtpproxy_sock`; None: no database.
+    db_url: str | None = None
+    db_table: str = "rtpproxy_sockets"
+    rtpp_socket_col: str = "rtpproxy_sock"
+    set_id_col: str = "set_id"
+    #: Where relays send timeout and DTMF notifications: "tcp:IPv4:port", "unix:/path" or "/path".
+    rtpp_notify_socket: str | None = None
+    #: Port range and address for SDP that rtppctl generates itself.
+    generated_sdp_port_min: int = 35000
+    generated_sdp_port_max: int = 65000
+    generated_sdp_media_ip: str = "127.0.0.1"
+    #: Defaults of `rtppctl embedded start` (the `[embedded]` table).
+    embedded: EmbeddedOptions = field(default_factory=EmbeddedOptions)
+    #: The file these values came from; None when every value is a default.
+    path: Path | None = None
+    #: Key (embedded keys as "embedded.KEY") -> "default" or the file it was read from.
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def source(self, key: str) -> str:
+        return self.sources.get(key, DEFAULT)
+
+    def sets(self) -> dict[int, list[NodeSpec]]:
+        """Set id -> nodes, from every `rtpproxy_sock` value; values naming the same set merge in order.
+
+        A spec the module could not use is a `ConfigError` naming the file and the key. (With
+        `db_url` the module reads only the database; that choice belongs to whoever reads it.)
+        """
+        from rtppctl.proto.url import parse_sock_line  # noqa: PLC0415
+
+        sets: dict[int, list[NodeSpec]] = {}
+        for value in self.rtpproxy_sock:
+            if not value.strip():
+                continue  # the module skips empty values
+            try:
+                set_id, nodes = parse_sock_line(value, self.default_set)
+            except InputError as exc:
+                raise ConfigError(f"{self._where('rtpproxy_sock')}rtpproxy_sock: {exc.message}", exc.hint) from None
+            sets.setdefault(set_id, []).extend(nodes)
+        return sets
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every key with its value, shaped like the file (for `config show --json`)."""
+        data: dict[str, Any] = {parameter.name: getattr(self, parameter.name) for parameter in PARAMETERS}
+        data["rtpproxy_sock"] = list(self.rtpproxy_sock)
+        data["embedded"] = {parameter.name: _plain(getattr(self.embedded, parameter.name)) for parameter in EMBEDDED_PARAMETERS}
+        return data
+
+    def _where(self, key: str) -> str:
+        source = self.source(key)
+        return "" if source == DEFAULT else f"{source}: "
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+# ------------------------------------------------------------------------------------------------
+# The keys
+# ------------------------------------------------------------------------------------------------
+
+
+class _Unexpected(Exception):
+    """A value of the wrong kind; carries what was expected, for the message."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+class Parameter(NamedTuple):
+    """One config key: how its value is checked, and what the starter file says about it."""
+
+    name: str
+    #: Value as read from TOML -> value as stored; raises _Unexpected.
+    check: Callable[[Any], Any]
+    #: Comment lines above the key in the starter file.
+    help: str
+    #: Written commented out in the starter file when the key has no default value.
+    example: Any = None
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
+    expected = f"an integer >= {low}" if high is None else f"an integer {low}..{high}"
+
+    def check(value: Any) -> int:
+        # TOML booleans are Python ints: `rtpproxy_retr = true` must not read as 1.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Unexpected(expected)
+        if value < low or (high is not None and value > high):
+            raise _Unexpected(expected)
+        return value
+
+    return check
+
+
+def _seconds(value: Any) -> float:
+    """A positive number; a numeric string too, because the module's parameter is a string ("0.2")."""
+    expected = 'a number of seconds > 0, e.g. 1 or 0.2 (or "0.2")'
+    if isinstance(value, bool):
+        raise _Unexpected(expected)
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _Unexpected(expected) from None
+    if not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise _Unexpected(expected)
+    return float(value)
+
+
+def _switch(value: Any) -> bool:
+    # The module takes 0/1; TOML has true/false. Both read the same.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _Unexpected("true or false (or 0 or 1)")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Unexpected("a non-empty string")
+    return value
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TABLE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _identifier(pattern: re.Pattern[str], expected: str) -> Callable[[Any], str]:
+    # Table and column names end up in SQL; refusing anything but plain identifiers keeps them inert.
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise _Unexpected(expected)
+        return value
+
+    return check
+
+
+def _sock_values(value: Any) -> tuple[str, ...]:
+    """One rtpproxy_sock value or a list of them; parsed into nodes by Config.sets()."""
+    expected = 'a string or a list of strings, e.g. ["1 == udp:10.0.0.5:22222 udp:10.0.0.6:22222=2"]'
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
+        raise _Unexpected(expected)
+    return tuple(values)
+
+
+def _marker(value: Any) -> str:
+    """The nortpproxy line; trailing CR/LF stripped as the module does (it adds CRLF itself)."""
+    if not isinstance(value, str):
+        raise _Unexpected('a string, e.g. "a=nortpproxy:yes" (or "" to disable the marker)')
+    # A TOML literal string ('a=x\r\n') keeps the backslashes an OpenSIPS config would have turned
+    # into CR LF: strip those spelled-out line ends too.
+    marker = re.sub(r"(?:\r|\n|\\r|\\n)+\Z", "", value)
+    if "\r" in marker or "\n" in marker:
+        raise _Unexpected("one SDP line (a line break only at the end)")
+    return marker
+
+
+def _notify_socket(value: Any) -> str:
+    """"tcp:IPv4:port", "unix:/path" or "/path", as the module binds it (§9.1)."""
+    import ipaddress  # noqa: PLC0415
+
+    expected = 'tcp:IPv4:PORT, unix:/PATH or /PATH, e.g. "tcp:127.0.0.1:9999"'
+    if not isinstance(value, str) or not value or any(char.isspace() for char in value):
+        raise _Unexpected(expected)
+    if value.startswith("tcp:"):
+        host, sep, port = value[4:].rpartition(":")
+        try:
+            ipaddress.IPv4Address(host)  # the module binds with inet_addr: an IPv4 literal only
+        except ValueError:
+            raise _Unexpected(expected) from None
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise _Unexpected(expected)
+        return value
+    path = value.removeprefix("unix:")
+    if not path.startswith("/"):
+        raise _Unexpected(expected)
+    return value
+
+
+def _ip_address(value: Any) -> str:
+    import ipaddress  # noqa: PLC0415
+
+    try:
+        ipaddress.ip_address(value if isinstance(value, str) else "")
+    except ValueError:
+        raise _Unexpected('an IPv4 or IPv6 address, e.g. "127.0.0.1"') from None
+    return value
+
+
+def _tokens(what: str, *, allow_empty: bool) -> Callable[[Any], list[str]]:
+    """A string or a list of strings, each one engine switch value (no whitespace)."""
+    expected = f"a string or a list of strings ({what})"
+
+    def check(value: Any) -> list[str]:
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or (not values and not allow_empty):
+            raise _Unexpected(expected)
+        for item in values:
+            if not isinstance(item, str) or not item or any(char.isspace() for char in item):
+                raise _Unexpected(expected + ", without spaces")
+        return list(values)
+
+    return check
+
+
+def _control_sockets(value: Any) -> list[str]:
+    """Engine control sockets, checked as node specs so the message can name the file."""
+    from rtppctl.proto.url import parse_node  # noqa: PLC0415
+
+    specs = _tokens('control sockets, e.g. "udp:127.0.0.1:22222"', allow_empty=False)(value)
+    for spec in specs:
+        try:
+            node = parse_node(spec)
+        except InputError as exc:
+            raise _Unexpected(f"control sockets ({exc.message})") from None
+        if node.advertised is not None or "=" in spec:
+            raise _Unexpected("control sockets without |advertised or =weight, e.g. \"udp:127.0.0.1:22222\"")
+    return specs
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str) or not value or any(char.isspace() for char in value):
+        raise _Unexpected("a non-empty string without spaces")
+    return value
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "rtpproxy_sock", _sock_values,
+        "Relay sets: one string per rtpproxy_sock modparam, \"[SET ==] node [node ...]\" with\n"
+        "node = scheme:host:port[|advertised_ip][=weight]; values naming the same set are merged.\n"
+        "Without it (and without db_url) rtppctl talks to the embedded relay on udp:127.0.0.1:22222.\n"
+        "With db_url set, the module reads the database instead of these values.",
+    ),
+    Parameter("rtpproxy_disable_tout", _integer(0), "Seconds an unreachable relay stays disabled."),
+    Parameter("rtpproxy_timeout", _seconds, "Seconds to wait for each reply (the module writes it as a string, \"0.2\")."),
+    Parameter("rtpproxy_autobridge", _switch, "Auto-bridging (true/false or 0/1); does not work with forking."),
+    Parameter("rtpproxy_retr", _integer(1), "Sends per command to a udp relay before it counts as unreachable."),
+    Parameter("default_set", _integer(0), "Set for nodes without \"N ==\" and for commands without --set."),
+    Parameter(
+        "nortpproxy_str", _marker,
+        "SDP line marking a body as already rewritten (CRLF is added on insert); \"\" disables it.",
+    ),
+    Parameter(
+        "db_url", _text,
+        "Database with the relay sets (sqlite, postgresql or mysql URL); replaces rtpproxy_sock.",
+        example="postgresql://opensips:secret@db.example.net/opensips",
+    ),
+    Parameter("db_table", _identifier(_TABLE, "a table name (letters, digits, _; optionally schema.table)"),
+              "Table holding the relay sets."),
+    Parameter("rtpp_socket_col", _identifier(_IDENTIFIER, "a column name (letters, digits, _)"),
+              "Column with the node specs."),
+    Parameter("set_id_col", _identifier(_IDENTIFIER, "a column name (letters, digits, _)"),
+              "Column with the set id."),
+    Parameter(
+        "rtpp_notify_socket", _notify_socket,
+        "Where relays send timeout and DTMF notifications: tcp:IPv4:port, unix:/path or /path.",
+        example="tcp:127.0.0.1:9999",
+    ),
+    Parameter("generated_sdp_port_min", _integer(1, 65535), "Lowest port in SDP that rtppctl generates itself."),
+    Parameter("generated_sdp_port_max", _integer(1, 65535), "Highest port in SDP that rtppctl generates itself."),
+    Parameter("generated_sdp_media_ip", _ip_address, "Address in the c= and o= lines of generated SDP."),
+)
+
+EMBEDDED_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("control", _control_sockets,
+              "Control sockets (-s): udp:HOST:PORT, udp6:, tcp:, tcp6:, unix:/path, cunix:/path."),
+    Parameter("listen", _token, "Address media is relayed on (-l); ADDR=ADVERTISED or ADDR_A/ADDR_B also work."),
+    Parameter("port_min", _integer(1, 65535), "Lowest media port (-m)."),
+    Parameter("port_max", _integer(1, 65535), "Highest media port (-M)."),
+    Parameter("notify", _tokens("notification targets, e.g. \"tcp:127.0.0.1:9999\"", allow_empty=True),
+              "Where the relay sends timeout and DTMF notifications (-n): tcp:HOST:PORT or unix:/path."),
+    Parameter("record_dir", _text, "Directory for recordings (-r).", example="/var/spool/rtppctl/recordings"),
+    Parameter("ttl", _integer(1), "Seconds without media before a session ends (-T).", example=60),
+    Parameter("setup_ttl", _integer(1), "Seconds a session may wait for its first media (-W).", example=60),
+)
+
+_KEYS = {parameter.name: parameter for parameter in PARAMETERS}
+_EMBEDDED_KEYS = {parameter.name: parameter for parameter in EMBEDDED_PARAMETERS}
+
+
+# ------------------------------------------------------------------------------------------------
+# Lookup
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigCandidate:
+    """One place the config file is looked for, in lookup order."""
+
+    #: Where the path comes from: "--config", "$RTPPCTL_CONFIG", "user" or "system".
+    origin: str
+    path: Path
+    exists: bool
+    #: --config and $RTPPCTL_CONFIG must exist; the user and system files are optional.
+    required: bool
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CONFIG_HOME/rtppctl/config.toml`; a relative XDG_CONFIG_HOME is ignored as XDG asks."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or ""
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
+    return root / "rtppctl" / "config.toml"
+
+
+def config_candidates(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> list[ConfigCandidate]:
+    """Every place looked at, in order (an explicit path or $RTPPCTL_CONFIG only when given)."""
+    env = os.environ if env is None else env
+    places: list[tuple[str, Path, bool]] = []
+    if path is not None and str(path):
+        places.append(("--config", Path(path).expanduser(), True))
+    if env.get(ENV_VAR):
+        places.append((f"${ENV_VAR}", Path(env[ENV_VAR]).expanduser(), True))
+    places.append(("user", user_config_path(env), False))
+    places.append(("system", SYSTEM_CONFIG, False))
+    return [ConfigCandidate(origin, place, place.exists(), required) for origin, place, required in places]
+
+
+def find_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Path | None:
+    """The file load_config reads, or None; ConfigError when --config or $RTPPCTL_CONFIG is missing."""
+    for candidate in config_candidates(path, env=env):
+        if candidate.exists:
+            return candidate.path
+        if candidate.required:
+            raise ConfigError(
+                f"config file {candidate.path} (from {candidate.origin}) does not exist",
+                "create one with: rtppctl config init " + str(candidate.path),
+            )
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """The effective configuration: the first file found (see module docs), over the defaults."""
+    found = find_config(path, env=env)
+    if found is None:
+        return Config(sources=_all_sources({}))
+    return config_from_mapping(_read_toml(found), found)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # noqa: PLC0415 - only when there is a file to read
+
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The message carries "(at line L, column C)".
+        raise ConfigError(f"{path}: not valid TOML: {exc}", "see https://toml.io for the syntax") from None
+
+
+def config_from_mapping(data: Mapping[str, Any], path: Path) -> Config:
+    """A Config from a parsed TOML document read from `path`; ConfigError naming key and expectation."""
+    where = str(path)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, value in data.items():
+        if key == "embedded":
+            continue
+        parameter = _KEYS.get(key)
+        if parameter is None:
+            raise _unknown_key(where, key, value, _KEYS)
+        values[key] = _checked(where, key, parameter, value)
+        sources[key] = where
+
+    embedded_values: dict[str, Any] = {}
+    if "embedded" in data:
+        table = data["embedded"]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: embedded: expected a table ([embedded]), got {_shown(table)}")
+        for key, value in table.items():
+            parameter = _EMBEDDED_KEYS.get(key)
+            if parameter is None:
+                raise _unknown_key(where, f"embedded.{key}", value, _EMBEDDED_KEYS, prefix="embedded.")
+            embedded_values[key] = _checked(where, f"embedded.{key}", parameter, value)
+            sources[f"embedded.{key}"] = where
+
+    # An explicitly empty rtpproxy_sock reads as "not configured": the embedded relay then, as
+    # without the key; with db_url the database supplies the sets.
+    if not [value for value in values.get("rtpproxy_sock", ()) if value.strip()]:
+        values.pop("rtpproxy_sock", None)
+        sources.pop("rtpproxy_sock", None)
+        if "db_url" in values:
+            values["rtpproxy_sock"] = ()
+    low = values.get("generated_sdp_port_min", Config.generated_sdp_port_min)
+    high = values.get("generated_sdp_port_max", Config.generated_sdp_port_max)
+    if low > high:
+        # The module swaps a reversed range rather than failing; a config it takes, we take.
+        values["generated_sdp_port_min"], values["generated_sdp_port_max"] = high, low
+
+    embedded = EmbeddedOptions(**embedded_values)
+    if not embedded.port_min < embedded.port_max:
+        raise ConfigError(
+            f"{where}: embedded.port_min ({embedded.port_min}) must be below embedded.port_max ({embedded.port_max})"
+        )
+    return Config(**values, embedded=embedded, path=path, sources=_all_sources(sources))
+
+
+def _all_sources(from_file: dict[str, str]) -> dict[str, str]:
+    """Every key, in file order, with "default" where the file did not set it."""
+    keys = [p.name for p in PARAMETERS] + [f"embedded.{p.name}" for p in EMBEDDED_PARAMETERS]
+    return {key: from_file.get(key, DEFAULT) for key in keys}
+
+
+def _checked(where: str, key: str, parameter: Parameter, value: Any) -> Any:
+    try:
+        return parameter.check(value)
+    except _Unexpected as exc:
+        raise ConfigError(f"{where}: {key}: expected {exc.expected}, got {_shown(value)}") from None
+
+
+def _unknown_key(where: str, key: str, value: Any, known: Mapping[str, Parameter], prefix: str = "") -> ConfigError:
+    import difflib  # noqa: PLC0415
+
+    bare = key.removeprefix(prefix)
+    if not prefix and isinstance(value, dict) and value and all(name in known for name in value):
+        # modparam("rtpproxy", ...) invites a [rtpproxy] table; the keys belong at the top.
+        return ConfigError(
+            f"{where}: [{key}]: the module's parameters go at the top level of the file, not in a table",
+            f"move the keys of [{key}] above every [table] header",
+        )
+    close = difflib.get_close_matches(bare, list(known), n=1, cutoff=0.6)
+    if close:
+        return ConfigError(f"{where}: unknown key {key!r}; did you mean {prefix + close[0]!r}?")
+    return ConfigError(
+        f"{where}: unknown key {key!r}",
+        "the keys are the OpenSIPS rtpproxy module's parameter names; `rtppctl config init` writes them all",
+    )
+
+
+def _shown(value: Any) -> str:
+    """A value as the operator wrote it: strings in double quotes, booleans as TOML spells them."""
+    import json  # noqa: PLC0415
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = str(value)  # dates and times
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ------------------------------------------------------------------------------------------------
+# The starter file
+# ------------------------------------------------------------------------------------------------
+
+_STARTER_HEADER = """\
+# rtppctl configuration.
+#
+# The keys are the parameters of the OpenSIPS rtpproxy module, with the module's defaults:
+#   modparam("rtpproxy", "rtpproxy_retr", 2)   ->   rtpproxy_retr = 2
+# Looked up at: --config FILE, $RTPPCTL_CONFIG, $XDG_CONFIG_HOME/rtppctl/config.toml
+# (~/.config/rtppctl/config.toml), /etc/rtppctl/config.toml. Check with: rtppctl config show
+"""
+
+
+def starter_config_text() -> str:
+    """A config file with every key at its default, each under a comment saying what it is."""
+    import tomli_w  # noqa: PLC0415 - only when writing
+
+    defaults = Config()
+    parts = [_STARTER_HEADER]
+    for parameter in PARAMETERS:
+        parts.append(_starter_entry(tomli_w, parameter, _plain(getattr(defaults, parameter.name))))
+    parts.append(
+        "\n# Defaults of `rtppctl embedded start`: the real RTPProxy engine (rtp.io) on this machine.\n"
+        "[embedded]\n"
+    )
+    for parameter in EMBEDDED_PARAMETERS:
+        parts.append(_starter_entry(tomli_w, parameter, _plain(getattr(defaults.embedded, parameter.name))))
+    return "".join(parts)
+
+
+def _starter_entry(tomli_w: Any, parameter: Parameter, value: Any) -> str:
+    comment = "".join(f"# {line}\n" for line in parameter.help.splitlines())
+    if value is None:
+        # TOML has no null: a key without a default is shown commented out, with an example.
+        return f"\n{comment}# {tomli_w.dumps({parameter.name: parameter.example}).strip()}\n"
+    return f"\n{comment}{tomli_w.dumps({parameter.name: value})}"
+
+
+def write_starter_config(path: Path, force: bool = False) -> Path:
+    """Write the starter file to `path` atomically; refuses to replace an existing file without force."""
+    import tempfile  # noqa: PLC0415
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory", "give the path of the file to write, e.g. .../config.toml")
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists", "use --force to replace it")
+    text = starter_config_text()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Same directory, so the rename is atomic; mkstemp's 0600 suits a file that may get a db password.
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(temp, path)
+        else:
+            _publish_new(temp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    return path
+
+
+def _publish_new(temp: str, path: Path) -> None:
+    """Give `temp` the name `path` unless `path` exists, without a window where both race."""
+    try:
+        # link() fails if the file appeared meanwhile, where replace() would clobber it.
+        os.link(temp, path)
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists", "use --force to replace it") from None
+    except OSError:
+        # A filesystem without hard links: the exists() check above is the best there is.
+        if path.exists():
+            raise ConfigError(f"{path} already exists", "use --force to replace it") from None
+        os.replace(temp, path)
