@@ -53,6 +53,10 @@ class RelayClient:
         rtt_ms = (time.perf_counter() - started) * 1000.0
         return Exchange(command, cmd.decode_reply_bytes(body), rtt_ms)
 
+    def replies(self, commands: list[str]) -> list[str]:
+        """Reply texts to independent commands, in order; pipelined where the transport allows."""
+        return [cmd.decode_reply_bytes(body) for body in self.channel.request_many(commands)]
+
     def call(self, command: str) -> str:
         """Send `command` and return the reply text; an `E<n>` reply raises ProxyError."""
         reply = self.exchange(command).reply

@@ -26,18 +26,13 @@ def encode_datagram(cookie: str, command: str) -> bytes:
     return f"{cookie} {command}".encode()
 
 
-def decode_datagram(data: bytes) -> tuple[str, bytes] | None:
-    """Split a reply datagram into (cookie, body); None when there is no cookie to match.
+def datagram_reply_prefix(cookie: str) -> bytes:
+    """What the reply to a datagram sent with `cookie` starts with: the cookie and one space.
 
-    The engine echoes the cookie followed by exactly one space, so everything after that space,
-    final newline included, is the body. A datagram that starts with a space or has none cannot be
-    an answer to anything we sent.
+    The engine echoes the cookie followed by exactly one space; everything after it, final newline
+    included, is the reply body. Anything else (another cookie, garbage) answers something else.
     """
-    separator = data.find(b" ")
-    if separator <= 0:
-        return None
-    # latin-1 never fails, so garbage yields a cookie that simply matches nothing.
-    return data[:separator].decode("latin-1"), data[separator + 1 :]
+    return f"{cookie} ".encode()
 
 
 def encode_stream(command: str) -> bytes:

@@ -342,3 +342,22 @@ def test_unix_oneshot_retries_once_after_a_reset(tmp_path) -> None:
         assert chan.request("V") == b"20040107\n"
     helper.join(3)
     assert commands == [b"V"]  # no newline on the one-shot socket
+
+
+def test_pipelined_requests_over_a_lossy_link_create_one_session_each(quiet_relay, lossy_forwarder) -> None:
+    engine = parse_node(quiet_relay.specs["udp"])
+    forwarder = lossy_forwarder((engine.host, engine.port))
+    before = sessions_created(quiet_relay)
+    commands = [f"U pipe{n}@t 127.0.0.1 {22000 + 2 * n} ft;1" for n in range(40)]
+    with open_channel(parse_node(forwarder.spec), timeout=0.05, retries=20) as chan:
+        replies = chan.request_many(commands)
+    assert len(replies) == 40 and len(set(replies)) == 40
+    assert all(re.fullmatch(rb"[1-9]\d* 127\.0\.0\.1\n", reply) for reply in replies), replies
+    assert sessions_created(quiet_relay) - before == 40
+
+
+def test_pipelined_requests_fail_naming_how_many_went_unanswered() -> None:
+    dead = f"udp:127.0.0.1:{free_port()}"
+    with open_channel(parse_node(dead), timeout=0.05, retries=2) as chan, pytest.raises(TransportError) as caught:
+        chan.request_many(["V", "VF 20050322", "I"])
+    assert str(caught.value) == f"no reply from {dead} to 3 of 3 commands after 2 tries of 0.05 s"
