@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[embedded,pg,test]'
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[embedded,pg,test]'
 	touch $@
 
 demo: $(VENV)/.installed

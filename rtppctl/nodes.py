@@ -7,8 +7,7 @@ relay health land, a one-relay command uses the first node of its set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rtppctl.proto.errors import ConfigError
 from rtppctl.proto.url import NodeSpec, parse_node
@@ -17,8 +16,7 @@ if TYPE_CHECKING:
     from rtppctl.config import Config
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """A node and the set it was taken from (None for a --target)."""
 
     set_id: int | None

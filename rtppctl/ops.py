@@ -7,7 +7,6 @@ or tests can call these directly.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,10 +55,11 @@ def version(client: RelayClient, dates: Iterable[str] | None = None) -> VersionR
     """`V`, then `VF <date>` for every known capability (or the given dates)."""
     base = cmd.parse_version(client.call(cmd.version()))
     wanted = [cmd.capability(d) for d in dates] if dates else list(cmd.CAPABILITIES)
-    statuses = []
-    for cap in wanted:
-        supported = cmd.parse_capability(client.exchange(cmd.version_feature(cap.date)).reply)
-        statuses.append(CapabilityStatus(cap.date, cap.name, cap.meaning, supported, cap.module_bit))
+    answers = client.replies([cmd.version_feature(cap.date) for cap in wanted])
+    statuses = [
+        CapabilityStatus(cap.date, cap.name, cap.meaning, cmd.parse_capability(answer), cap.module_bit)
+        for cap, answer in zip(wanted, answers, strict=True)
+    ]
     return VersionResult(client.node.url, base, statuses)
 
 
@@ -108,9 +108,12 @@ def _ping_one(connect: Connect, member: Member, count: int) -> PingResult:
                 rtts.append(exchange.rtt_ms)
                 base = cmd.parse_version(exchange.reply)
             if rtts:
-                for date in cmd.MODULE_PROBE_ORDER:
-                    if cmd.parse_capability(client.exchange(cmd.version_feature(date)).reply):
-                        caps.append(cmd.capability(date).name)
+                answers = client.replies([cmd.version_feature(date) for date in cmd.MODULE_PROBE_ORDER])
+                caps = [
+                    cmd.capability(date).name
+                    for date, answer in zip(cmd.MODULE_PROBE_ORDER, answers, strict=True)
+                    if cmd.parse_capability(answer)
+                ]
     except RtppctlError as err:
         error = err.message
     reachable = bool(rtts) and base == int(cmd.BASE_VERSION)
@@ -123,7 +126,7 @@ def _ping_one(connect: Connect, member: Member, count: int) -> PingResult:
         sent=count,
         received=len(rtts),
         rtt_min_ms=min(rtts) if rtts else None,
-        rtt_avg_ms=statistics.fmean(rtts) if rtts else None,
+        rtt_avg_ms=sum(rtts) / len(rtts) if rtts else None,
         rtt_max_ms=max(rtts) if rtts else None,
         version=base,
         capabilities=caps,

@@ -8,31 +8,44 @@ Command modules are imported here but keep their own heavy imports inside their 
 `rtppctl --help` and one-shot commands start fast.
 """
 
-from __future__ import annotations
 
 import sys
+from importlib import import_module
 from typing import Annotated
 
 import typer
 
 from rtppctl import __version__
-from rtppctl.cli import config_cmd, embedded_cmd, relay_cmd
 from rtppctl.cli.common import Session
 from rtppctl.proto.errors import ExitCode, RtppctlError
 
-app = typer.Typer(
+_APP_SETTINGS = dict(
     name="rtppctl",
     help="Operator toolkit for RTPProxy media relays: what the OpenSIPS rtpproxy module does, from a shell.\n\n"
     "Examples:\n\n"
     "  rtppctl embedded start            # a real relay on udp:127.0.0.1:22222\n\n"
     "  rtppctl ping --all                # every configured relay\n\n"
     "  rtppctl version -t udp:10.0.0.5:22222\n\n"
-    "  rtppctl --json info               # counters as one JSON object",
+    "  rtppctl --json info               # counters as one JSON object\n\n"
+    "Global options may also be given after the command.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+#: Top-level commands: name -> (module, function, help panel).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "version": ("rtppctl.cli.relay_cmd", "version", "Relays"),
+    "ping": ("rtppctl.cli.relay_cmd", "ping", "Relays"),
+    "info": ("rtppctl.cli.relay_cmd", "info", "Relays"),
+    "raw": ("rtppctl.cli.relay_cmd", "raw", "Relays"),
+}
+#: Command groups: name -> (module, Typer attribute, one-line help).
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "config": ("rtppctl.cli.config_cmd", "config_app", "Show, locate and create the configuration file."),
+    "embedded": ("rtppctl.cli.embedded_cmd", "embedded_app", "Run the real RTPProxy engine (rtp.io) on loopback."),
+}
 
 
 def _print_version(value: bool) -> None:
@@ -41,7 +54,6 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     json_output: Annotated[bool, typer.Option("--json", help="Data as JSON on stdout (one object per command, NDJSON for streams).")] = False,
@@ -62,9 +74,51 @@ def root(
     )
 
 
-relay_cmd.register(app)
-app.add_typer(config_cmd.config_app, name="config", help="Show, locate and create the configuration file.")
-app.add_typer(embedded_cmd.embedded_app, name="embedded", help="Run the real RTPProxy engine (rtp.io) on loopback.")
+def build_app(only: str | None = None) -> typer.Typer:
+    """The command tree, or just the root and the command `only` when one is named.
+
+    Typer turns every registered function into a Click command on each run, which costs time in
+    proportion to the number of commands; a one-shot command needs only its own.
+    """
+    tree = typer.Typer(**_APP_SETTINGS)  # type: ignore[arg-type]
+    tree.callback()(root)
+    for name, (module, function, panel) in COMMANDS.items():
+        if only in (None, name):
+            tree.command(name=name, rich_help_panel=panel)(getattr(import_module(module), function))
+    for name, (module, attribute, help_text) in GROUPS.items():
+        if only in (None, name):
+            tree.add_typer(getattr(import_module(module), attribute), name=name, help=help_text)
+    return tree
+
+
+_full_tree: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `app`, the whole tree (what --help lists, what completions and the man page are generated
+    # from), is built on first use: a one-shot command never imports the other command modules.
+    global _full_tree
+    if name == "app":
+        if _full_tree is None:
+            _full_tree = build_app()
+        return _full_tree
+    raise AttributeError(name)
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command named in `args` (global options already hoisted to the front), if known."""
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            return None
+        if arg.startswith("-"):
+            if arg.split("=", 1)[0] in _GLOBAL_FLAGS and _GLOBAL_FLAGS[arg.split("=", 1)[0]] and "=" not in arg:
+                index += 1
+            index += 1
+            continue
+        return arg if arg in COMMANDS or arg in GROUPS else None
+    return None
 
 
 def _verbosity(argv: list[str]) -> int:
@@ -78,13 +132,44 @@ def _verbosity(argv: list[str]) -> int:
     return count
 
 
+#: Global options that may also be written after the command (`rtppctl ping --timeout 0.2`), and
+#: whether each takes a value. Operators add them at the end of a command line they are editing.
+_GLOBAL_FLAGS = {"--json": False, "--verbose": False, "--no-color": False, "--timeout": True, "--retries": True, "--config": True}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options found after the command name to the front, so Click sees them as global."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_FLAGS:
+            front.append(arg)
+            if _GLOBAL_FLAGS[name] and "=" not in arg and index + 1 < len(args):
+                front.append(args[index + 1])
+                index += 1
+        elif len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) == {"v"}:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` and return the exit code (never raises, never exits)."""
     from typer._click.exceptions import ClickException  # noqa: PLC0415 - Typer vendors Click
 
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        result = app(args=args, prog_name="rtppctl", standalone_mode=False)
+        name = _command_name(args)
+        tree = build_app(name) if name else __getattr__("app")
+        result = tree(args=args, prog_name="rtppctl", standalone_mode=False)
     except RtppctlError as err:
         _report(err, args)
         return int(err.exit_code)

@@ -10,20 +10,18 @@ NO_COLOR is set, or with --no-color.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from rtppctl.proto.errors import RtppctlError
 
 Row = Sequence[Any]
 
 
-@dataclass
-class Column:
+class Column(NamedTuple):
     """One table column: its header and how its cells are aligned."""
 
     header: str
@@ -87,11 +85,15 @@ class Output:
     def emit(self, data: dict[str, Any], *tables: Table | str, ok: bool = True) -> None:
         """Print one command's result: `data` as JSON, or `tables` (and lines) for people."""
         if self.json_mode:
+            import json  # noqa: PLC0415 - only --json pays for it
+
             self.stdout.write(json.dumps(data, default=_json_default, sort_keys=False) + "\n")
             self.stdout.flush()
             return
-        for item in tables:
+        for number, item in enumerate(tables):
             if isinstance(item, Table):
+                if number and not self.rich:
+                    self.stdout.write("\n")  # tables in a pipe stay apart, as Rich keeps them
                 self.table(item)
             else:
                 self.line(item)
@@ -99,6 +101,8 @@ class Output:
     def emit_stream_item(self, data: dict[str, Any], line: str | Table | None = None) -> None:
         """One item of a stream: an NDJSON line with --json, else a line (or table) for people."""
         if self.json_mode:
+            import json  # noqa: PLC0415
+
             self.stdout.write(json.dumps(data, default=_json_default) + "\n")
             self.stdout.flush()
         elif line is not None:

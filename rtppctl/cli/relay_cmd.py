@@ -1,6 +1,5 @@
 """First relay commands: version, ping, info, raw. Each parses options, calls ops, renders."""
 
-from __future__ import annotations
 
 import sys
 from pathlib import Path
@@ -135,7 +134,7 @@ def raw(
     s = session(ctx)
     out = s.use_json(json_output)
     if words and batch:
-        raise InputError("give either a COMMAND or --file, not both")
+        raise typer.BadParameter("give either a COMMAND or --file, not both")
     if batch:
         commands = ops.parse_raw_batch(_read_batch(batch), "stdin" if batch == "-" else batch)
     elif words:
@@ -143,7 +142,7 @@ def raw(
         cmd.validate_raw_command(line, "the command")
         commands = [line]
     else:
-        raise InputError("no command given", "e.g. rtppctl raw V, or rtppctl raw -f FILE")
+        raise typer.BadParameter("no command given; e.g. rtppctl raw V, or rtppctl raw -f FILE")
     member = s.node(target, set_id)
     with s.connect(member.node) as client:
         replies = ops.raw(client, commands)

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rtppctl.proto.errors import InputError, MalformedReply, ProxyError
 
@@ -111,9 +112,8 @@ def _ip_literal(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6
 # Capabilities (VF)
 
 
-@dataclass(frozen=True)
-class Capability:
-    """One protocol version date that `VF <date>` asks about."""
+class Capability(NamedTuple):
+    """One protocol version date that `VF <date>` asks about (a row of CAPABILITIES)."""
 
     #: The date as sent after `VF`, eight digits (YYYYMMDD).
     date: str

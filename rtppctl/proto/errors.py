@@ -9,8 +9,8 @@ of the class. This module is the only place that knows the E-code table and the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -58,8 +58,7 @@ class TransportError(RtppctlError):
     exit_code = ExitCode.TRANSPORT
 
 
-@dataclass(frozen=True)
-class ErrorCode:
+class ErrorCode(NamedTuple):
     """One row of RTPProxy's `E<n>` table."""
 
     code: int
