@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.relay import Relay, RelayFactory
@@ -17,6 +19,23 @@ def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.delenv("RTPPCTL_CONFIG", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     return tmp_path / "xdg"
+
+
+@pytest.fixture(autouse=True)
+def system_config(tmp_path, monkeypatch) -> Path:
+    """The machine's /etc/rtppctl/config.toml never leaks into a test; this path (not created) stands in."""
+    import rtppctl.config as config_module
+
+    path = tmp_path / "etc" / "rtppctl" / "config.toml"
+    monkeypatch.setattr(config_module, "SYSTEM_CONFIG", path)
+    return path
+
+
+def write(path: Path, text: str) -> Path:
+    """Write `text` to `path`, creating its folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from rtppctl import config as config_module
 from rtppctl.config import (
     EMBEDDED_PARAMETERS,
     PARAMETERS,
@@ -22,20 +21,7 @@ from rtppctl.config import (
 )
 from rtppctl.embedded import EmbeddedOptions
 from rtppctl.proto.errors import ConfigError, ExitCode
-
-
-@pytest.fixture
-def system_config(tmp_path, monkeypatch) -> Path:
-    """Point the system-wide path into the test's tmp dir (the file is not created)."""
-    path = tmp_path / "etc" / "rtppctl" / "config.toml"
-    monkeypatch.setattr(config_module, "SYSTEM_CONFIG", path)
-    return path
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.conftest import write
 
 
 def load_text(tmp_path: Path, text: str) -> Config:

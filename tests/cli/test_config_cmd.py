@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from rtppctl import config as config_module
 from rtppctl.config import PARAMETERS, load_config, user_config_path
 from tests.cli.helpers import cli, cli_process
-
-
-@pytest.fixture(autouse=True)
-def system_config(tmp_path, monkeypatch) -> Path:
-    """The developer's /etc/rtppctl/config.toml must not leak in; in-process runs see this one."""
-    path = tmp_path / "etc" / "rtppctl" / "config.toml"
-    monkeypatch.setattr(config_module, "SYSTEM_CONFIG", path)
-    return path
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
+from tests.conftest import write
 
 # -- init -----------------------------------------------------------------------------------------
 
