@@ -586,6 +586,9 @@ def _write_record(status: EmbeddedStatus) -> None:
     """The pid file and what runs where, each written atomically."""
     import json  # noqa: PLC0415
 
+    from rtppctl.files import write_atomically  # noqa: PLC0415
+    from rtppctl.proto.errors import ConfigError  # noqa: PLC0415
+
     record = {
         "pid": status.pid,
         "control": status.control,
@@ -595,22 +598,8 @@ def _write_record(status: EmbeddedStatus) -> None:
         "workdir": str(status.workdir),
         "log": str(status.log_path),
     }
-    _write_atomically(status.state_dir / RECORD_FILE, json.dumps(record, indent=2) + "\n")
-    _write_atomically(status.state_dir / PID_FILE, f"{status.pid}\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    import tempfile  # noqa: PLC0415
-
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_atomically(status.state_dir / RECORD_FILE, json.dumps(record, indent=2) + "\n", error=ConfigError)
+    write_atomically(status.state_dir / PID_FILE, f"{status.pid}\n", error=ConfigError)
 
 
 def _remove_record(state_dir: Path) -> None:

@@ -20,6 +20,15 @@ step rtppctl embedded start --control "$relay"
 step rtppctl embedded status
 step rtppctl version -t "$relay"
 step rtppctl ping -t "$relay" --count 3
-step rtppctl info -t "$relay"
 step rtppctl raw -t "$relay" VF 20081224
+
+# The main job: an INVITE's SDP offer and the 200 OK's answer put through the relay.
+offer=$(mktemp --suffix=.sdp) answer=$(mktemp --suffix=.sdp)
+printf 'v=0\r\no=alice 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n' >"$offer"
+printf 'v=0\r\no=bob 2 2 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\nm=audio 51372 RTP/AVP 0 101\r\n' >"$answer"
+step rtppctl offer "$offer" -t "$relay" --call-id demo@example.com --from-tag alice --flags o --diff
+step rtppctl answer "$answer" -t "$relay" --call-id demo@example.com --from-tag alice --to-tag bob
+step rtppctl info -t "$relay"
+step rtppctl unforce -t "$relay" --call-id demo@example.com --from-tag alice --to-tag bob
+rm -f "$offer" "$answer"
 step rtppctl embedded stop

@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ping": ("rtppctl.cli.relay_cmd", "ping", "Relays"),
     "info": ("rtppctl.cli.relay_cmd", "info", "Relays"),
     "raw": ("rtppctl.cli.relay_cmd", "raw", "Relays"),
+    "offer": ("rtppctl.cli.sdp_cmd", "offer", "SDP"),
+    "answer": ("rtppctl.cli.sdp_cmd", "answer", "SDP"),
+    "engage": ("rtppctl.cli.sdp_cmd", "engage", "SDP"),
+    "unforce": ("rtppctl.cli.sdp_cmd", "unforce", "SDP"),
+    "shell": ("rtppctl.cli.shell_cmd", "shell", "SDP"),
 }
 #: Command groups: name -> (module, Typer attribute, one-line help).
 GROUPS: dict[str, tuple[str, str, str]] = {

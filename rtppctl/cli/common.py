@@ -105,6 +105,14 @@ class Session:
         return pick_node(self.config, targets=targets, set_id=set_id)
 
 
+def relay_for(s: Session, targets: list[str] | None, set_id: int | None):  # noqa: ANN201
+    """The ops.Relay an SDP operation talks to: the chosen node plus the config's SDP settings."""
+    from rtppctl.ops import Relay  # noqa: PLC0415
+
+    config = s.config
+    return Relay(s.connect, s.node(targets, set_id), marker=config.nortpproxy_str, notify_socket=config.rtpp_notify_socket)
+
+
 def session(ctx: typer.Context) -> Session:
     """The run's Session (the root callback always sets one; tests calling commands directly get a fresh one)."""
     obj = ctx.find_object(Session)

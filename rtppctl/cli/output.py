@@ -122,6 +122,22 @@ class Output:
         """Text printed exactly as given (SDP bodies, relay replies)."""
         self.stdout.write(text)
 
+    def diff(self, before: str, after: str, before_name: str, after_name: str) -> None:
+        """A unified diff of two texts, line endings shown as they are; coloured on a terminal."""
+        import difflib  # noqa: PLC0415
+
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), before_name, after_name
+        )
+        colour = self.color and self.rich
+        for line in lines:
+            shown = line.rstrip("\r\n") + ("\\r" if line.endswith("\r\n") and not line.startswith(("---", "+++")) else "")
+            if colour and line.startswith(("+", "-")) and not line.startswith(("+++", "---")):
+                code = "32" if line.startswith("+") else "31"
+                self.stdout.write(f"\x1b[{code}m{shown}\x1b[0m\n")
+            else:
+                self.stdout.write(shown + "\n")
+
     def table(self, table: Table) -> None:
         if self.rich:
             self._rich_table(table)

@@ -206,3 +206,40 @@ def raw(client: RelayClient, commands: list[str]) -> list[RawReply]:
             )
         )
     return replies
+
+
+# -- capabilities -------------------------------------------------------------------------------
+
+
+def probe_capabilities(client: RelayClient) -> frozenset[str]:
+    """The module's probe (§2.1): V must be 20040107 and VF 20050322 must be 1, then one VF per
+    optional capability; returns the module bit names the relay has."""
+    base = cmd.parse_version(client.call(cmd.version()))
+    if base != int(cmd.BASE_VERSION):
+        from rtppctl.proto.errors import MalformedReply  # noqa: PLC0415
+
+        raise MalformedReply(f"{client.node.url} answered V with {base}, not {cmd.BASE_VERSION}: not an RTPProxy")
+    dates = [cmd.EXTENDED_VERSION, *cmd.MODULE_PROBE_ORDER]
+    answers = client.replies([cmd.version_feature(date) for date in dates])
+    if not cmd.parse_capability(answers[0]):
+        from rtppctl.proto.errors import MalformedReply  # noqa: PLC0415
+
+        raise MalformedReply(f"{client.node.url} does not support the extended protocol (VF {cmd.EXTENDED_VERSION})")
+    return frozenset(
+        cmd.capability(date).name for date, answer in zip(dates[1:], answers[1:], strict=True) if cmd.parse_capability(answer)
+    )
+
+
+#: Names defined in rtppctl.ops.offer_answer, loaded when first asked for (start-up time).
+_OFFER_ANSWER = {
+    "NoSession", "RewriteRequest", "StreamResult", "RewriteResult", "Relay", "rewrite_sdp",
+    "EngageResult", "engage", "UnforceResult", "unforce",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OFFER_ANSWER:
+        from rtppctl.ops import offer_answer  # noqa: PLC0415
+
+        return getattr(offer_answer, name)
+    raise AttributeError(f"module 'rtppctl.ops' has no attribute {name!r}")

@@ -108,6 +108,12 @@ def _ip_literal(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6
         ) from None
 
 
+def validate_address(value: str, what: str) -> str:
+    """`value` if it is a numeric IPv4 or IPv6 address (RTPProxy resolves no names), else InputError."""
+    _ip_literal(value, what)
+    return value
+
+
 # --------------------------------------------------------------------------------------------
 # Capabilities (VF)
 
@@ -785,6 +791,6 @@ __all__ = [
     "dtmf_subcommand", "error_code", "get_stats", "info", "lookup", "module_subcommand", "parse_capability",
     "parse_copy_reply", "parse_counters", "parse_info", "parse_port_reply", "parse_result", "parse_stats",
     "parse_version", "play", "query", "raise_for_error", "record", "session_ttl_subcommand",
-    "split_subcommand_results", "stop_play", "stop_record", "update", "validate_raw_command", "validate_token", "version",
+    "split_subcommand_results", "stop_play", "stop_record", "update", "validate_address", "validate_raw_command", "validate_token", "version",
     "version_feature", "with_subcommands",
 ]

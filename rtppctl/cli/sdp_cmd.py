@@ -1,0 +1,241 @@
+"""offer, answer, engage, unforce: the module's SDP functions from a shell.
+
+Each command reads its input (a file, stdin, an SDP body or a whole SIP message), calls one
+operation in `rtppctl.ops`, and hands the result to the renderer or writes it to a file. Nothing
+is printed or written until the whole operation has succeeded, so a failure leaves no partial
+output and an input file untouched.
+"""
+
+from typing import Annotated
+
+import typer
+
+from rtppctl.cli.common import JsonOption, SetOption, TargetOption, relay_for, session
+
+InputArgument = Annotated[
+    str, typer.Argument(metavar="[FILE|-]", help="An SDP body or a whole SIP message ('-' or nothing: stdin).")
+]
+CallIdOption = Annotated[str | None, typer.Option("--call-id", metavar="ID", help="Call-ID (default: from the SIP message).", show_default=False)]
+FromTagOption = Annotated[str | None, typer.Option("--from-tag", metavar="TAG", help="From tag (default: from the SIP message).", show_default=False)]
+ToTagOption = Annotated[str | None, typer.Option("--to-tag", metavar="TAG", help="To tag (default: from the SIP message).", show_default=False)]
+FlagsOption = Annotated[
+    str, typer.Option("--flags", metavar="FLAGS", help="The module's flags: a l k i e f r o c s w n[<SOCK>] d[PT] tNN TNN zNN.")
+]
+IpOption = Annotated[str | None, typer.Option("--ip", metavar="ADDR", help="Address to write into the SDP (the module's ip_address).", show_default=False)]
+SourceIpOption = Annotated[
+    str | None,
+    typer.Option("--source-ip", metavar="ADDR", show_default=False,
+                 help="Where the SIP message came from; sent to the relay instead of the SDP address unless flag r or a "
+                      "(default: the top Via of a SIP message; else the SDP address is trusted)."),
+]
+ReplyOption = Annotated[
+    bool | None,
+    typer.Option("--reply/--request", show_default=False,
+                 help="The SDP travels in a reply (swaps the tag order) or a request (default: from the SIP message; "
+                      "else a request for offer, a reply for answer)."),
+]
+DialogIdOption = Annotated[
+    str | None,
+    typer.Option("--dialog-id", metavar="ENTRY.ID", show_default=False,
+                 help="OpenSIPS dialog id for notification tags (flags n, d); default: derived from the Call-ID."),
+]
+OutputOption = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write the result to FILE (atomically).", show_default=False)]
+InPlaceOption = Annotated[bool, typer.Option("--in-place", "-i", help="Rewrite FILE itself (atomically; untouched on error).")]
+DiffOption = Annotated[bool, typer.Option("--diff", help="Show a before/after diff instead of the result.")]
+
+
+def offer(
+    ctx: typer.Context,
+    file: InputArgument = "-",
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    flags: FlagsOption = "",
+    ip: IpOption = None,
+    source_ip: SourceIpOption = None,
+    reply: ReplyOption = None,
+    dialog_id: DialogIdOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+    output: OutputOption = None,
+    in_place: InPlaceOption = False,
+    diff: DiffOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Put an SDP offer through a relay (rtpproxy_offer): U per stream, SDP rewritten.
+
+    Examples:
+
+      rtppctl offer invite.txt                       # a whole SIP INVITE from a trace
+
+      rtppctl offer offer.sdp --call-id c1 --from-tag ft --flags co
+
+      rtppctl offer --in-place --diff offer.sdp --call-id c1 --from-tag ft
+
+      rtppctl offer 200ok.txt --json | jq .ret       # late offer in a 200 OK
+    """
+    _rewrite(ctx, True, locals())
+
+
+def answer(
+    ctx: typer.Context,
+    file: InputArgument = "-",
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    flags: FlagsOption = "",
+    ip: IpOption = None,
+    source_ip: SourceIpOption = None,
+    reply: ReplyOption = None,
+    dialog_id: DialogIdOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+    output: OutputOption = None,
+    in_place: InPlaceOption = False,
+    diff: DiffOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Put an SDP answer through a relay (rtpproxy_answer): L per stream, SDP rewritten.
+
+    Examples:
+
+      rtppctl answer 200ok.txt                       # a whole SIP 200 OK from a trace
+
+      rtppctl answer answer.sdp --reply --call-id c1 --from-tag ft --to-tag tt
+    """
+    _rewrite(ctx, False, locals())
+
+
+def _rewrite(ctx: typer.Context, is_offer: bool, options: dict) -> None:
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.files import read_input  # noqa: PLC0415
+
+    s = session(ctx)
+    s.use_json(options["json_output"])
+    _check_destination(options["file"], options["output"], options["in_place"])
+    text, name = read_input(options["file"])
+    request = ops.RewriteRequest(
+        text=text, source=name, flags=options["flags"], call_id=options["call_id"], from_tag=options["from_tag"],
+        to_tag=options["to_tag"], in_reply=options["reply"], source_ip=options["source_ip"], ip=options["ip"],
+        dialog_id=options["dialog_id"],
+    )
+    result = ops.rewrite_sdp(relay_for(s, options["target"], options["set_id"]), request, offer=is_offer)
+    _deliver(s, result, text, options)
+
+
+def _check_destination(file: str, output: str | None, in_place: bool) -> None:
+    if in_place and file == "-":
+        raise typer.BadParameter("--in-place needs a FILE, not stdin", param_hint="--in-place")
+    if in_place and output:
+        raise typer.BadParameter("give either --output or --in-place", param_hint="--in-place")
+
+
+def _deliver(s, result, original: str, options: dict) -> None:  # noqa: ANN001
+    """Warnings to stderr; the result to a file, as a diff, as JSON or as text, in that order."""
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.files import write_atomically  # noqa: PLC0415
+
+    out = s.output
+    for warning in result.warnings:
+        out.warn(warning)
+    destination = options["file"] if options["in_place"] else options["output"]
+    if destination:
+        write_atomically(destination, result.output)
+    if out.json_mode:
+        data = ops.as_dict(result)
+        data["output"] = destination
+        out.emit(data)
+    elif options["diff"]:
+        out.diff(original, result.output, "before", "after")
+    elif not destination:
+        out.raw(result.output)
+
+
+def engage(
+    ctx: typer.Context,
+    offer_file: Annotated[str, typer.Option("--offer", metavar="FILE", help="The message or SDP carrying the offer (INVITE; 200 OK when late).")],
+    answer_file: Annotated[str, typer.Option("--answer", metavar="FILE", help="The message or SDP carrying the answer (200 OK; ACK when late).")],
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    flags: FlagsOption = "",
+    ip: IpOption = None,
+    source_ip: SourceIpOption = None,
+    late: Annotated[
+        bool | None,
+        typer.Option("--late/--normal", show_default=False,
+                     help="Late negotiation: the INVITE had no SDP, the offer is in the 200 OK and the answer in the ACK "
+                          "(default: late when the offer is a SIP reply)."),
+    ] = None,
+    dialog_id: DialogIdOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """A dialog's whole offer/answer exchange through one relay (rtpproxy_engage); prints both bodies.
+
+    Examples:
+
+      rtppctl engage --offer invite.txt --answer 200ok.txt
+
+      rtppctl engage --offer offer.sdp --answer answer.sdp --call-id c1 --from-tag ft --to-tag tt
+
+      rtppctl engage --late --offer 200ok.txt --answer ack.txt --json
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.files import read_input  # noqa: PLC0415
+
+    s = session(ctx)
+    out = s.use_json(json_output)
+    requests = []
+    for path in (offer_file, answer_file):
+        text, name = read_input(path)
+        requests.append(ops.RewriteRequest(
+            text=text, source=name, flags=flags, call_id=call_id, from_tag=from_tag, to_tag=to_tag,
+            source_ip=source_ip, ip=ip, dialog_id=dialog_id,
+        ))
+    result = ops.engage(relay_for(s, target, set_id), requests[0], requests[1], late=late)
+    for warning in dict.fromkeys(result.offer.warnings + result.answer.warnings):
+        out.warn(warning)
+    if out.json_mode:
+        out.emit(ops.as_dict(result))
+        return
+    mode = "late negotiation" if result.late else "normal negotiation"
+    out.line(f"# offer ({result.offer.command}, {mode}) via {result.offer.node}", style="bold")
+    out.raw(result.offer.output)
+    if not result.offer.output.endswith("\n"):
+        out.raw("\n")
+    out.line(f"# answer ({result.answer.command}) via {result.answer.node}", style="bold")
+    out.raw(result.answer.output)
+
+
+def unforce(
+    ctx: typer.Context,
+    call_id: Annotated[str, typer.Option("--call-id", metavar="ID", help="Call-ID of the session to tear down.")],
+    from_tag: Annotated[str, typer.Option("--from-tag", metavar="TAG", help="From tag.")],
+    to_tag: ToTagOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Tear a call's relay session down (rtpproxy_unforce): D, every stream of the call.
+
+    Says whether the relay had the session; a session already gone is not an error.
+
+    Examples:
+
+      rtppctl unforce --call-id c1@host --from-tag ft --to-tag tt
+
+      rtppctl unforce --call-id c1@host --from-tag ft --json
+    """
+    from rtppctl import ops  # noqa: PLC0415
+
+    s = session(ctx)
+    out = s.use_json(json_output)
+    result = ops.unforce(relay_for(s, target, set_id), call_id, from_tag, to_tag)
+    line = (
+        f"deleted the session of {call_id} on {result.node}"
+        if result.had_session
+        else f"{result.node} had no session for {call_id} (nothing to delete)"
+    )
+    out.emit(ops.as_dict(result), line)

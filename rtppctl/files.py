@@ -1,0 +1,72 @@
+"""Reading input files byte-exact and writing output files atomically.
+
+SDP and SIP line endings matter (CRLF vs LF is kept as it came), so text is read as bytes and
+decoded without newline translation. Writes go to a temp file in the same directory, are flushed
+to disk and renamed over the target: a failure at any point leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+from pathlib import Path
+
+from rtppctl.proto.errors import InputError, RtppctlError
+
+#: Inputs larger than this are refused before they are read whole (SDP bodies and SIP messages
+#: are a few kilobytes; the SDP parser has its own, smaller limit).
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+
+def read_input(path: str) -> tuple[str, str]:
+    """(text, name for messages) of a file, or of stdin for "-"; line endings untouched."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        name = "stdin"
+    else:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        name = path
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"{name} is larger than {MAX_INPUT_BYTES} bytes")
+    try:
+        return data.decode("utf-8"), name
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: binary data (not UTF-8) at byte {exc.start}") from None
+
+
+def write_atomically(path: str | os.PathLike[str], text: str, *, error: type[RtppctlError] = InputError) -> None:
+    """Replace (or create) `path` with `text`, keeping an existing file's permission bits.
+
+    A failure raises `error` (an output file is the user's business: InputError; rtppctl's own
+    state files are set-up: ConfigError)."""
+    import tempfile  # noqa: PLC0415
+
+    target = Path(path)
+    try:
+        fd, temp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise error(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except OSError as exc:
+        raise error(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)

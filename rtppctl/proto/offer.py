@@ -1,0 +1,220 @@
+"""How an offer or an answer turns into `U`/`L` commands, one per proxied stream (protocol.md §4.1-4.3, §9).
+
+Given the call's identity (Call-ID, tags, whether the SDP travels in a request or a reply), the
+parsed flags, the parsed SDP and the relay's capabilities, this decides the command letter, the
+tag order, the per-stream modifiers, the notify arguments and the DTMF sub-command exactly as the
+OpenSIPS module does, and says which requested features the relay cannot honour. Nothing is sent
+here: the caller gets the command lines and a list of warnings.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+from rtppctl.proto import command as cmd
+from rtppctl.proto.errors import InputError
+from rtppctl.proto.flags import Flags
+from rtppctl.proto.sdp import Sdp
+
+#: What the module sends as the second tag of a forced lookup when there is no To tag yet.
+DUMMY_TAG = "dummy"
+#: OpenSIPS dialog hash table size (the dialog module's default); used to derive a dialog id
+#: when none is given, since outside OpenSIPS there is no dialog table to take one from.
+DIALOG_HASH_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class CallLeg:
+    """Who is talking: the SIP dialog identity the SDP belongs to."""
+
+    #: The Call-ID.
+    call_id: str
+    #: The From tag.
+    from_tag: str
+    #: The To tag; None (or empty) before the callee answered.
+    to_tag: str | None = None
+    #: The SDP travels in a reply (200 OK, 183) rather than a request (INVITE, ACK, re-INVITE).
+    in_reply: bool = False
+
+
+@dataclass(frozen=True)
+class StreamCommand:
+    """The command for one proxied stream."""
+
+    medianum: int
+    #: The command line, without cookie or newline.
+    command: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything an offer or answer sends, decided before anything is sent."""
+
+    #: "U" (create/update) or "L" (lookup).
+    letter: str
+    #: The tags in the order sent, without the `;N` suffix.
+    tags: tuple[str, ...]
+    commands: tuple[StreamCommand, ...]
+    #: Requested features the relay lacks or the module would not send, in words.
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def command_and_tags(leg: CallLeg, *, offer: bool, force_lookup: bool) -> tuple[str, tuple[str, ...]]:
+    """The command letter and tag order of §4.1: the message sender's SDP is always the one carried."""
+    to_tag = leg.to_tag or None
+    if force_lookup:
+        second = to_tag or DUMMY_TAG
+        return "L", ((second, leg.from_tag) if offer else (leg.from_tag, second))
+    if offer:
+        if not leg.in_reply:
+            return "U", (leg.from_tag,) if to_tag is None else (leg.from_tag, to_tag)
+        if to_tag is None:
+            raise InputError("an offer in a reply (late negotiation) needs the To tag", "give --to-tag")
+        return "U", (to_tag, leg.from_tag)
+    if to_tag is None:
+        raise InputError(
+            "an answer needs the To tag: the relay looks the session up by both tags", "give --to-tag"
+        )
+    return "L", ((leg.from_tag, to_tag) if leg.in_reply else (to_tag, leg.from_tag))
+
+
+def reverse_hex(number: int) -> str:
+    """OpenSIPS's int2reverse_hex: lower-case hex digits, least significant first (0x1a2 -> "2a1")."""
+    if number < 0:
+        raise InputError(f"dialog id parts must not be negative, got {number}")
+    digits = "0123456789abcdef"
+    text = ""
+    while True:
+        text += digits[number & 0xF]
+        number >>= 4
+        if not number:
+            return text
+
+
+def parse_dialog_id(text: str) -> tuple[int, int]:
+    """`H_ENTRY.H_ID` in decimal, as OpenSIPS's dialog MI commands show them."""
+    entry, dot, ident = text.partition(".")
+    if not dot or not entry.isdigit() or not ident.isdigit():
+        raise InputError(f"dialog id {text!r} is not ENTRY.ID (the dialog hash entry and id, two decimal numbers, e.g. 1234.5678)")
+    return int(entry), int(ident)
+
+
+def derived_dialog_id(call_id: str) -> tuple[int, int]:
+    """A stable stand-in dialog id for a call when none is given (rtppctl's choice, not the module's:
+    OpenSIPS takes it from its dialog table, which does not exist outside the proxy)."""
+    return zlib.crc32(call_id.encode("utf-8")) % DIALOG_HASH_SIZE, 1
+
+
+def notify_tag(dialog_id: tuple[int, int]) -> str:
+    """The timeout notification tag `T<did>` of §9.1 (at most 30 characters in the module)."""
+    return "T" + reverse_hex(dialog_id[0]) + "." + reverse_hex(dialog_id[1])
+
+
+def dtmf_tag(call_id: str, dialog_id: tuple[int, int] | None) -> str:
+    """The DTMF tag of §9.3: `Dd<did>` with a dialog, else `Dc<callid>`."""
+    if dialog_id is not None:
+        return "Dd" + reverse_hex(dialog_id[0]) + "." + reverse_hex(dialog_id[1])
+    return "Dc" + call_id
+
+
+def notify_socket_for(configured: str | None, flags: Flags, *, notify_wild: bool) -> str | None:
+    """The socket string sent on U (§9.1): `n<SOCK>` verbatim, else the configured socket with its
+    `unix:` prefix stripped, and its `tcp:` prefix too for a relay without NOTIFY_WILD."""
+    if flags.notify_socket:
+        return flags.notify_socket
+    if not configured:
+        return None
+    if configured.startswith("unix:"):
+        return configured[len("unix:") :]
+    if configured.startswith("tcp:") and not notify_wild:
+        return configured[len("tcp:") :]
+    return configured
+
+
+def plan(
+    sdp: Sdp,
+    flags: Flags,
+    leg: CallLeg,
+    *,
+    offer: bool,
+    capabilities: frozenset[str],
+    source_ip: str | None = None,
+    notify_socket: str | None = None,
+    dialog_id: tuple[int, int] | None = None,
+) -> Plan:
+    """The commands of an offer (`offer=True`) or answer for every proxied stream of `sdp`.
+
+    `capabilities` holds the module bit names the relay answered 1 to (REPACK, CODECS, NOTIFY,
+    NOTIFY_WILD, SUBCOMMAND, TTL_CHANGE, ...). `source_ip` is where the SIP message came from;
+    without it (or with flag r or a) the SDP's own address is sent, as for the module's body_var.
+    """
+    cmd.validate_token(leg.call_id, "call-id")
+    cmd.validate_token(leg.from_tag, "from-tag")
+    if leg.to_tag:
+        cmd.validate_token(leg.to_tag, "to-tag")
+    letter, tags = command_and_tags(leg, offer=offer, force_lookup=flags.force_lookup)
+    warnings: list[str] = []
+
+    repacketize = flags.repacketize_ms
+    if repacketize is not None and "REPACK" not in capabilities:
+        warnings.append(f"flag z{repacketize}: the relay has no REPACK capability; Z not sent")
+        repacketize = None
+    ttl = flags.ttl_modifiers
+    if ttl and "TTL_CHANGE" not in capabilities:
+        # Upstream RTPProxy answers VF 20170313 with 0 and rejects t/T with E35 (§15.3).
+        warnings.append(f"flags {ttl}: the relay has no TTL_CHANGE capability; t/T not sent")
+        ttl = ""
+    use_codecs = "CODECS" in capabilities
+
+    notify_args: tuple[str, str] | None = None
+    dtmf_subcommand: str | None = None
+    wants_notify = flags.notify and "NOTIFY" in capabilities
+    wants_dtmf = flags.dtmf and "SUBCOMMAND" in capabilities
+    if flags.notify and not wants_notify:
+        warnings.append("flag n: the relay has no NOTIFY capability; no timeout notification requested")
+    if flags.dtmf and not wants_dtmf:
+        warnings.append("flag d: the relay has no SUBCOMMAND capability; DTMF not requested")
+    if wants_notify or wants_dtmf:
+        dialog = dialog_id
+        if dialog is None and wants_notify:
+            dialog = derived_dialog_id(leg.call_id)
+        socket = notify_socket_for(notify_socket, flags, notify_wild="NOTIFY_WILD" in capabilities)
+        if socket is None:
+            raise InputError(
+                f"flag {'n' if wants_notify else 'd'} needs a notification socket",
+                "set rtpp_notify_socket in the config, give --notify-socket, or write the flag as n<tcp:HOST:PORT>",
+            )
+        if letter == "U":
+            # L takes at most 6 arguments: notify arguments there are E1 (§9.1).
+            notify_args = (socket, notify_tag(dialog) if wants_notify and dialog else "I")
+        if wants_dtmf:
+            dtmf_subcommand = cmd.dtmf_subcommand(dtmf_tag(leg.call_id, dialog), flags.dtmf_payload_type)
+
+    commands = []
+    for stream in sdp.streams:
+        if not stream.proxied or stream.medianum is None:
+            continue
+        address = stream.address if (flags.trust_address or source_ip is None) else source_ip
+        modifiers = cmd.Modifiers(
+            letters=flags.slot0,
+            ipv6=":" in address,
+            repacketize_ms=repacketize,
+            codecs=tuple(stream.codecs) if use_codecs else (),
+            ttl=ttl,
+        )
+        numbered = [f"{tag};{stream.medianum}" for tag in tags]
+        port = stream.port.split("/", 1)[0]
+        subcommands = (dtmf_subcommand,) if dtmf_subcommand else ()
+        if letter == "U":
+            line = cmd.update(
+                leg.call_id, address, port, numbered[0], numbered[1] if len(numbered) > 1 else None,
+                modifiers=modifiers,
+                notify_socket=notify_args[0] if notify_args else None,
+                notify_tag=notify_args[1] if notify_args else None,
+                subcommands=subcommands,
+            )
+        else:
+            line = cmd.lookup(leg.call_id, address, port, numbered[0], numbered[1], modifiers=modifiers, subcommands=subcommands)
+        commands.append(StreamCommand(stream.medianum, line))
+    return Plan(letter, tags, tuple(commands), tuple(warnings))
