@@ -12,7 +12,7 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw config embedded'
+            subs='version ping info raw offer answer engage unforce shell config embedded'
             opts='--json -v --verbose --timeout --retries --no-color --config --version -h --help'
             valued='--timeout --retries --config'
             ;;
@@ -31,6 +31,28 @@ _rtppctl_spec()
         'rtppctl raw')
             opts='-f --file -t --target --set --json -h --help'
             valued='-f --file -t --target --set'
+            ;;
+        'rtppctl offer')
+            opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff --json -h --help'
+            valued='--call-id --from-tag --to-tag --flags --ip --source-ip --dialog-id -t --target --set -o --output'
+            argkind=file
+            ;;
+        'rtppctl answer')
+            opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff --json -h --help'
+            valued='--call-id --from-tag --to-tag --flags --ip --source-ip --dialog-id -t --target --set -o --output'
+            argkind=file
+            ;;
+        'rtppctl engage')
+            opts='--offer --answer --call-id --from-tag --to-tag --flags --ip --source-ip --late --normal --dialog-id -t --target --set --json -h --help'
+            valued='--offer --answer --call-id --from-tag --to-tag --flags --ip --source-ip --dialog-id -t --target --set'
+            ;;
+        'rtppctl unforce')
+            opts='--call-id --from-tag --to-tag -t --target --set --json -h --help'
+            valued='--call-id --from-tag --to-tag -t --target --set'
+            ;;
+        'rtppctl shell')
+            opts='-t --target --set --history -h --help'
+            valued='-t --target --set --history'
             ;;
         'rtppctl config')
             subs='init show path'
@@ -70,6 +92,11 @@ _rtppctl_value()
     case "$1 $2" in
         'rtppctl --config') kind=file ;;
         'rtppctl raw -f'|'rtppctl raw --file') kind=file ;;
+        'rtppctl offer -o'|'rtppctl offer --output') kind=file ;;
+        'rtppctl answer -o'|'rtppctl answer --output') kind=file ;;
+        'rtppctl engage --offer') kind=file ;;
+        'rtppctl engage --answer') kind=file ;;
+        'rtppctl shell --history') kind=file ;;
         'rtppctl embedded start --record-dir') kind=dir ;;
     esac
 }
