@@ -44,25 +44,35 @@ InPlaceOption = Annotated[bool, typer.Option("--in-place", "-i", help="Rewrite F
 DiffOption = Annotated[bool, typer.Option("--diff", help="Show a before/after diff instead of the result.")]
 
 
-def offer(
-    ctx: typer.Context,
-    file: InputArgument = "-",
-    call_id: CallIdOption = None,
-    from_tag: FromTagOption = None,
-    to_tag: ToTagOption = None,
-    flags: FlagsOption = "",
-    ip: IpOption = None,
-    source_ip: SourceIpOption = None,
-    reply: ReplyOption = None,
-    dialog_id: DialogIdOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
-    output: OutputOption = None,
-    in_place: InPlaceOption = False,
-    diff: DiffOption = False,
-    json_output: JsonOption = False,
-) -> None:
-    """Put an SDP offer through a relay (rtpproxy_offer): U per stream, SDP rewritten.
+def _rewrite_command(is_offer: bool, name: str, doc: str):  # noqa: ANN202 - a Typer command
+    """offer and answer take the same options; one parameter list serves both."""
+
+    def command(
+        ctx: typer.Context,
+        file: InputArgument = "-",
+        call_id: CallIdOption = None,
+        from_tag: FromTagOption = None,
+        to_tag: ToTagOption = None,
+        flags: FlagsOption = "",
+        ip: IpOption = None,
+        source_ip: SourceIpOption = None,
+        reply: ReplyOption = None,
+        dialog_id: DialogIdOption = None,
+        target: TargetOption = None,
+        set_id: SetOption = None,
+        output: OutputOption = None,
+        in_place: InPlaceOption = False,
+        diff: DiffOption = False,
+        json_output: JsonOption = False,
+    ) -> None:
+        _rewrite(ctx, is_offer, locals())
+
+    command.__name__ = command.__qualname__ = name
+    command.__doc__ = doc
+    return command
+
+
+offer = _rewrite_command(True, "offer", """Put an SDP offer through a relay (rtpproxy_offer): U per stream, SDP rewritten.
 
     Examples:
 
@@ -73,37 +83,16 @@ def offer(
       rtppctl offer --in-place --diff offer.sdp --call-id c1 --from-tag ft
 
       rtppctl offer 200ok.txt --json | jq .ret       # late offer in a 200 OK
-    """
-    _rewrite(ctx, True, locals())
+    """)
 
-
-def answer(
-    ctx: typer.Context,
-    file: InputArgument = "-",
-    call_id: CallIdOption = None,
-    from_tag: FromTagOption = None,
-    to_tag: ToTagOption = None,
-    flags: FlagsOption = "",
-    ip: IpOption = None,
-    source_ip: SourceIpOption = None,
-    reply: ReplyOption = None,
-    dialog_id: DialogIdOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
-    output: OutputOption = None,
-    in_place: InPlaceOption = False,
-    diff: DiffOption = False,
-    json_output: JsonOption = False,
-) -> None:
-    """Put an SDP answer through a relay (rtpproxy_answer): L per stream, SDP rewritten.
+answer = _rewrite_command(False, "answer", """Put an SDP answer through a relay (rtpproxy_answer): L per stream, SDP rewritten.
 
     Examples:
 
       rtppctl answer 200ok.txt                       # a whole SIP 200 OK from a trace
 
-      rtppctl answer answer.sdp --reply --call-id c1 --from-tag ft --to-tag tt
-    """
-    _rewrite(ctx, False, locals())
+      rtppctl answer answer.sdp --call-id c1 --from-tag ft --to-tag tt
+    """)
 
 
 def _rewrite(ctx: typer.Context, is_offer: bool, options: dict) -> None:
