@@ -190,11 +190,11 @@ def engage(
         out.emit(ops.as_dict(result))
         return
     mode = "late negotiation" if result.late else "normal negotiation"
-    out.line(f"# offer ({result.offer.command}, {mode}) via {result.offer.node}", style="bold")
+    out.line(f"# offer ({result.offer.letter}, {mode}) via {result.offer.node}", style="bold")
     out.raw(result.offer.output)
     if not result.offer.output.endswith("\n"):
         out.raw("\n")
-    out.line(f"# answer ({result.answer.command}) via {result.answer.node}", style="bold")
+    out.line(f"# answer ({result.answer.letter}) via {result.answer.node}", style="bold")
     out.raw(result.answer.output)
 
 

@@ -578,8 +578,8 @@ class RewriteShell(cmd.Cmd):
             self.out.warn(warning)
         self._flush()
         ret = f", media at {result.ret}" if result.ret else ", no stream proxied"
-        self.out.line(f"# {self.last.kind} ({result.command}) via {result.node}{ret}", style="bold")
-        for exchange in result.exchanges:
+        self.out.line(f"# {self.last.kind} ({result.letter}) via {result.node}{ret}", style="bold")
+        for exchange in result.commands:
             self.out.line(f"#   {exchange['command']}  ->  {exchange['reply']}", style="dim")
         self.out.raw(_ended(result.output))
         self._show_diff(self.last)

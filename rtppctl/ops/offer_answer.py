@@ -75,11 +75,11 @@ class RewriteResult:
     node: str
     #: "<ip>:<port>" of the last proxied stream (the module's ret_var).
     ret: str | None
-    #: "U" or "L".
-    command: str
+    #: The command letter sent for every stream: "U" or "L".
+    letter: str
     streams: list[StreamResult]
-    #: Every command sent for the streams and the relay's reply.
-    exchanges: list[dict[str, str]]
+    #: Every command sent for the streams and the relay's reply: {"command": ..., "reply": ...}.
+    commands: list[dict[str, str]]
     warnings: list[str]
 
     @property
@@ -152,11 +152,11 @@ def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> Rewrit
             sdp, flags, leg, offer=offer, capabilities=capabilities, source_ip=source_ip,
             notify_socket=relay.notify_socket, dialog_id=dialog_id,
         )
-        exchanges: list[dict[str, str]] = []
+        sent: list[dict[str, str]] = []
         replies = {}
         for step in steps.commands:
             reply = client.call(step.command)
-            exchanges.append({"command": step.command, "reply": reply})
+            sent.append({"command": step.command, "reply": reply})
             replies[step.medianum] = cmd.parse_port_reply(reply)
     targets: dict[int, Any] = {}
     streams: list[StreamResult] = []
@@ -184,9 +184,9 @@ def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> Rewrit
         message=with_body(message, new_sdp) if message is not None else None,
         node=node.url,
         ret=sdp_mod.ret_value(targets, sdp),
-        command=steps.letter,
+        letter=steps.letter,
         streams=streams,
-        exchanges=exchanges,
+        commands=sent,
         warnings=list(steps.warnings),
     )
 

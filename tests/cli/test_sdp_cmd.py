@@ -75,8 +75,8 @@ def test_json_carries_node_ret_commands_and_replies(capsys, relay, work):
     data = result.json()
     port = data["streams"][0]["port"]
     assert data["node"] == relay.udp and data["ret"] == f"127.0.0.1:{port}"
-    assert data["command"] == "U"
-    assert data["exchanges"] == [{"command": "Uc0 json@cli 10.7.0.2 50000 ft;1", "reply": f"{port} 127.0.0.1"}]
+    assert data["letter"] == "U"
+    assert data["commands"] == [{"command": "Uc0 json@cli 10.7.0.2 50000 ft;1", "reply": f"{port} 127.0.0.1"}]
     assert data["sdp"].endswith("a=nortpproxy:yes\n") and data["original_sdp"] == ANSWER
 
 
@@ -105,6 +105,7 @@ def test_in_place_rewrites_the_file_and_keeps_its_mode(capsys, relay, work):
         ("v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nt=0 0\nm=audio 4000 RTP/AVP 0\n", "no c= line"),
         ("v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4x00 RTP/AVP 0\n", "line 6"),
         ("hello\n", "v="),
+        ("", "empty"),
     ],
 )
 def test_in_place_failure_leaves_the_file_identical_and_sends_nothing(capsys, relays, work, text, message):
@@ -133,7 +134,7 @@ def test_a_whole_sip_invite_is_rewritten_with_content_length_corrected(capsys, r
     assert result.code == 0, result.stderr
     data = result.json()
     # Call-ID, From tag (not the URI's tag=x) and the top Via's received= came from the message.
-    assert data["exchanges"][0]["command"] == "Uc0,8,101 a84b4c76e66710@pc33.example.com 192.0.2.77 49170 1928301774;1"
+    assert data["commands"][0]["command"] == "Uc0,8,101 a84b4c76e66710@pc33.example.com 192.0.2.77 49170 1928301774;1"
     head, body = data["message"].split("\r\n\r\n", 1)
     assert body == data["sdp"]
     assert f"Content-Length: {len(body.encode())}\r\n" in head + "\r\n"
@@ -145,7 +146,7 @@ def test_a_sip_reply_is_an_answer_in_a_reply(capsys, relay):
     assert offer.code == 0, offer.stderr
     result = cli(capsys, "answer", str(DATA / "sip" / "200ok.txt"), "-t", relay.udp, "--json")
     assert result.code == 0, result.stderr
-    assert result.json()["exchanges"][0]["command"] == (
+    assert result.json()["commands"][0]["command"] == (
         "Lc0,101 a84b4c76e66710@pc33.example.com 192.0.2.77 51372 1928301774;1 a6c85cf;1"
     )
     cli(capsys, "unforce", "-t", relay.udp, "--call-id", "a84b4c76e66710@pc33.example.com", "--from-tag", "1928301774")
@@ -214,8 +215,8 @@ def test_engage_with_two_sip_messages(capsys, relay):
     assert result.code == 0, result.stderr
     data = result.json()
     assert data["late"] is False
-    assert data["offer"]["command"] == "U" and data["answer"]["command"] == "L"
-    assert data["answer"]["exchanges"][0]["command"].endswith("1928301774;1 a6c85cf;1")
+    assert data["offer"]["letter"] == "U" and data["answer"]["letter"] == "L"
+    assert data["answer"]["commands"][0]["command"].endswith("1928301774;1 a6c85cf;1")
     gone = cli(capsys, "unforce", "-t", relay.udp, "--call-id", "a84b4c76e66710@pc33.example.com",
                "--from-tag", "1928301774", "--to-tag", "a6c85cf", "--json")
     assert gone.json()["had_session"] is True
@@ -240,8 +241,8 @@ def test_engage_late_negotiation(capsys, relay, work):
     assert result.code == 0, result.stderr
     data = result.json()
     assert data["late"] is True
-    assert data["offer"]["exchanges"][0]["command"] == "Uc0 late@cli 10.7.0.2 50000 tt;1 ft;1"
-    assert data["answer"]["exchanges"][0]["command"] == "Uc0 late@cli 10.7.0.3 50000 ft;1 tt;1"
+    assert data["offer"]["commands"][0]["command"] == "Uc0 late@cli 10.7.0.2 50000 tt;1 ft;1"
+    assert data["answer"]["commands"][0]["command"] == "Uc0 late@cli 10.7.0.3 50000 ft;1 tt;1"
 
 
 def test_unforce_reports_whether_the_relay_had_the_session(capsys, relay, work):
@@ -277,3 +278,16 @@ def test_set_picks_the_relay_set_from_the_config(capsys, relays, relay, work):
     assert result.code == 0, result.stderr
     assert result.json()["node"] == other.udp
     assert cli(capsys, "info", "-t", other.udp, "--json").json()["info"]["active_sessions"] == 1
+
+
+def test_a_custom_marker_is_checked_and_inserted(capsys, relay, work):
+    config = work / "c.toml"
+    config.write_text('nortpproxy_str = "a=sdpmangled:yes\\r\\n"\n')
+    body = work / "a.sdp"
+    body.write_text(ANSWER)
+    first = cli(capsys, "--config", str(config), "offer", str(body), "-t", relay.udp, *call("marker"))
+    assert first.code == 0, first.stderr
+    assert first.stdout.endswith("a=sdpmangled:yes\n") and "nortpproxy" not in first.stdout
+    body.write_text(first.stdout)
+    again = cli(capsys, "--config", str(config), "offer", str(body), "-t", relay.udp, *call("marker"))
+    assert again.code == 6 and "already carries 'a=sdpmangled:yes'" in again.stderr

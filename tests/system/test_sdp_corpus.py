@@ -81,7 +81,7 @@ def test_sdp_case(capsys, relay, path, tmp_path):
             assert result.code == 0, result.stderr
             data = result.json()
             ports[key] = {s["medianum"]: s["port"] for s in data["streams"]}
-            assert [e["command"] for e in data["exchanges"]] == [
+            assert [e["command"] for e in data["commands"]] == [
                 substitute(c, ports, relay.udp) for c in case[f"expect_{step}_commands"]
             ]
             assert data["sdp"] == substitute(case[f"expect_{step}"], ports, relay.udp)
