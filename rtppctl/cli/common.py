@@ -74,6 +74,7 @@ class Session:
             from rtppctl.config import load_config  # noqa: PLC0415
 
             self._config = load_config(self.config_path)
+            self.output.note(f"config: {self._config.path or 'none found, built-in defaults'}")
         return self._config
 
     @property
@@ -89,7 +90,10 @@ class Session:
         from rtppctl.net.client import RelayClient  # noqa: PLC0415
 
         trace = self.output.trace if self.verbose >= 2 else None
-        return RelayClient.open(node, timeout=self.effective_timeout, retries=self.effective_retries, trace=trace)
+        timeout, retries = self.effective_timeout, self.effective_retries
+        tries = f", {retries} tries" if node.is_datagram else ""
+        self.output.note(f"relay: {node.url} (timeout {timeout:g} s{tries})")
+        return RelayClient.open(node, timeout=timeout, retries=retries, trace=trace)
 
     def nodes(self, targets: list[str] | None, set_id: int | None, *, all_sets: bool = False):  # noqa: ANN201
         """(set id, node) pairs for the targets, or the chosen set, or every set."""

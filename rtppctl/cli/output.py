@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TextIO
 
@@ -97,20 +97,6 @@ class Output:
                 self.table(item)
             else:
                 self.line(item)
-
-    def emit_stream_item(self, data: dict[str, Any], line: str | Table | None = None) -> None:
-        """One item of a stream: an NDJSON line with --json, else a line (or table) for people."""
-        if self.json_mode:
-            import json  # noqa: PLC0415
-
-            self.stdout.write(json.dumps(data, default=_json_default) + "\n")
-            self.stdout.flush()
-        elif line is not None:
-            if isinstance(line, Table):
-                self.table(line)
-            else:
-                self.line(line)
-            self.stdout.flush()
 
     def line(self, text: str = "", style: str | None = None) -> None:
         if self.rich and style:
@@ -230,11 +216,3 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def rows_from(items: Iterable[dict[str, Any]], keys: Sequence[str]) -> list[list[Any]]:
-    """Table rows picking `keys` from each dict, in order."""
-    return [[item.get(key) for key in keys] for item in items]
-
-
-Renderer = Callable[[Output], None]

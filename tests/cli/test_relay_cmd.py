@@ -207,3 +207,11 @@ def test_hoisting_leaves_arguments_after_double_dash_alone():
     assert hoist_global_options(["raw", "-t", "x", "--timeout", "2", "-vv", "--", "--json"]) == [
         "--timeout", "2", "-vv", "raw", "-t", "x", "--", "--json"
     ]
+
+
+def test_verbose_notes_say_which_config_and_relay(capsys, relay):
+    result = cli(capsys, "-v", "raw", "-t", relay.udp, "V")
+    assert result.stdout == "20040107\n"
+    assert "config: none found, built-in defaults" in result.stderr
+    assert f"relay: {relay.udp} (timeout 1 s, 5 tries)" in result.stderr
+    assert cli(capsys, "raw", "-t", relay.udp, "V").stderr == ""
