@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.relay import Relay, RelayFactory
+
+# Machines here are small and noisy: a slow example is not a failure, so no per-example deadline;
+# a failure prints the blob that reproduces it.
+settings.register_profile("rtppctl", deadline=None, print_blob=True)
+settings.load_profile("rtppctl")
 
 
 @pytest.fixture(autouse=True)
