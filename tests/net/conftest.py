@@ -174,7 +174,7 @@ class LossyUdpForwarder(_Helper):
             self.sock.close()
 
 
-class OneExchangeTcpProxy(_Helper):
+class OneExchangeTcpProxy(FakeTcpRelay):
     """Forwards one request and its reply per client connection to a real engine, then hangs up.
 
     To the client this is a relay that closes idle connections: its next command on the same
@@ -182,39 +182,15 @@ class OneExchangeTcpProxy(_Helper):
     """
 
     def __init__(self, upstream: tuple[str, int], max_connections: int = 10) -> None:
-        super().__init__()
+        super().__init__(self._forward_one, max_connections)
         self.upstream = upstream
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.listener.settimeout(0.05)
-        self.max_connections = max_connections
-        self.accepted = 0
 
-    @property
-    def spec(self) -> str:
-        return f"tcp:127.0.0.1:{self.listener.getsockname()[1]}"
-
-    def _run(self) -> None:
-        try:
-            while self.running() and self.accepted < self.max_connections:
-                try:
-                    conn, _ = self.listener.accept()
-                except TimeoutError:
-                    continue
-                self.accepted += 1
-                with conn, socket.create_connection(self.upstream, timeout=2.0) as engine:
-                    conn.settimeout(2.0)
-                    try:
-                        line = read_line(conn)
-                        if line:
-                            engine.sendall(line)
-                            conn.sendall(read_line(engine))
-                    except OSError:
-                        pass
-        finally:
-            self.listener.close()
+    def _forward_one(self, conn: socket.socket, _index: int) -> None:
+        with socket.create_connection(self.upstream, timeout=2.0) as engine:
+            line = read_line(conn)
+            if line:
+                engine.sendall(line)
+                conn.sendall(read_line(engine))
 
 
 @pytest.fixture
