@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from rtppctl.embedded import DEFAULT_CONTROL_SOCKET, EmbeddedOptions
 from rtppctl.proto.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -35,6 +34,41 @@ if TYPE_CHECKING:
 SYSTEM_CONFIG = Path("/etc/rtppctl/config.toml")
 ENV_VAR = "RTPPCTL_CONFIG"
 DEFAULT = "default"
+
+
+#: The embedded relay's control socket unless told otherwise; also the node rtppctl talks to when
+#: no `rtpproxy_sock` is configured (config.py), so the two always agree.
+DEFAULT_CONTROL_SOCKET = "udp:127.0.0.1:22222"
+#: The engine's -l: media is relayed on loopback only unless the operator opens it up.
+DEFAULT_LISTEN = "127.0.0.1"
+#: The engine's -m/-M: the same range the module uses for generated SDP, easy to recognise.
+DEFAULT_PORT_MIN = 35000
+DEFAULT_PORT_MAX = 65000
+
+
+@dataclass
+class EmbeddedOptions:
+    """How to run the embedded relay; each field maps to one of RTPProxy's own switches."""
+
+    #: Control sockets (-s, repeatable), e.g. "udp:127.0.0.1:22222", "tcp:127.0.0.1:22223", "unix:/run/r.sock".
+    control: list[str] = field(default_factory=lambda: [DEFAULT_CONTROL_SOCKET])
+    #: Address media is relayed on (-l): "ADDR", "ADDR=ADVERTISED" or "ADDR_A/ADDR_B" for bridging.
+    listen: str = DEFAULT_LISTEN
+    #: Media port range (-m/-M).
+    port_min: int = DEFAULT_PORT_MIN
+    port_max: int = DEFAULT_PORT_MAX
+    #: Where timeout and DTMF notifications go (-n, repeatable): "tcp:HOST:PORT", "unix:/path".
+    notify: list[str] = field(default_factory=list)
+    #: Directory for recordings (-r); None: recording commands have nowhere to write.
+    record_dir: str | None = None
+    #: Record to pcap files instead of raw streams (-P); needs record_dir.
+    pcap: bool = False
+    #: Session inactivity timeout in seconds (-T); None: the engine's default (60).
+    ttl: int | None = None
+    #: Timeout in seconds for a session that never got media (-W); None: the engine's default.
+    setup_ttl: int | None = None
+    #: Further engine switches passed through verbatim (an escape hatch, e.g. ["-6", "v6@::1"]).
+    extra_args: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The engine's options are part of the configuration (its [embedded] table); re-exported here.
+from rtppctl.config import (  # noqa: F401
+    DEFAULT_CONTROL_SOCKET,
+    DEFAULT_LISTEN,
+    DEFAULT_PORT_MAX,
+    DEFAULT_PORT_MIN,
+    EmbeddedOptions,
+)
+
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Mapping
@@ -36,15 +45,6 @@ if TYPE_CHECKING:
 READY_LINE = "ready"
 
 INSTALL_HINT = "install the embedded relay with: pip install 'rtppctl[embedded]'  (or: pip install rtp.io)"
-
-#: The embedded relay's control socket unless told otherwise; also the node rtppctl talks to when
-#: no `rtpproxy_sock` is configured (config.py), so the two always agree.
-DEFAULT_CONTROL_SOCKET = "udp:127.0.0.1:22222"
-#: The engine's -l: media is relayed on loopback only unless the operator opens it up.
-DEFAULT_LISTEN = "127.0.0.1"
-#: The engine's -m/-M: the same range the module uses for generated SDP, easy to recognise.
-DEFAULT_PORT_MIN = 35000
-DEFAULT_PORT_MAX = 65000
 
 #: Seconds `start` waits for the engine's ready line (it usually takes a few hundredths).
 START_TIMEOUT = 5.0
@@ -107,31 +107,6 @@ def main(argv: list[str] | None = None) -> int:
 # ------------------------------------------------------------------------------------------------
 # What to run
 # ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class EmbeddedOptions:
-    """How to run the embedded relay; each field maps to one of RTPProxy's own switches."""
-
-    #: Control sockets (-s, repeatable), e.g. "udp:127.0.0.1:22222", "tcp:127.0.0.1:22223", "unix:/run/r.sock".
-    control: list[str] = field(default_factory=lambda: [DEFAULT_CONTROL_SOCKET])
-    #: Address media is relayed on (-l): "ADDR", "ADDR=ADVERTISED" or "ADDR_A/ADDR_B" for bridging.
-    listen: str = DEFAULT_LISTEN
-    #: Media port range (-m/-M).
-    port_min: int = DEFAULT_PORT_MIN
-    port_max: int = DEFAULT_PORT_MAX
-    #: Where timeout and DTMF notifications go (-n, repeatable): "tcp:HOST:PORT", "unix:/path".
-    notify: list[str] = field(default_factory=list)
-    #: Directory for recordings (-r); None: recording commands have nowhere to write.
-    record_dir: str | None = None
-    #: Record to pcap files instead of raw streams (-P); needs record_dir.
-    pcap: bool = False
-    #: Session inactivity timeout in seconds (-T); None: the engine's default (60).
-    ttl: int | None = None
-    #: Timeout in seconds for a session that never got media (-W); None: the engine's default.
-    setup_ttl: int | None = None
-    #: Further engine switches passed through verbatim (an escape hatch, e.g. ["-6", "v6@::1"]).
-    extra_args: list[str] = field(default_factory=list)
 
 
 def engine_args(options: EmbeddedOptions) -> list[str]:
