@@ -160,6 +160,50 @@ class Channel:
     def close(self) -> None:
         """Release the socket; safe to call twice."""
 
+    def _read_reply(self, sock: socket.socket, command: str, *, reset_ends_reply: bool) -> tuple[bytes, bool]:
+        """Read from a stream socket until the reply to `command` is complete: (reply, True); or
+        until the peer closed it first: (what came, False). The whole wait is one `timeout`.
+
+        A timeout or read error raises TransportError (after tracing what had arrived); a reset
+        counts as a close when `reset_ends_reply`, else it propagates (the one-shot socket retries).
+        """
+        started = monotonic()
+        buffer = b""
+        try:
+            while True:
+                try:
+                    chunk = sock.recv(_STREAM_CHUNK)
+                except TimeoutError:
+                    self._trace_dropped(buffer)
+                    raise _timed_out(self.url, self._timeout, buffer) from None
+                except ConnectionResetError:
+                    if not reset_ends_reply:
+                        raise
+                    chunk = b""
+                except OSError as exc:
+                    self._trace_dropped(buffer)
+                    raise TransportError(f"cannot read from {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
+                if not chunk:
+                    return buffer, False
+                buffer = buffer + chunk if buffer else chunk
+                length = reply_length(command, buffer)
+                if length is not None:
+                    # Nothing should follow a complete reply; keeping it would shift every later answer.
+                    self._trace_dropped(buffer[length:])
+                    return buffer[:length], True
+                remaining = started + self._timeout - monotonic()
+                if remaining <= 0:
+                    self._trace_dropped(buffer)
+                    raise _timed_out(self.url, self._timeout, buffer)
+                sock.settimeout(remaining)
+        finally:
+            if sock.fileno() >= 0 and sock.gettimeout() != self._timeout:
+                sock.settimeout(self._timeout)
+
+    def _trace_dropped(self, data: bytes) -> None:
+        if data and self._trace is not None:
+            self._trace("!", self.url, data)
+
     def __enter__(self) -> Channel:
         return self
 
@@ -379,41 +423,14 @@ class StreamChannel(Channel):
             raise TransportError(f"cannot send to {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
         if self._trace is not None:
             self._trace(">", self.url, packet)
-        started = monotonic()
-        buffer = b""
-        while True:
-            try:
-                chunk = sock.recv(_STREAM_CHUNK)
-            except TimeoutError:
-                # A reply arriving after we give up would be read as the next command's answer.
-                self._drop(buffer)
-                raise _timed_out(self.url, self._timeout, buffer) from None
-            except ConnectionResetError:
-                chunk = b""
-            except OSError as exc:
-                self._drop(buffer)
-                raise TransportError(f"cannot read from {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
-            if not chunk:
-                self._drop(buffer)
-                if not buffer:
-                    raise _StaleConnection(f"{self.url} closed the connection without answering")
-                raise TransportError(f"{self.url} closed the connection in the middle of a reply", hint=_NO_REPLY_HINT)
-            buffer = buffer + chunk if buffer else chunk
-            length = reply_length(command, buffer)
-            if length is not None:
-                break
-            remaining = started + self._timeout - monotonic()
-            if remaining <= 0:
-                self._drop(buffer)
-                raise _timed_out(self.url, self._timeout, buffer)
-            sock.settimeout(remaining)
-        if sock.gettimeout() != self._timeout:
-            sock.settimeout(self._timeout)
-        if length < len(buffer):
-            # Nothing should follow a complete reply; keeping it would shift every later answer.
-            if self._trace is not None:
-                self._trace("!", self.url, buffer[length:])
-            buffer = buffer[:length]
+        # On a timeout or read error request() drops the connection: a reply arriving after we
+        # gave up would be read as the answer to the next command.
+        buffer, complete = self._read_reply(sock, command, reset_ends_reply=True)
+        if not complete:
+            self._drop(buffer)
+            if not buffer:
+                raise _StaleConnection(f"{self.url} closed the connection without answering")
+            raise TransportError(f"{self.url} closed the connection in the middle of a reply", hint=_NO_REPLY_HINT)
         if self._trace is not None:
             self._trace("<", self.url, buffer)
         return buffer
@@ -468,38 +485,10 @@ class OneShotChannel(Channel):
                 raise TransportError(f"cannot send to {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
             if self._trace is not None:
                 self._trace(">", self.url, packet)
-            started = monotonic()
-            buffer = b""
-            while True:
-                try:
-                    chunk = sock.recv(_STREAM_CHUNK)
-                except TimeoutError:
-                    if buffer and self._trace is not None:
-                        self._trace("!", self.url, buffer)
-                    raise _timed_out(self.url, self._timeout, buffer) from None
-                except ConnectionResetError:
-                    raise
-                except OSError as exc:
-                    raise TransportError(f"cannot read from {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
-                if not chunk:
-                    # End of file is the end of the reply on this transport.
-                    if not buffer:
-                        raise TransportError(f"{self.url} closed the connection without answering", hint=_NO_REPLY_HINT)
-                    break
-                buffer = buffer + chunk if buffer else chunk
-                length = reply_length(command, buffer)
-                if length is not None:
-                    if length < len(buffer):
-                        if self._trace is not None:
-                            self._trace("!", self.url, buffer[length:])
-                        buffer = buffer[:length]
-                    break
-                remaining = started + self._timeout - monotonic()
-                if remaining <= 0:
-                    if self._trace is not None:
-                        self._trace("!", self.url, buffer)
-                    raise _timed_out(self.url, self._timeout, buffer)
-                sock.settimeout(remaining)
+            # End of file is the end of the reply on this transport.
+            buffer, _complete = self._read_reply(sock, command, reset_ends_reply=False)
+            if not buffer:
+                raise TransportError(f"{self.url} closed the connection without answering", hint=_NO_REPLY_HINT)
         finally:
             sock.close()
         if self._trace is not None:
