@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from rtppctl.proto.errors import ConfigError
+from rtppctl.proto.errors import ConfigError, InputError
 from rtppctl.proto.url import NodeSpec, parse_node
 
 if TYPE_CHECKING:
@@ -53,8 +53,6 @@ def resolve_nodes(
 def pick_node(config: Config, *, targets: list[str] | None = None, set_id: int | None = None) -> Member:
     """The relay a one-relay command uses: the single --target, or the first node of the set."""
     if targets and len(targets) > 1:
-        from rtppctl.proto.errors import InputError  # noqa: PLC0415
-
         raise InputError(f"this command talks to one relay, but {len(targets)} --target options were given")
     return resolve_nodes(config, targets=targets, set_id=set_id)[0]
 

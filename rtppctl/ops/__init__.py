@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rtppctl.proto import command as cmd
-from rtppctl.proto.errors import InputError, RtppctlError, describe_error_code
+from rtppctl.proto.errors import InputError, MalformedReply, RtppctlError, describe_error_code
 
 if TYPE_CHECKING:
     from rtppctl.net.client import RelayClient
@@ -216,14 +216,10 @@ def probe_capabilities(client: RelayClient) -> frozenset[str]:
     optional capability; returns the module bit names the relay has."""
     base = cmd.parse_version(client.call(cmd.version()))
     if base != int(cmd.BASE_VERSION):
-        from rtppctl.proto.errors import MalformedReply  # noqa: PLC0415
-
         raise MalformedReply(f"{client.node.url} answered V with {base}, not {cmd.BASE_VERSION}: not an RTPProxy")
     dates = [cmd.EXTENDED_VERSION, *cmd.MODULE_PROBE_ORDER]
     answers = client.replies([cmd.version_feature(date) for date in dates])
     if not cmd.parse_capability(answers[0]):
-        from rtppctl.proto.errors import MalformedReply  # noqa: PLC0415
-
         raise MalformedReply(f"{client.node.url} does not support the extended protocol (VF {cmd.EXTENDED_VERSION})")
     return frozenset(
         cmd.capability(date).name for date, answer in zip(dates[1:], answers[1:], strict=True) if cmd.parse_capability(answer)

@@ -6,12 +6,16 @@ for loading them; `rtppctl.ops` re-exports every name here on first use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rtppctl.ops import Connect, probe_capabilities
 from rtppctl.proto import command as cmd
-from rtppctl.proto.errors import ExitCode, InputError, RtppctlError
+from rtppctl.proto import offer as planner
+from rtppctl.proto import sdp as sdp_mod
+from rtppctl.proto.errors import ExitCode, InputError, ProxyError, RtppctlError
+from rtppctl.proto.flags import parse_flags
+from rtppctl.proto.sip import looks_like_sip, parse_sip, with_body
 
 if TYPE_CHECKING:
     from rtppctl.nodes import Member
@@ -102,11 +106,6 @@ class Relay:
 
 def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> RewriteResult:
     """rtpproxy_offer (offer=True) or rtpproxy_answer: every check first, then the relay, then the SDP."""
-    from rtppctl.proto import offer as planner  # noqa: PLC0415
-    from rtppctl.proto import sdp as sdp_mod  # noqa: PLC0415
-    from rtppctl.proto.flags import parse_flags  # noqa: PLC0415
-    from rtppctl.proto.sip import looks_like_sip, parse_sip, with_body  # noqa: PLC0415
-
     message = parse_sip(request.text, source=request.source) if looks_like_sip(request.text) else None
     body = message.body if message is not None else request.text
     call_id = request.call_id or (message.call_id if message else None)
@@ -204,29 +203,21 @@ def engage(relay: Relay, offer_request: RewriteRequest, answer_request: RewriteR
     """rtpproxy_engage's whole exchange (§4.8): normal negotiation sends U for the INVITE's SDP and
     L for the 200 OK's; late negotiation (the INVITE had no SDP) sends U for the 200 OK's SDP (tags
     swapped) and U again for the ACK's."""
-    from rtppctl.proto.sip import looks_like_sip, parse_sip  # noqa: PLC0415
-
     if late is None:
         # The offer travelling in a reply means the INVITE came without SDP.
         late = looks_like_sip(offer_request.text) and not parse_sip(offer_request.text, source=offer_request.source).is_request
-    offer_in_reply = True if late else False
-    answer_in_reply = False if late else True
-    first = rewrite_sdp(relay, _with_direction(offer_request, offer_in_reply), offer=True)
+    first = rewrite_sdp(relay, _with_direction(offer_request, in_reply=late), offer=True)
     # The answer belongs to the same dialog: reuse what the offer learnt unless given again.
-    answer_request = _inherit_call(answer_request, offer_request, first)
-    second = rewrite_sdp(relay, _with_direction(answer_request, answer_in_reply), offer=bool(late))
+    answer_request = _inherit_call(answer_request, offer_request)
+    second = rewrite_sdp(relay, _with_direction(answer_request, in_reply=not late), offer=late)
     return EngageResult(bool(late), first, second)
 
 
-def _with_direction(request: RewriteRequest, in_reply: bool) -> RewriteRequest:
-    from dataclasses import replace  # noqa: PLC0415
-
+def _with_direction(request: RewriteRequest, *, in_reply: bool) -> RewriteRequest:
     return request if request.in_reply is not None else replace(request, in_reply=in_reply)
 
 
-def _inherit_call(answer: RewriteRequest, offer: RewriteRequest, done: RewriteResult) -> RewriteRequest:
-    from dataclasses import replace  # noqa: PLC0415
-
+def _inherit_call(answer: RewriteRequest, offer: RewriteRequest) -> RewriteRequest:
     return replace(
         answer,
         call_id=answer.call_id or offer.call_id,
@@ -256,7 +247,5 @@ def unforce(relay: Relay, call_id: str, from_tag: str, to_tag: str | None = None
         reply = client.exchange(line).reply
     code = cmd.error_code(reply)
     if code is not None and code != 50:
-        from rtppctl.proto.errors import ProxyError  # noqa: PLC0415
-
         raise ProxyError(code, command=line, node=relay.member.node.url)
     return UnforceResult(relay.member.node.url, line, reply, code is None)
