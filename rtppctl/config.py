@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from rtppctl.files import user_dir
 from rtppctl.proto.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -391,11 +392,8 @@ class ConfigCandidate:
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """`$XDG_CONFIG_HOME/rtppctl/config.toml`; a relative XDG_CONFIG_HOME is ignored as XDG asks."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_CONFIG_HOME") or ""
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
-    return root / "rtppctl" / "config.toml"
+    """`$XDG_CONFIG_HOME/rtppctl/config.toml` (XDG_CONFIG_HOME defaulting to ~/.config)."""
+    return user_dir("config", env) / "config.toml"
 
 
 def config_candidates(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> list[ConfigCandidate]:

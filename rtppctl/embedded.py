@@ -132,14 +132,10 @@ def engine_args(options: EmbeddedOptions) -> list[str]:
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """`$XDG_STATE_HOME/rtppctl/embedded`, XDG_STATE_HOME defaulting to ~/.local/state.
+    """`$XDG_STATE_HOME/rtppctl/embedded`, XDG_STATE_HOME defaulting to ~/.local/state."""
+    from rtppctl.files import user_dir  # noqa: PLC0415
 
-    A relative XDG_STATE_HOME is ignored, as the XDG spec asks: it would move with the shell's cwd.
-    """
-    env = os.environ if env is None else env
-    base = env.get("XDG_STATE_HOME") or ""
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / "rtppctl" / "embedded"
+    return user_dir("state", env) / "embedded"
 
 
 # ------------------------------------------------------------------------------------------------

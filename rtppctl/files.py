@@ -1,4 +1,4 @@
-"""Reading input files byte-exact and writing output files atomically.
+"""Where rtppctl keeps its files, reading input files byte-exact, and writing files atomically.
 
 SDP and SIP line endings matter (CRLF vs LF is kept as it came), so text is read as bytes and
 decoded without newline translation. Writes go to a temp file in the same directory, are flushed
@@ -11,9 +11,25 @@ import contextlib
 import os
 import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from rtppctl.proto.errors import InputError, RtppctlError
+
+#: XDG base directories rtppctl uses: variable and the default when it is unset or relative.
+_XDG_BASES = {"config": ("XDG_CONFIG_HOME", (".config",)), "state": ("XDG_STATE_HOME", (".local", "state"))}
+
+
+def user_dir(kind: str, env: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CONFIG_HOME/rtppctl` ("config") or `$XDG_STATE_HOME/rtppctl` ("state").
+
+    A relative XDG value is ignored, as the XDG spec asks: it would move with the shell's cwd.
+    """
+    variable, default = _XDG_BASES[kind]
+    base = (os.environ if env is None else env).get(variable) or ""
+    root = Path(base) if os.path.isabs(base) else Path.home().joinpath(*default)
+    return root / "rtppctl"
+
 
 #: Inputs larger than this are refused before they are read whole (SDP bodies and SIP messages
 #: are a few kilobytes; the SDP parser has its own, smaller limit).

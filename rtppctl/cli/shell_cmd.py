@@ -89,9 +89,9 @@ def shell(
 
 def default_history_path() -> Path:
     """`$XDG_STATE_HOME/rtppctl/shell_history`, beside the other state rtppctl keeps."""
-    from rtppctl.embedded import default_state_dir  # noqa: PLC0415 - the one place that knows the XDG rule
+    from rtppctl.files import user_dir  # noqa: PLC0415
 
-    return default_state_dir().parent / "shell_history"
+    return user_dir("state") / "shell_history"
 
 
 # -- state ---------------------------------------------------------------------------------------
