@@ -16,7 +16,6 @@ file is read or written, so commands without a config file do not pay for them.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -590,7 +589,7 @@ def _starter_entry(tomli_w: Any, parameter: Parameter, value: Any) -> str:
 
 def write_starter_config(path: Path, force: bool = False) -> Path:
     """Write the starter file to `path` atomically; refuses to replace an existing file without force."""
-    import tempfile  # noqa: PLC0415
+    from rtppctl.files import write_atomically  # noqa: PLC0415
 
     path = Path(path).expanduser()
     if path.is_dir():
@@ -600,36 +599,10 @@ def write_starter_config(path: Path, force: bool = False) -> Path:
     text = starter_config_text()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Same directory, so the rename is atomic; mkstemp's 0600 suits a file that may get a db password.
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            os.replace(temp, path)
-        else:
-            _publish_new(temp, path)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-    return path
-
-
-def _publish_new(temp: str, path: Path) -> None:
-    """Give `temp` the name `path` unless `path` exists, without a window where both race."""
-    try:
-        # link() fails if the file appeared meanwhile, where replace() would clobber it.
-        os.link(temp, path)
+        # 0600: the file may later hold a db_url with a password.
+        write_atomically(path, text, error=ConfigError, mode=0o600, exclusive=not force)
     except FileExistsError:
         raise ConfigError(f"{path} already exists", "use --force to replace it") from None
-    except OSError:
-        # A filesystem without hard links: the exists() check above is the best there is.
-        if path.exists():
-            raise ConfigError(f"{path} already exists", "use --force to replace it") from None
-        os.replace(temp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

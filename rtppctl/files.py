@@ -56,11 +56,21 @@ def read_input(path: str) -> tuple[str, str]:
         raise InputError(f"{name}: binary data (not UTF-8) at byte {exc.start}") from None
 
 
-def write_atomically(path: str | os.PathLike[str], text: str, *, error: type[RtppctlError] = InputError) -> None:
-    """Replace (or create) `path` with `text`, keeping an existing file's permission bits.
+def write_atomically(
+    path: str | os.PathLike[str],
+    text: str,
+    *,
+    error: type[RtppctlError] = InputError,
+    mode: int | None = None,
+    exclusive: bool = False,
+) -> None:
+    """Replace (or create) `path` with `text`; no reader ever sees a half-written file.
 
-    A failure raises `error` (an output file is the user's business: InputError; rtppctl's own
-    state files are set-up: ConfigError)."""
+    The file gets `mode`, else an existing file's permission bits, else the umask's. With
+    `exclusive` an existing file is never replaced: FileExistsError, even when one appears while
+    writing. Any other failure raises `error` (an output file is the user's business: InputError;
+    rtppctl's own config and state files are set-up: ConfigError).
+    """
     import tempfile  # noqa: PLC0415
 
     target = Path(path)
@@ -73,16 +83,36 @@ def write_atomically(path: str | os.PathLike[str], text: str, *, error: type[Rtp
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+        if mode is None:
+            try:
+                mode = stat.S_IMODE(os.stat(target).st_mode)
+            except FileNotFoundError:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
         os.chmod(temp, mode)
-        os.replace(temp, target)
+        if exclusive:
+            _publish_new(temp, target)
+        else:
+            os.replace(temp, target)
+    except FileExistsError:
+        raise
     except OSError as exc:
         raise error(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+
+
+def _publish_new(temp: str, target: Path) -> None:
+    """Give `temp` the name `target` unless `target` exists, without a window where both race."""
+    try:
+        # link() fails if the file appeared meanwhile, where replace() would clobber it.
+        os.link(temp, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        # A filesystem without hard links: an existence check is the best there is.
+        if target.exists():
+            raise FileExistsError(str(target)) from None
+        os.replace(temp, target)
