@@ -1,14 +1,12 @@
 """First relay commands: version, ping, info, raw. Each parses options, calls ops, renders."""
 
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from rtppctl.cli.common import JsonOption, SetOption, TargetOption, session
-from rtppctl.proto.errors import ExitCode, InputError
+from rtppctl.proto.errors import ExitCode
 
 
 def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None, json_output: JsonOption = False) -> None:
@@ -136,7 +134,9 @@ def raw(
     if words and batch:
         raise typer.BadParameter("give either a COMMAND or --file, not both")
     if batch:
-        commands = ops.parse_raw_batch(_read_batch(batch), "stdin" if batch == "-" else batch)
+        from rtppctl.files import read_input  # noqa: PLC0415
+
+        commands = ops.parse_raw_batch(*read_input(batch))
     elif words:
         line = " ".join(words)
         cmd.validate_raw_command(line, "the command")
@@ -156,19 +156,3 @@ def raw(
                 text += f"    # {reply.error_name}: {reply.error_meaning}"
             out.raw(text + "\n" if len(replies) == 1 else f"{reply.command} -> {text}\n")
     return int(ExitCode.PROXY_ERROR) if failed else 0
-
-
-def _read_batch(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read batch file {path}: {getattr(err, 'strerror', None) or err}") from err
-
-
-def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Relays")(version)
-    app.command(rich_help_panel="Relays")(ping)
-    app.command(rich_help_panel="Relays")(info)
-    app.command(rich_help_panel="Relays")(raw)
