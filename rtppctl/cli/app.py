@@ -110,22 +110,6 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(name)
 
 
-def _command_name(args: list[str]) -> str | None:
-    """The command named in `args` (global options already hoisted to the front), if known."""
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":
-            return None
-        if arg.startswith("-"):
-            if arg.split("=", 1)[0] in _GLOBAL_FLAGS and _GLOBAL_FLAGS[arg.split("=", 1)[0]] and "=" not in arg:
-                index += 1
-            index += 1
-            continue
-        return arg if arg in COMMANDS or arg in GROUPS else None
-    return None
-
-
 def _verbosity(argv: list[str]) -> int:
     """-v count from the raw arguments, for errors raised before the callback ran."""
     count = 0
@@ -144,6 +128,12 @@ _GLOBAL_FLAGS = {"--json": False, "--verbose": False, "--no-color": False, "--ti
 
 def hoist_global_options(args: list[str]) -> list[str]:
     """Move global options found after the command name to the front, so Click sees them as global."""
+    front, rest = _split_global_options(args)
+    return front + rest
+
+
+def _split_global_options(args: list[str]) -> tuple[list[str], list[str]]:
+    """(the global options with their values, everything else in order)."""
     front: list[str] = []
     rest: list[str] = []
     index = 0
@@ -163,16 +153,18 @@ def hoist_global_options(args: list[str]) -> list[str]:
         else:
             rest.append(arg)
         index += 1
-    return front + rest
+    return front, rest
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` and return the exit code (never raises, never exits)."""
     from typer._click.exceptions import ClickException  # noqa: PLC0415 - Typer vendors Click
 
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    front, rest = _split_global_options(list(sys.argv[1:] if argv is None else argv))
+    args = front + rest
+    # With the global options out of the way, the command's name comes first.
+    name = rest[0] if rest and (rest[0] in COMMANDS or rest[0] in GROUPS) else None
     try:
-        name = _command_name(args)
         tree = build_app(name) if name else __getattr__("app")
         result = tree(args=args, prog_name="rtppctl", standalone_mode=False)
     except RtppctlError as err:
