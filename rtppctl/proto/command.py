@@ -1,56 +1,78 @@
 """Every RTPProxy control command rtppctl sends, and every reply it reads.
 
-This module owns the wire text of the control protocol (reference protocol.md §2, §4-§9, §12): the
-capability dates, the U/L modifier slots, one encoder per command letter (V VF U L D P S R C N Q G I
-X), the `&&` sub-commands, and one decoder per reply shape. The rule it keeps: a command line is
-built only from validated tokens, so nothing a user types can add an argument, a sub-command or a
-second command line; and a decoder raises nothing but `RtppctlError` subclasses, whatever the relay
-sent. Encoders return the command without cookie and without trailing newline: framing belongs to
-the transport.
+This module owns the wire text of the control protocol (reference protocol.md §2, §4-§9, §12, §16):
+the capability dates, the U/L modifier slots, one validator per kind of token, one encoder per
+command letter (V VF U L D P S R C N Q G I X), the `&&` sub-commands, and one decoder per reply
+shape. The rule it keeps: nothing a user gives can change a command's meaning. Every value is
+checked against what the relay's parser makes of it (§16) before it becomes one argument, so it
+cannot add an argument, a sub-command, a media number or a second command line, leave the relay's
+record directory, or push the command past the relay's buffer; a decoder raises nothing but
+`RtppctlError` subclasses, whatever the relay sent. Encoders return the command without cookie
+and without trailing newline: framing belongs to the transport.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import string
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from rtppctl.proto import limits
 from rtppctl.proto.errors import InputError, MalformedReply, ProxyError
+from rtppctl.proto.text import ip_literal
+from rtppctl.proto.text import shown as _shown
 
 # --------------------------------------------------------------------------------------------
-# Tokens
+# Tokens (protocol.md §16)
 
 #: Longest token accepted from a user, in UTF-8 bytes. The module's reply buffer is 256 bytes and
 #: RTPProxy's stream reader stops at 255 without a newline, so anything longer cannot be sane.
 MAX_TOKEN_LENGTH = 255
 
+#: Longest notify or DTMF tag, in bytes once the relay has URL-decoded it. The relay writes the
+#: decoded tag into its notification lines: the module's listener drops lines over 255 bytes, and
+#: catch_dtmf appears to over-read a 512-byte buffer for tags over about 480 (§16.3).
+MAX_NOTIFY_TAG_LENGTH = 255
+
+#: The relay reads a command into an 8192-byte buffer: a longer datagram is cut short and still run,
+#: a longer stream line drops the connection (§16.1). Every finished command stays under this, with
+#: COOKIE_ALLOWANCE bytes kept for the cookie and its separator that the transport adds.
+MAX_COMMAND_BYTES = 8191
+COOKIE_ALLOWANCE = 40
+
+#: The relay's tokeniser keeps at most 23 tokens per command or sub-command (the cookie not counted).
+MAX_TOKENS_PER_COMMAND = 23
+
+#: At most this many `&&` sub-commands follow one command.
+MAX_SUBCOMMANDS = 15
+
 #: RTPProxy treats an argument that is exactly `&&` as the start of a sub-command.
 _SUBCOMMAND_SEPARATOR = "&&"
 
+#: In a tag, `;` starts the media number; the encoders add `;N` themselves.
+_MEDIANUM_SEPARATOR = ";"
 
-def _shown(value: str, limit: int = 60) -> str:
-    """repr() of `value`, shortened so an error message stays one line."""
-    if len(value) > limit:
-        return repr(value[:limit]) + f"... ({len(value)} characters)"
-    return repr(value)
+#: The relay's own separators (§16.1): nothing else splits a command into tokens.
+_RELAY_SEPARATORS_RE = re.compile(r"[ \t\r\n]+")
+
+#: What a notify or DTMF tag keeps as it is; every other byte is sent as %XX (§16.4 rule 3).
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "._~-")
 
 
-def validate_token(value: str, what: str, *, max_length: int = MAX_TOKEN_LENGTH) -> str:
-    """Return `value` if it can travel as exactly one protocol argument, else raise InputError.
-
-    Refused: non-strings, empty values, any whitespace (unicode spaces and line separators too),
-    control and format characters (NUL, DEL, zero-width marks), lone surrogates (not encodable),
-    a bare `&&` (it would start a sub-command), and values longer than `max_length` UTF-8 bytes.
-    """
+def _check_characters(value: str, what: str, *, allow_space: bool = False) -> None:
+    """Refuse non-text, empty values, whitespace, control and format characters, lone surrogates."""
     if not isinstance(value, str):
-        raise InputError(f"{what} must be text, not {type(value).__name__} ({value!r})")
+        raise InputError(f"{what} must be text, not {type(value).__name__} ({value!r})",
+                         f"give the {what} as a string")
     if not value:
-        raise InputError(f"{what} is empty", f"give a non-empty {what}")
+        raise InputError(f"{what} is empty", f"give a non-empty {what}: the relay would drop it and "
+                         "read every later argument one place early")
     for index, char in enumerate(value):
-        if char.isspace():
+        if char.isspace() and not (allow_space and char == " "):
             raise InputError(
                 f"{what} {_shown(value)} contains whitespace ({char!r} at position {index})",
                 "the control protocol separates arguments with whitespace; remove it",
@@ -62,23 +84,178 @@ def validate_token(value: str, what: str, *, max_length: int = MAX_TOKEN_LENGTH)
                 "control characters cannot be sent to the relay; remove them",
             )
         if category == "Cs":
-            raise InputError(f"{what} {_shown(value)} contains a lone surrogate {char!r} (not valid UTF-8)")
-    if value == _SUBCOMMAND_SEPARATOR:
-        raise InputError(f"{what} cannot be '&&': RTPProxy reads it as the start of a sub-command")
+            raise InputError(f"{what} {_shown(value)} contains a lone surrogate {char!r} (not valid UTF-8)",
+                             "give the value as proper text")
+
+
+def _check_size(value: str, what: str, max_length: int) -> None:
     size = len(value.encode("utf-8"))
     if size > max_length:
         raise InputError(
             f"{what} {_shown(value)} is {size} bytes long; the limit is {max_length}",
             f"use a {what} of at most {max_length} bytes",
         )
+
+
+def validate_token(value: str, what: str, *, max_length: int = MAX_TOKEN_LENGTH) -> str:
+    """Return `value` if it can travel as exactly one protocol argument, else raise InputError.
+
+    Refused: non-strings, empty values, any whitespace (unicode spaces and line separators too),
+    control and format characters (NUL, DEL, zero-width marks), lone surrogates (not encodable),
+    a bare `&&` (it would start a sub-command), and values longer than `max_length` UTF-8 bytes.
+    This is the rule every kind of token shares; the validators below add what their kind means
+    to the relay.
+    """
+    _check_characters(value, what)
+    if value == _SUBCOMMAND_SEPARATOR:
+        raise InputError(f"{what} cannot be '&&': RTPProxy reads it as the start of a sub-command",
+                         f"give another {what}")
+    _check_size(value, what, max_length)
     return value
 
 
-def _tokens(values: Iterable[str], what: str) -> list[str]:
+def validate_call_id(call_id: str) -> str:
+    """A Call-ID: any single token; the relay compares it byte for byte."""
+    return validate_token(call_id, "call-id")
+
+
+def validate_tag(tag: str, what: str = "tag") -> str:
+    """A From or To tag, bare: `;` is refused because the relay reads what follows it as the media
+    number (`f;2` sent as `f;2;1` would be tag `f`, stream 2); the encoders add `;N` themselves."""
+    validate_token(tag, what)
+    if _MEDIANUM_SEPARATOR in tag:
+        raise InputError(
+            f"{what} {_shown(tag)} contains ';' at position {tag.index(';')}: the relay reads what "
+            "follows it as a media number",
+            "give the bare tag; the media number is a separate argument and rtppctl adds ';N' itself",
+        )
+    return tag
+
+
+def validate_record_name(value: str, what: str) -> str:
+    """A call-id or tag that the relay puts into a file name (R, and C to a file target): the file
+    is `<record dir>/<call-id>=<tag>...`, written unescaped (§16.2), so `/`, `..` and a leading `.`
+    or `~` are refused."""
+    validate_token(value, what)
+    problem = None
+    if "/" in value:
+        problem = "contains '/'"
+    elif ".." in value:
+        problem = "contains '..'"
+    elif value[:1] in (".", "~"):
+        problem = f"starts with {value[0]!r}"
+    if problem:
+        raise InputError(
+            f"{what} {_shown(value)} {problem}: the relay would write outside its record directory",
+            "such values usually come from captured SIP traffic; record this call by other means",
+        )
+    return value
+
+
+def validate_media_number(medianum: int) -> int:
+    """The `;N` stream number of a tag: 1 for the first m= line the module proxies, then 2, ..."""
+    return _int_in(medianum, "media number", 1, 2**31 - 1)
+
+
+def _numbered_tag(tag: str, what: str, medianum: int | None) -> str:
+    """`tag;N`, or the bare tag when there is no media number."""
+    validate_tag(tag, what)
+    if medianum is None:
+        return tag
+    return f"{tag}{_MEDIANUM_SEPARATOR}{validate_media_number(medianum)}"
+
+
+def validate_notify_socket(socket: str) -> str:
+    """The notify socket of U: one token, compared byte for byte with the relay's `-n` values."""
+    return validate_token(socket, "notify socket")
+
+
+def _percent_encode(text: str) -> str:
+    """Every UTF-8 byte outside A-Z a-z 0-9 . _ ~ - as %XX, so the relay's URL-decoding (which
+    also reads `+` as a space) gives back exactly `text`."""
+    return "".join(
+        char if char in _UNRESERVED else "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+        for char in text
+    )
+
+
+def encode_notify_tag(tag: str) -> str:
+    """The timeout notify tag as sent on U: `tag` percent-encoded, since the relay URL-decodes it.
+
+    `tag` is the text the notification line will carry. It may hold `%`, `+` and spaces (they are
+    encoded), but no other whitespace or control character: the decoded tag is written back
+    unescaped as one notification line, so a line feed would forge a second one.
+    """
+    _check_characters(tag, "notify tag", allow_space=True)
+    if tag == _SUBCOMMAND_SEPARATOR:
+        # Encoded it would be harmless, but no value rtppctl sends may be `&&` (§16.4 rule 2).
+        raise InputError("notify tag cannot be '&&'", "give another notify tag")
+    _check_size(tag, "notify tag", MAX_NOTIFY_TAG_LENGTH)
+    return _percent_encode(tag)
+
+
+def encode_dtmf_tag(tag: str) -> str:
+    """The catch_dtmf tag (`M3:1 <tag>`) as sent: percent-encoded, since the relay URL-decodes it.
+
+    The decoded tag starts every DTMF notification line, `<tag> <digit> <volume> <duration>
+    <stream>`, so besides control characters a space is refused too: it would shift the fields. The
+    tag must start with `D`, the letter listeners recognise DTMF lines by.
+    """
+    _check_characters(tag, "DTMF tag")
+    _check_size(tag, "DTMF tag", MAX_NOTIFY_TAG_LENGTH)
+    if not tag.startswith("D"):
+        raise InputError(
+            f"DTMF tag {_shown(tag)} must start with 'D'",
+            "DTMF notifications start with their tag, and listeners recognise them by the D (e.g. Dcmycall)",
+        )
+    return _percent_encode(tag)
+
+
+def validate_prompt_name(prompt: str) -> str:
+    """P's prompt: the operator's own words, passed as they are; the relay opens `<prompt>.<pt>`
+    read-only, relative to its working directory."""
+    return validate_token(prompt, "prompt name")
+
+
+def validate_copy_target(target: str) -> str:
+    """C's target, the operator's own words: `udp:host:port` sends a copy there, anything else is a
+    file name in the relay's record directory."""
+    return validate_token(target, "copy target")
+
+
+def _is_remote_copy_target(target: str) -> bool:
+    return target.startswith("udp:")
+
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def _name(value: str, what: str) -> str:
+    validate_token(value, what)
+    if not _NAME_RE.fullmatch(value):
+        raise InputError(
+            f"{what} {_shown(value)} is not a name of letters, digits and '_'",
+            "the relay matches these names exactly, e.g. ttl, npkts_ina, nsess_created",
+        )
+    return value
+
+
+def validate_counter_name(name: str) -> str:
+    """A Q counter name (`ttl`, `npkts_ina`, `rtpa_nlost`, ...); the relay answers E62 to unknown ones."""
+    return _name(name, "counter name")
+
+
+def validate_stat_name(name: str) -> str:
+    """A G statistic name (`nsess_created`, ...); the relay answers E68 to unknown ones."""
+    return _name(name, "statistic name")
+
+
+def _names(values: Iterable[str], what: str, validate: Callable[[str], str]) -> list[str]:
     if isinstance(values, str):
         # A bare string would be iterated character by character: almost certainly a mistake.
-        raise InputError(f"{what} must be a list of names, not the single string {values!r}")
-    return [validate_token(value, what) for value in values]
+        raise InputError(f"{what} must be a list of names, not the single string {values!r}",
+                         "give a list, e.g. ['ttl']")
+    return [validate(value) for value in values]
 
 
 def _is_int(value: object) -> bool:
@@ -87,31 +264,93 @@ def _is_int(value: object) -> bool:
 
 def _int_in(value: object, what: str, low: int, high: int | None = None) -> int:
     if not _is_int(value):
-        raise InputError(f"{what} must be an integer, not {value!r}")
+        raise InputError(f"{what} must be an integer, not {value!r}", f"give the {what} as a number")
     assert isinstance(value, int)
     if value < low or (high is not None and value > high):
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
-        raise InputError(f"{what} {value} is out of range ({bounds})")
+        raise InputError(f"{what} {value} is out of range ({bounds})", f"give a {what} in {bounds}")
     return value
 
 
 def _ip_literal(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     validate_token(value, what)
     if "%" in value:
-        raise InputError(f"{what} {value!r} has a zone id; RTPProxy takes plain numeric addresses")
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError:
+        raise InputError(f"{what} {_shown(value)} has a zone id; RTPProxy takes plain numeric addresses",
+                         "drop the %zone part")
+    address = ip_literal(value)
+    if address is None:
         raise InputError(
-            f"{what} {value!r} is not a numeric IPv4 or IPv6 address",
+            f"{what} {_shown(value)} is not a numeric IPv4 or IPv6 address",
             "RTPProxy does not resolve names: give an address like 192.0.2.10 or 2001:db8::10",
-        ) from None
+        )
+    return address
 
 
 def validate_address(value: str, what: str) -> str:
     """`value` if it is a numeric IPv4 or IPv6 address (RTPProxy resolves no names), else InputError."""
     _ip_literal(value, what)
     return value
+
+
+#: Lengths the relay takes an address of (§16.2); it silently ignores one of any other length.
+_ADDRESS_LENGTHS = {4: range(7, 16), 6: range(2, 46)}
+
+
+def validate_media_address(address: str, *, ipv6: bool) -> str:
+    """The media address of U/L: numeric, IPv6 exactly when the command carries the `6` modifier
+    (without it the relay reads the address as IPv4, with it as IPv6)."""
+    parsed = _ip_literal(address, "media address")
+    if (parsed.version == 6) != ipv6:
+        if ipv6:
+            raise InputError(f"media address {address!r} is IPv4 but the command carries the 6 modifier",
+                             "leave out the 6 modifier for an IPv4 address")
+        raise InputError(f"media address {address!r} is IPv6 but the command has no 6 modifier",
+                         "add the 6 modifier (Modifiers(ipv6=True)) for an IPv6 address")
+    if len(address) not in _ADDRESS_LENGTHS[parsed.version]:
+        raise InputError(f"media address {address!r} is {len(address)} characters long; the relay "
+                         "would ignore it", "write the address in its usual short form")
+    return address
+
+
+_PORT_DIGITS_RE = re.compile(r"[0-9]{1,5}")
+
+
+def validate_port(port: int | str) -> str:
+    """The media port as sent: decimal 1..65535 in canonical form. An int, or a digit string such as
+    the SDP's m= port ("04000" is sent as 4000). Port 0 is never sent: a port-0 stream is not
+    proxied, and the relay would hand the port to getaddrinfo as it is (a name like `sip` resolves)."""
+    if isinstance(port, str):
+        if not _PORT_DIGITS_RE.fullmatch(port):
+            raise InputError(f"port {_shown(port)} is not a decimal number {limits.MIN_PORT}..{limits.MAX_PORT}",
+                             "give the port in decimal digits, e.g. 4000")
+        port = int(port)
+    return str(_int_in(port, "port", limits.MIN_PORT, limits.MAX_PORT))
+
+
+def validate_command(line: str) -> str:
+    """A finished command, as an encoder returns it: under MAX_COMMAND_BYTES with COOKIE_ALLOWANCE,
+    and at most MAX_TOKENS_PER_COMMAND tokens in the command and in each sub-command."""
+    size = len(line.encode("utf-8"))
+    if size + COOKIE_ALLOWANCE >= MAX_COMMAND_BYTES:
+        raise InputError(
+            f"command {_shown(line)} is {size} bytes; with its cookie it must stay under "
+            f"{MAX_COMMAND_BYTES}",
+            "the relay would cut it short or drop the connection: use shorter values or fewer of them",
+        )
+    tokens = _RELAY_SEPARATORS_RE.split(line.strip(" \t\r\n"))
+    count = 0
+    for token in [*tokens, _SUBCOMMAND_SEPARATOR]:
+        if token != _SUBCOMMAND_SEPARATOR:
+            count += 1
+            continue
+        if count > MAX_TOKENS_PER_COMMAND:
+            raise InputError(
+                f"command {_shown(line)} has {count} tokens in one (sub-)command; the relay reads "
+                f"at most {MAX_TOKENS_PER_COMMAND}",
+                "split it into several commands",
+            )
+        count = 0
+    return line
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,7 +436,8 @@ def capability(date_or_name: str) -> Capability:
 # U/L modifiers
 
 _SLOT0_LETTERS = "AIESWN"
-_TTL_RE = re.compile(r"(?:[tT][0-9]{1,9})*")
+# Slot 3 as the module copies it: t/T, each with or without its number of seconds.
+_TTL_RE = re.compile(r"(?:[tT][0-9]{0,9})*")
 _LABEL_RE = re.compile(r"\{[A-Za-z0-9_.\-]+\}")
 
 
@@ -207,20 +447,20 @@ def _bracketed_address(value: str, what: str, *, allow_label: bool) -> str:
     if allow_label and _LABEL_RE.fullmatch(value):
         return value
     inner = value[1:-1] if value.startswith("[") and value.endswith("]") else value
-    try:
-        address = ipaddress.ip_address(inner)
-    except ValueError:
+    if "%" in inner:
+        raise InputError(f"{what} {value!r} has a zone id; RTPProxy takes plain numeric addresses",
+                         "drop the %zone part")
+    address = ip_literal(inner)
+    if address is None:
         extra = " or a {label}" if allow_label else ""
         raise InputError(
-            f"{what} {value!r} is not a numeric IP address{extra}",
+            f"{what} {_shown(value)} is not a numeric IP address{extra}",
             "e.g. 192.0.2.1 or [2001:db8::1]",
-        ) from None
-    if "%" in inner:
-        raise InputError(f"{what} {value!r} has a zone id; RTPProxy takes plain numeric addresses")
+        )
     if address.version == 6:
         return f"[{inner}]"
     if inner != value:
-        raise InputError(f"{what} {value!r}: only IPv6 addresses go in brackets")
+        raise InputError(f"{what} {value!r}: only IPv6 addresses go in brackets", "write it without brackets")
     return value
 
 
@@ -241,20 +481,21 @@ class Modifiers:
     bridge_to: str | None = None
     #: `c<pt>,<pt>,...`: the stream's RTP payload types, used later by `P ... session`.
     codecs: tuple[int, ...] = ()
-    #: Slot-3 ttl modifiers as the module copies them, e.g. "t30T20" (upstream refuses them: E35).
+    #: Slot-3 ttl modifiers as the module copies them, e.g. "t30T20" or a bare "t" (upstream
+    #: refuses them: E35).
     ttl: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.letters, str):
-            raise InputError(f"modifier letters must be text, not {self.letters!r}")
+            raise InputError(f"modifier letters must be text, not {self.letters!r}", "give letters like 'SS'")
         for char in self.letters:
             if char not in _SLOT0_LETTERS:
                 raise InputError(
-                    f"unknown modifier letter {char!r} in {self.letters!r}",
+                    f"unknown modifier letter {char!r} in {_shown(self.letters)}",
                     "U/L slot-0 letters are A, I, E, S, W and N",
                 )
         if not isinstance(self.ipv6, bool):
-            raise InputError(f"ipv6 must be True or False, not {self.ipv6!r}")
+            raise InputError(f"ipv6 must be True or False, not {self.ipv6!r}", "give a bool")
         if self.local_address is not None:
             object.__setattr__(
                 self, "local_address",
@@ -267,7 +508,8 @@ class Modifiers:
                 self, "bridge_to", _bracketed_address(self.bridge_to, "bridge address", allow_label=False)
             )
         if isinstance(self.codecs, (str, bytes)) or not isinstance(self.codecs, Iterable):
-            raise InputError(f"codecs must be a sequence of payload type numbers, not {self.codecs!r}")
+            raise InputError(f"codecs must be a sequence of payload type numbers, not {self.codecs!r}",
+                             "give e.g. (0, 8, 101)")
         codecs = tuple(self.codecs)
         for pt in codecs:
             _int_in(pt, "payload type", 0, 127)
@@ -275,7 +517,8 @@ class Modifiers:
             raise InputError(f"duplicate payload type in codecs {codecs!r}", "RTPProxy answers E14 to this")
         object.__setattr__(self, "codecs", codecs)
         if not isinstance(self.ttl, str) or not _TTL_RE.fullmatch(self.ttl):
-            raise InputError(f"ttl modifiers {self.ttl!r} must look like t30 or t30T20")
+            raise InputError(f"ttl modifiers {self.ttl!r} must look like t, t30 or t30T20",
+                             "t is the caller's ttl, T the callee's, each with an optional number of seconds")
 
     def encode(self) -> str:
         """The modifier string in slot order, e.g. "SSZ20c18,101"."""
@@ -302,17 +545,14 @@ _SUBCOMMAND_HOSTS = ("U", "L", "Q")
 
 def dtmf_subcommand(dtmf_tag: str, payload_type: int | None = None, *, module_id: int = 3,
                     instance: int = 1) -> str:
-    """catch_dtmf: `M3:1 <dtmf_tag>[ <pt>]`; the tag starts with D, as notification lines do."""
-    validate_token(dtmf_tag, "DTMF tag")
-    if not dtmf_tag.startswith("D"):
-        raise InputError(
-            f"DTMF tag {dtmf_tag!r} must start with 'D'",
-            "DTMF notifications start with their tag, and listeners recognise them by the D (e.g. Dcmycall)",
-        )
-    args = [dtmf_tag]
+    """catch_dtmf: `M3:1 <dtmf_tag>[ <pt>]`. `dtmf_tag` is the tag as DTMF lines will carry it (it
+    starts with D); it is sent percent-encoded, see `encode_dtmf_tag`."""
+    _int_in(module_id, "module id", 0)
+    _int_in(instance, "module instance", 0)
+    words = [f"M{module_id}:{instance}", encode_dtmf_tag(dtmf_tag)]
     if payload_type is not None:
-        args.append(str(_int_in(payload_type, "DTMF payload type", 0, 127)))
-    return module_subcommand(module_id, instance, *args)
+        words.append(str(_int_in(payload_type, "DTMF payload type", 0, 127)))
+    return " ".join(words)
 
 
 def module_subcommand(module_id: int, instance: int, *args: str) -> str:
@@ -320,7 +560,7 @@ def module_subcommand(module_id: int, instance: int, *args: str) -> str:
     _int_in(module_id, "module id", 0)
     _int_in(instance, "module instance", 0)
     words = [validate_token(arg, "module argument") for arg in args]
-    return " ".join([f"M{module_id}:{instance}", *words])
+    return _check_subcommand(" ".join([f"M{module_id}:{instance}", *words]))
 
 
 def delete_subcommand(weak: bool = False) -> str:
@@ -334,11 +574,19 @@ def session_ttl_subcommand(ttl: int) -> str:
 
 
 def _check_subcommand(text: str) -> str:
+    """One sub-command's text: single-space separated tokens, at most MAX_TOKENS_PER_COMMAND."""
     if not isinstance(text, str):
-        raise InputError(f"sub-command must be text, not {text!r}")
+        raise InputError(f"sub-command must be text, not {text!r}", "give the sub-command as a string")
     words = text.split(" ")
     for word in words:
-        validate_token(word, "sub-command word")
+        # Words may be longer than a user token: an encoded DTMF tag takes up to three bytes per
+        # byte. The whole command's size is bounded by validate_command.
+        validate_token(word, "sub-command word", max_length=MAX_COMMAND_BYTES)
+    if len(words) > MAX_TOKENS_PER_COMMAND:
+        raise InputError(
+            f"sub-command {_shown(text)} has {len(words)} tokens; the relay reads at most {MAX_TOKENS_PER_COMMAND}",
+            "give fewer arguments",
+        )
     return text
 
 
@@ -348,57 +596,65 @@ def with_subcommands(command: str, subcommands: Iterable[str]) -> str:
         subcommands = (subcommands,)
     subs = [_check_subcommand(sub) for sub in subcommands]
     if not subs:
-        return command
+        return validate_command(command)
     letter = command[:1].upper()
     if letter not in _SUBCOMMAND_HOSTS:
         raise InputError(
-            f"sub-commands are allowed only after U, L and Q, not after {command.split(' ')[0]!r}"
+            f"sub-commands are allowed only after U, L and Q, not after {command.split(' ')[0]!r}",
+            "send it as a command of its own",
         )
-    return command + "".join(" && " + sub for sub in subs)
+    if len(subs) > MAX_SUBCOMMANDS:
+        raise InputError(f"{len(subs)} sub-commands; the relay takes at most {MAX_SUBCOMMANDS} after one command",
+                         "send the rest after another command")
+    return validate_command(command + "".join(" && " + sub for sub in subs))
 
 
 # --------------------------------------------------------------------------------------------
 # Encoders
+#
+# Tags are given bare. U, L, P, S, Q and C take an optional media number and send `<tag>;<N>`
+# (the module always sends one, §15.13); D, R and N take bare tags only, which the relay matches
+# against every stream of the call (§5, §12.1).
 
-_DIGITS_RE = re.compile(r"[0-9]{1,5}")
 _DATE_RE = re.compile(r"[0-9]{8}")
 _CODEC_LIST_RE = re.compile(r"[0-9]{1,3}(?:,[0-9]{1,3})*")
-_PERCENT_RE = re.compile(r"%(.{0,2})", re.DOTALL)
 MAX_QUERY_COUNTERS = 11
 
 
-def _port(port: int | str) -> str:
-    """The media port: an int, or a digit string passed through verbatim (the SDP's m= port)."""
-    if isinstance(port, str):
-        if not _DIGITS_RE.fullmatch(port) or int(port) > 65535:
-            raise InputError(f"port {port!r} is not a number 0..65535")
-        return port
-    return str(_int_in(port, "port", 0, 65535))
-
-
-def _tags(from_tag: str, to_tag: str | None) -> list[str]:
-    tags = [validate_token(from_tag, "from-tag")]
-    if to_tag:
-        tags.append(validate_token(to_tag, "to-tag"))
+def _tags(from_tag: str, to_tag: str | None, medianum: int | None = None) -> list[str]:
+    """The tag arguments; a to-tag of None or "" is left out (an empty argument would vanish)."""
+    tags = [_numbered_tag(from_tag, "from-tag", medianum)]
+    if to_tag is not None and to_tag != "":
+        tags.append(_numbered_tag(to_tag, "to-tag", medianum))
     return tags
 
 
-def _notify_tag(tag: str) -> str:
-    """RTPProxy URL-unquotes the tag (bad %-escapes: E10); an escaped newline would forge a line."""
-    validate_token(tag, "notify tag")
-    for match in _PERCENT_RE.finditer(tag):
-        hexdigits = match.group(1)
-        if not re.fullmatch(r"[0-9A-Fa-f]{2}", hexdigits):
-            raise InputError(
-                f"notify tag {tag!r} has a bad %-escape at position {match.start()}",
-                "RTPProxy URL-decodes the tag: write % as %25",
-            )
-        if int(hexdigits, 16) < 0x20 or int(hexdigits, 16) == 0x7F:
-            raise InputError(
-                f"notify tag {tag!r} escapes a control character (%{hexdigits})",
-                "the decoded tag is sent as one notification line and must stay one line",
-            )
-    return tag
+def _recorded(call_id: str, from_tag: str, to_tag: str | None) -> None:
+    """Refuse a call-id or tag that would take a record file outside the record directory."""
+    validate_record_name(call_id, "call-id")
+    validate_record_name(from_tag, "from-tag")
+    if to_tag:
+        validate_record_name(to_tag, "to-tag")
+
+
+def validate_codec_list(codecs: str | Iterable[int]) -> str:
+    """P's codecs argument: `session`, or payload types 0..127 (given as "0,8" or (0, 8)) written
+    as digits and commas."""
+    if isinstance(codecs, str):
+        if codecs == "session":
+            return codecs
+        if not _CODEC_LIST_RE.fullmatch(codecs):
+            raise InputError(f"codecs {_shown(codecs)} must be 'session' or a list like 0,8",
+                             "payload types in decimal, separated by commas, no spaces")
+        pts: tuple[object, ...] = tuple(int(pt) for pt in codecs.split(","))
+    else:
+        if isinstance(codecs, bytes) or not isinstance(codecs, Iterable):
+            raise InputError(f"codecs must be 'session' or payload type numbers, not {codecs!r}",
+                             "use 'session' or a list like (0, 8)")
+        pts = tuple(codecs)
+        if not pts:
+            raise InputError("codecs must not be empty", "use 'session' or a list like (0, 8)")
+    return ",".join(str(_int_in(pt, "payload type", 0, 127)) for pt in pts)
 
 
 def version() -> str:
@@ -409,92 +665,98 @@ def version() -> str:
 def version_feature(date: str) -> str:
     """`VF <date>`: does the relay support this capability date?"""
     if not isinstance(date, str) or not _DATE_RE.fullmatch(date):
-        raise InputError(f"capability date {date!r} must be eight digits (YYYYMMDD)")
+        raise InputError(f"capability date {date!r} must be eight digits (YYYYMMDD)", "e.g. 20071116")
     return f"VF {date}"
 
 
 def _update_lookup(letter: str, call_id: str, address: str, port: int | str, tags: list[str],
                    modifiers: Modifiers | None, extra: list[str], subcommands: Iterable[str]) -> str:
     if modifiers is not None and not isinstance(modifiers, Modifiers):
-        raise InputError(f"modifiers must be a Modifiers value, not {modifiers!r}")
+        raise InputError(f"modifiers must be a Modifiers value, not {modifiers!r}", "build them with Modifiers(...)")
     mods = modifiers.encode() if modifiers else ""
-    _ip_literal(address, "media address")
-    words = [letter + mods, validate_token(call_id, "call-id"), address, _port(port), *tags, *extra]
+    validate_media_address(address, ipv6=bool(modifiers and modifiers.ipv6))
+    words = [letter + mods, validate_call_id(call_id), address, validate_port(port), *tags, *extra]
     return with_subcommands(" ".join(words), subcommands)
 
 
 def update(call_id: str, address: str, port: int | str, from_tag: str, to_tag: str | None = None, *,
-           modifiers: Modifiers | None = None, notify_socket: str | None = None,
+           medianum: int | None = None, modifiers: Modifiers | None = None, notify_socket: str | None = None,
            notify_tag: str | None = None, subcommands: Iterable[str] = ()) -> str:
-    """`U`: create or update the session; carries the first tag's media address."""
-    tags = _tags(from_tag, to_tag)
+    """`U`: create or update the session; carries the first tag's media address.
+
+    Tags are bare; with `medianum` each goes out as `<tag>;<medianum>`. `notify_tag` is the text
+    the timeout notification will carry; it is sent percent-encoded (`encode_notify_tag`).
+    """
+    tags = _tags(from_tag, to_tag, medianum)
     if (notify_socket is None) != (notify_tag is None):
-        raise InputError("notify socket and notify tag go together: give both or neither")
+        raise InputError("notify socket and notify tag go together: give both or neither",
+                         "add the missing one, or drop both")
     extra = []
     if notify_socket is not None and notify_tag is not None:
-        extra = [validate_token(notify_socket, "notify socket"), _notify_tag(notify_tag)]
+        extra = [validate_notify_socket(notify_socket), encode_notify_tag(notify_tag)]
     return _update_lookup("U", call_id, address, port, tags, modifiers, extra, subcommands)
 
 
 def lookup(call_id: str, address: str, port: int | str, from_tag: str, to_tag: str | None, *,
-           modifiers: Modifiers | None = None, subcommands: Iterable[str] = ()) -> str:
+           medianum: int | None = None, modifiers: Modifiers | None = None,
+           subcommands: Iterable[str] = ()) -> str:
     """`L`: answer side of a session; carries the second tag's media address. Never notify args."""
-    return _update_lookup("L", call_id, address, port, _tags(from_tag, to_tag), modifiers, [], subcommands)
+    return _update_lookup("L", call_id, address, port, _tags(from_tag, to_tag, medianum), modifiers, [],
+                          subcommands)
 
 
-def _session_command(head: str, call_id: str, from_tag: str, to_tag: str | None) -> str:
-    return " ".join([head, validate_token(call_id, "call-id"), *_tags(from_tag, to_tag)])
+def _session_command(head: str, call_id: str, from_tag: str, to_tag: str | None,
+                     medianum: int | None = None) -> str:
+    return validate_command(" ".join([head, validate_call_id(call_id), *_tags(from_tag, to_tag, medianum)]))
 
 
 def delete(call_id: str, from_tag: str, to_tag: str | None = None, *, weak: bool = False) -> str:
-    """`D` / `Dw`: delete the session (weak: only drop the weak flag)."""
+    """`D` / `Dw`: delete every stream of the session (weak: only drop the weak flag). Bare tags."""
     return _session_command("Dw" if weak else "D", call_id, from_tag, to_tag)
 
 
-def play(call_id: str, prompt: str, from_tag: str, to_tag: str | None = None, *,
+def play(call_id: str, prompt: str, from_tag: str, to_tag: str | None = None, *, medianum: int | None = None,
          codecs: str | tuple[int, ...] = "session", count: int = 1) -> str:
     """`P<count>`: play `<prompt>.<pt>` to the first-tag party; count -1 loops, 0 only stops."""
     _int_in(count, "play count", -1)
-    if isinstance(codecs, str):
-        if codecs != "session" and not _CODEC_LIST_RE.fullmatch(codecs):
-            raise InputError(f"codecs {codecs!r} must be 'session' or a list like 0,8")
-        codec_text = codecs
-    else:
-        pts = tuple(codecs)
-        if not pts:
-            raise InputError("codecs must not be empty", "use 'session' or a list like (0, 8)")
-        codec_text = ",".join(str(_int_in(pt, "payload type", 0, 127)) for pt in pts)
-    return " ".join([f"P{count}", validate_token(call_id, "call-id"), validate_token(prompt, "prompt"),
-                     codec_text, *_tags(from_tag, to_tag)])
+    words = [f"P{count}", validate_call_id(call_id), validate_prompt_name(prompt), validate_codec_list(codecs),
+             *_tags(from_tag, to_tag, medianum)]
+    return validate_command(" ".join(words))
 
 
-def stop_play(call_id: str, from_tag: str, to_tag: str | None = None) -> str:
+def stop_play(call_id: str, from_tag: str, to_tag: str | None = None, *, medianum: int | None = None) -> str:
     """`S`: stop the player."""
-    return _session_command("S", call_id, from_tag, to_tag)
+    return _session_command("S", call_id, from_tag, to_tag, medianum)
 
 
 def record(call_id: str, from_tag: str, to_tag: str | None = None, *, single_file: bool = False) -> str:
-    """`R` / `Rs`: record the first-tag party's media into the relay's record dir."""
-    return _session_command("Rs" if single_file else "R", call_id, from_tag, to_tag)
+    """`R` / `Rs`: record the first-tag party's media into the relay's record dir. Bare tags; the
+    call-id and tags become the file name, see `validate_record_name`."""
+    command = _session_command("Rs" if single_file else "R", call_id, from_tag, to_tag)
+    _recorded(call_id, from_tag, to_tag)
+    return command
 
 
-def copy(call_id: str, target: str, from_tag: str, to_tag: str | None = None, *,
+def copy(call_id: str, target: str, from_tag: str, to_tag: str | None = None, *, medianum: int | None = None,
          single_file: bool = False, reply_port: bool = False) -> str:
-    """`C[s][p]`: copy the first-tag party's media to `udp:host:port` or a file name."""
+    """`C[s][p]`: copy the first-tag party's media to `udp:host:port` or a file name (then the
+    call-id and tags obey `validate_record_name` as for R)."""
     head = "C" + ("s" if single_file else "") + ("p" if reply_port else "")
-    return " ".join([head, validate_token(call_id, "call-id"), validate_token(target, "copy target"),
-                     *_tags(from_tag, to_tag)])
+    words = [head, validate_call_id(call_id), validate_copy_target(target), *_tags(from_tag, to_tag, medianum)]
+    if not _is_remote_copy_target(target):
+        _recorded(call_id, from_tag, to_tag)
+    return validate_command(" ".join(words))
 
 
 def stop_record(call_id: str, from_tag: str, to_tag: str | None = None, *, all_streams: bool = False) -> str:
-    """`N` / `Na`: stop recording or copying."""
+    """`N` / `Na`: stop recording or copying. Bare tags."""
     return _session_command("Na" if all_streams else "N", call_id, from_tag, to_tag)
 
 
 def query(call_id: str, from_tag: str, to_tag: str | None = None, counters: Iterable[str] = (), *,
-          verbose: bool = False, subcommands: Iterable[str] = ()) -> str:
+          medianum: int | None = None, verbose: bool = False, subcommands: Iterable[str] = ()) -> str:
     """`Q[v]`: session counters; without names the relay answers QUERY_DEFAULT_COUNTERS."""
-    names = _tokens(counters, "counter name")
+    names = _names(counters, "counter names", validate_counter_name)
     if len(names) > MAX_QUERY_COUNTERS:
         raise InputError(
             f"{len(names)} counters asked; Q takes at most {MAX_QUERY_COUNTERS}",
@@ -502,15 +764,16 @@ def query(call_id: str, from_tag: str, to_tag: str | None = None, counters: Iter
         )
     if names and not to_tag:
         raise InputError(
-            "counter names need a to-tag: RTPProxy reads the third argument of Q as the to-tag"
+            "counter names need a to-tag: RTPProxy reads the third argument of Q as the to-tag",
+            "give the to-tag too",
         )
-    command = " ".join([_session_command("Qv" if verbose else "Q", call_id, from_tag, to_tag), *names])
-    return with_subcommands(command, subcommands)
+    words = ["Qv" if verbose else "Q", validate_call_id(call_id), *_tags(from_tag, to_tag, medianum), *names]
+    return with_subcommands(" ".join(words), subcommands)
 
 
 def get_stats(names: Iterable[str] = (), *, verbose: bool = False) -> str:
     """`G[v] [names...]`: relay-wide statistics."""
-    return " ".join(["Gv" if verbose else "G", *_tokens(names, "statistic name")])
+    return validate_command(" ".join(["Gv" if verbose else "G", *_names(names, "statistic names", validate_stat_name)]))
 
 
 #: Relay-wide statistics the engine answers to `G` (probed against rtp.io 1.1.1; an unknown name
@@ -633,14 +896,11 @@ def parse_port_reply(reply: str) -> PortReply:
     words = main.split()
     bad = MalformedReply(f"cannot read a port reply from {_quote(reply)}",
                          "expected '<port> [<address> [6]]'")
-    if not 1 <= len(words) <= 3 or not _PORT_RE.fullmatch(words[0]) or int(words[0]) > 65535:
+    if not 1 <= len(words) <= 3 or not _PORT_RE.fullmatch(words[0]) or int(words[0]) > limits.MAX_PORT:
         raise bad
     address = words[1] if len(words) >= 2 else None
-    if address is not None:
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            raise bad from None
+    if address is not None and ip_literal(address) is None:
+        raise bad
     if len(words) == 3 and words[2] != "6":
         raise bad
     return PortReply(int(words[0]), address, len(words) == 3, results)
@@ -785,12 +1045,18 @@ def parse_info(reply: str) -> dict[str, int | float]:
 
 
 __all__ = [
-    "BASE_VERSION", "CAPABILITIES", "GLOBAL_STATS", "MAX_COMMAND_LENGTH", "MAX_STATS_PER_QUERY", "Capability", "EXTENDED_VERSION", "INFO_FIELDS", "MAX_QUERY_COUNTERS",
+    "BASE_VERSION", "CAPABILITIES", "COOKIE_ALLOWANCE", "Capability", "EXTENDED_VERSION",
+    "GLOBAL_STATS", "INFO_FIELDS", "MAX_COMMAND_BYTES", "MAX_COMMAND_LENGTH", "MAX_NOTIFY_TAG_LENGTH",
+    "MAX_QUERY_COUNTERS", "MAX_STATS_PER_QUERY", "MAX_SUBCOMMANDS", "MAX_TOKENS_PER_COMMAND",
     "MAX_TOKEN_LENGTH", "MODULE_PROBE_ORDER", "Modifiers", "PortReply", "QUERY_DEFAULT_COUNTERS",
     "capability", "copy", "decode_reply_bytes", "delete", "delete_all", "delete_subcommand",
-    "dtmf_subcommand", "error_code", "get_stats", "info", "lookup", "module_subcommand", "parse_capability",
-    "parse_copy_reply", "parse_counters", "parse_info", "parse_port_reply", "parse_result", "parse_stats",
-    "parse_version", "play", "query", "raise_for_error", "record", "session_ttl_subcommand",
-    "split_subcommand_results", "stop_play", "stop_record", "update", "validate_address", "validate_raw_command", "validate_token", "version",
-    "version_feature", "with_subcommands",
+    "dtmf_subcommand", "encode_dtmf_tag", "encode_notify_tag", "error_code", "get_stats", "info",
+    "lookup", "module_subcommand", "parse_capability", "parse_copy_reply", "parse_counters",
+    "parse_info", "parse_port_reply", "parse_result", "parse_stats", "parse_version", "play", "query",
+    "raise_for_error", "record", "session_ttl_subcommand", "split_subcommand_results", "stop_play",
+    "stop_record", "update", "validate_address", "validate_call_id", "validate_codec_list",
+    "validate_command", "validate_copy_target", "validate_counter_name", "validate_media_address",
+    "validate_media_number", "validate_notify_socket", "validate_port", "validate_prompt_name",
+    "validate_raw_command", "validate_record_name", "validate_stat_name", "validate_tag",
+    "validate_token", "version", "version_feature", "with_subcommands",
 ]

@@ -3,7 +3,8 @@
 This module owns the flag letters of the module's offer/answer/engage functions (reference
 opensips-rtpproxy-module.txt §1.6.1, protocol.md §4.2): what each letter means, which U/L slot-0
 modifier it becomes and in what order. It reads a flag string left to right, case-insensitively as
-the module does, except `t` (caller ttl) and `T` (callee ttl), which differ only by case. The rule it
+the module does, except `t` (caller ttl) and `T` (callee ttl), which differ only by case; like the
+module it takes `t`/`T` with or without a number, but `z` only with one. The rule it
 keeps: a flag string either reads completely into a `Flags` value or is refused with an `InputError`
 that names the letter and its position; nothing in it reaches the relay unchecked.
 """
@@ -12,14 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rtppctl.proto.command import validate_token
+from rtppctl.proto.command import validate_notify_socket
+from rtppctl.proto import limits
 from rtppctl.proto.errors import InputError
+from rtppctl.proto.text import shown as _shown
 
 #: Every flag letter rtppctl reads, as error messages list them.
-KNOWN_FLAGS = "a l k i e f r o c s w n[<SOCKET>] d[PT] tNN TNN zNN"
+KNOWN_FLAGS = "a l k i e f r o c s w n[<SOCKET>] d[PT] t[NN] T[NN] zNN"
 
-#: Longest ttl in seconds: RTPProxy keeps ttls in a C int.
-_MAX_TTL = 2**31 - 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,10 +55,14 @@ class Flags:
     dtmf: bool = False
     #: `d<PT>`: the DTMF payload type, 0..127; None lets the relay use its default (101).
     dtmf_payload_type: int | None = None
-    #: `tNN`: caller ttl in seconds.
+    #: `t[NN]`: caller ttl in seconds; None when t was not given, or given without a number.
     ttl_caller: int | None = None
-    #: `TNN`: callee ttl in seconds.
+    #: `t` without a number (the module accepts it and copies the bare letter).
+    ttl_caller_bare: bool = False
+    #: `T[NN]`: callee ttl in seconds; None when T was not given, or given without a number.
     ttl_callee: int | None = None
+    #: `T` without a number.
+    ttl_callee_bare: bool = False
     #: `zNN`: repacketize to NN milliseconds, 1..999.
     repacketize_ms: int | None = None
     #: The U/L slot-0 letters in the order the module writes them while reading the flags:
@@ -66,15 +71,16 @@ class Flags:
 
     @property
     def ttl_modifiers(self) -> str:
-        """The slot-3 ttl modifiers, caller first, e.g. "t30T20"; "" when none was given."""
-        caller = f"t{self.ttl_caller}" if self.ttl_caller is not None else ""
-        callee = f"T{self.ttl_callee}" if self.ttl_callee is not None else ""
-        return caller + callee
+        """The slot-3 ttl modifiers, caller first, e.g. "t30T20", "t" or "tT20"; "" when none was given."""
+        return _ttl_modifier("t", self.ttl_caller, self.ttl_caller_bare) + _ttl_modifier(
+            "T", self.ttl_callee, self.ttl_callee_bare
+        )
 
 
-def _shown(text: str, limit: int = 60) -> str:
-    """repr() of a flag string, shortened so an error message stays one line."""
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+def _ttl_modifier(letter: str, seconds: int | None, bare: bool) -> str:
+    if seconds is not None:
+        return f"{letter}{seconds}"
+    return letter if bare else ""
 
 
 def _digits(text: str, start: int) -> str:
@@ -153,7 +159,7 @@ def parse_flags(text: str | None) -> Flags:
                         "write the socket as n<tcp:127.0.0.1:9999>",
                     )
                 # A later n<...> replaces an earlier one, as a later setting does in the module.
-                values["notify_socket"] = validate_token(text[index + 1 : close], "notify socket")
+                values["notify_socket"] = validate_notify_socket(text[index + 1 : close])
                 index = close + 1
         elif letter == "d":
             values["dtmf"] = True
@@ -161,18 +167,21 @@ def parse_flags(text: str | None) -> Flags:
             if digits:
                 values["dtmf_payload_type"] = _number(text, digits, "d", position, 0, 127, "the payload type")
                 index += len(digits)
-        elif letter in ("t", "T", "z"):
+        elif letter == "z":
             digits = _digits(text, index)
             if not digits:
-                unit = "milliseconds, e.g. z20" if letter == "z" else f"seconds, e.g. {letter}30"
-                raise InputError(f"flag {letter} needs a number of {unit}")
+                raise InputError("flag z needs a number of milliseconds, e.g. z20")
             index += len(digits)
-            if letter == "z":
-                values["repacketize_ms"] = _number(text, digits, "z", position, 1, 999,
-                                                   "the packet time (ms)")
-            else:
-                field = "ttl_caller" if letter == "t" else "ttl_callee"
-                values[field] = _number(text, digits, letter, position, 1, _MAX_TTL, "the ttl (seconds)")
+            values["repacketize_ms"] = _number(text, digits, "z", position, 1, 999, "the packet time (ms)")
+        elif letter in ("t", "T"):
+            # The number is optional, as in the module; a later t (or T) replaces an earlier one.
+            digits = _digits(text, index)
+            index += len(digits)
+            field = "ttl_caller" if letter == "t" else "ttl_callee"
+            values[field] = (
+                _number(text, digits, letter, position, 1, limits.MAX_TTL, "the ttl (seconds)") if digits else None
+            )
+            values[field + "_bare"] = not digits
         else:
             # A deliberate difference: the module copies an unknown letter into the U/L modifiers
             # and the relay then refuses the whole command with E35 (protocol.md §15.5). Saying so

@@ -5,6 +5,11 @@ parsed flags, the parsed SDP and the relay's capabilities, this decides the comm
 tag order, the per-stream modifiers, the notify arguments and the DTMF sub-command exactly as the
 OpenSIPS module does, and says which requested features the relay cannot honour. Nothing is sent
 here: the caller gets the command lines and a list of warnings.
+
+The rule it keeps: whatever is wrong with the input is found before the relay is asked anything.
+`check` raises every `InputError` that `plan` could raise with any relay's capabilities, so the
+caller runs it before it connects, and `plan`, which needs the capabilities the relay answered,
+never refuses what `check` let through.
 """
 
 from __future__ import annotations
@@ -19,6 +24,19 @@ from rtppctl.proto.sdp import Sdp
 
 #: What the module sends as the second tag of a forced lookup when there is no To tag yet.
 DUMMY_TAG = "dummy"
+#: Every module capability bit (REPACK, CODECS, NOTIFY, NOTIFY_WILD, SUBCOMMAND, TTL_CHANGE, ...).
+_EVERY_CAPABILITY = frozenset(cap.module_bit for cap in cmd.CAPABILITIES if cap.module_bit)
+#: The capability sets `check` plans with. Each part of a command only grows with the capability
+#: that lets it be sent (Z with REPACK, c with CODECS, t/T with TTL_CHANGE, notify arguments with
+#: NOTIFY, the DTMF sub-command with SUBCOMMAND), except two that change shape when a capability
+#: is missing: without NOTIFY_WILD the notify socket loses its `tcp:` prefix, and without NOTIFY
+#: the DTMF tag is `Dc<call-id>` instead of `Dd<dialog id>`. So a refusal that some relay's
+#: capabilities would cause also happens with all of them, or with all but one of those two.
+_WIDEST_CAPABILITY_SETS = (
+    _EVERY_CAPABILITY,
+    _EVERY_CAPABILITY - {"NOTIFY_WILD"},
+    _EVERY_CAPABILITY - {"NOTIFY"},
+)
 #: OpenSIPS dialog hash table size (the dialog module's default); used to derive a dialog id
 #: when none is given, since outside OpenSIPS there is no dialog table to take one from.
 DIALOG_HASH_SIZE = 4096
@@ -112,7 +130,8 @@ def notify_tag(dialog_id: tuple[int, int]) -> str:
 
 
 def dtmf_tag(call_id: str, dialog_id: tuple[int, int] | None) -> str:
-    """The DTMF tag of §9.3: `Dd<did>` with a dialog, else `Dc<callid>`."""
+    """The DTMF tag of §9.3: `Dd<did>` with a dialog, else `Dc<callid>`, as DTMF lines will carry
+    it; the relay gets it percent-encoded (`cmd.encode_dtmf_tag`), so any call-id survives."""
     if dialog_id is not None:
         return "Dd" + reverse_hex(dialog_id[0]) + "." + reverse_hex(dialog_id[1])
     return "Dc" + call_id
@@ -132,6 +151,38 @@ def notify_socket_for(configured: str | None, flags: Flags, *, notify_wild: bool
     return configured
 
 
+def _check_dialog_id(dialog_id: tuple[int, int] | None) -> None:
+    if dialog_id is None:
+        return
+    if (not isinstance(dialog_id, tuple) or len(dialog_id) != 2
+            or not all(isinstance(part, int) and not isinstance(part, bool) and part >= 0 for part in dialog_id)):
+        raise InputError(f"dialog id {dialog_id!r} is not a pair of non-negative integers (entry, id)",
+                         "give it as ENTRY.ID, e.g. 1234.5678")
+
+
+def check(
+    sdp: Sdp,
+    flags: Flags,
+    leg: CallLeg,
+    *,
+    offer: bool,
+    source_ip: str | None = None,
+    notify_socket: str | None = None,
+    dialog_id: tuple[int, int] | None = None,
+) -> None:
+    """Raise every InputError that `plan` could raise for this input, whatever the relay's
+    capabilities: tokens, tags, the notify socket flags n and d need, notify and DTMF tags, the
+    dialog id, modifiers, addresses, ports and the relay's command size and token limits.
+
+    Pure and without the relay, so a caller runs it before the first byte is sent. It plans with
+    the capability sets that together make every command as large and as strictly checked as any
+    relay could (see _WIDEST_CAPABILITY_SETS) and drops the result.
+    """
+    for capabilities in _WIDEST_CAPABILITY_SETS:
+        plan(sdp, flags, leg, offer=offer, capabilities=capabilities, source_ip=source_ip,
+             notify_socket=notify_socket, dialog_id=dialog_id)
+
+
 def plan(
     sdp: Sdp,
     flags: Flags,
@@ -148,11 +199,13 @@ def plan(
     `capabilities` holds the module bit names the relay answered 1 to (REPACK, CODECS, NOTIFY,
     NOTIFY_WILD, SUBCOMMAND, TTL_CHANGE, ...). `source_ip` is where the SIP message came from;
     without it (or with flag r or a) the SDP's own address is sent, as for the module's body_var.
+    It raises no InputError that `check` would not have raised for the same input.
     """
-    cmd.validate_token(leg.call_id, "call-id")
-    cmd.validate_token(leg.from_tag, "from-tag")
+    cmd.validate_call_id(leg.call_id)
+    cmd.validate_tag(leg.from_tag, "from-tag")
     if leg.to_tag:
-        cmd.validate_token(leg.to_tag, "to-tag")
+        cmd.validate_tag(leg.to_tag, "to-tag")
+    _check_dialog_id(dialog_id)
     letter, tags = command_and_tags(leg, offer=offer, force_lookup=flags.force_lookup)
     warnings: list[str] = []
 
@@ -162,7 +215,8 @@ def plan(
         repacketize = None
     ttl = flags.ttl_modifiers
     if ttl and "TTL_CHANGE" not in capabilities:
-        # Upstream RTPProxy answers VF 20170313 with 0 and rejects t/T with E35 (§15.3).
+        # Upstream RTPProxy answers VF 20170313 with 0 and rejects t/T with E35 (§15.3). A bare t
+        # or T is dropped the same way; with TTL_CHANGE the letters go as given ("t", "t30").
         warnings.append(f"flags {ttl}: the relay has no TTL_CHANGE capability; t/T not sent")
         ttl = ""
     use_codecs = "CODECS" in capabilities
@@ -203,18 +257,19 @@ def plan(
             codecs=tuple(stream.codecs) if use_codecs else (),
             ttl=ttl,
         )
-        numbered = [f"{tag};{stream.medianum}" for tag in tags]
         port = stream.port.split("/", 1)[0]
         subcommands = (dtmf_subcommand,) if dtmf_subcommand else ()
         if letter == "U":
             line = cmd.update(
-                leg.call_id, address, port, numbered[0], numbered[1] if len(numbered) > 1 else None,
+                leg.call_id, address, port, tags[0], tags[1] if len(tags) > 1 else None,
+                medianum=stream.medianum,
                 modifiers=modifiers,
                 notify_socket=notify_args[0] if notify_args else None,
                 notify_tag=notify_args[1] if notify_args else None,
                 subcommands=subcommands,
             )
         else:
-            line = cmd.lookup(leg.call_id, address, port, numbered[0], numbered[1], modifiers=modifiers, subcommands=subcommands)
+            line = cmd.lookup(leg.call_id, address, port, tags[0], tags[1], medianum=stream.medianum,
+                              modifiers=modifiers, subcommands=subcommands)
         commands.append(StreamCommand(stream.medianum, line))
     return Plan(letter, tags, tuple(commands), tuple(warnings))

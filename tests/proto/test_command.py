@@ -42,6 +42,8 @@ def test_validate_token_refuses(value, problem):
         c.validate_token(value, "call-id")
     assert "call-id" in info.value.message
     assert problem in info.value.message
+    assert info.value.hint
+    assert "\n" not in info.value.message
 
 
 def test_validate_token_names_the_limit_and_shows_value_with_repr():
@@ -54,7 +56,7 @@ def test_validate_token_names_the_limit_and_shows_value_with_repr():
 
 def test_validate_token_accepts():
     assert c.validate_token("x" * 255, "call-id") == "x" * 255
-    assert c.validate_token("a;1", "tag") == "a;1"
+    assert c.validate_token("a;1", "token") == "a;1"
     assert c.validate_token("ünïcødé@h", "call-id") == "ünïcødé@h"
     assert c.validate_token("a&&b", "tag") == "a&&b"
     assert c.validate_token("x" * 300, "path", max_length=300) == "x" * 300
@@ -67,9 +69,281 @@ def test_validate_token_refuses_non_text():
 
 def test_newline_in_call_id_never_reaches_the_wire():
     with pytest.raises(InputError):
-        c.update("abc\nX", "127.0.0.1", 30000, "ft;1")
+        c.update("abc\nX", "127.0.0.1", 30000, "ft", medianum=1)
     with pytest.raises(InputError):
         c.delete("abc\nX", "ft")
+
+
+# One validator per kind of token; each refuses what every token refuses, and names its kind.
+VALIDATORS = {
+    "call-id": c.validate_call_id,
+    "tag": c.validate_tag,
+    "notify socket": c.validate_notify_socket,
+    "notify tag": c.encode_notify_tag,
+    "DTMF tag": c.encode_dtmf_tag,
+    "prompt name": c.validate_prompt_name,
+    "copy target": c.validate_copy_target,
+    "counter name": c.validate_counter_name,
+    "statistic name": c.validate_stat_name,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(VALIDATORS))
+@pytest.mark.parametrize("value", ["", "a\nb", "a\rb", "a\tb", "a\x00b", "a\x85b", "a\u2028b", "a\u200bb", "&&"])
+def test_every_kind_of_token_refuses_what_would_split_or_end_a_command(kind, value):
+    with pytest.raises(InputError) as info:
+        VALIDATORS[kind](value)
+    assert kind in info.value.message
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("value", ["f;2", ";", "f;", ";1", "a;b;c"])
+def test_tags_refuse_a_semicolon_because_it_starts_the_media_number(value):
+    with pytest.raises(InputError) as info:
+        c.validate_tag(value, "from-tag")
+    message = info.value.message
+    assert message.startswith("from-tag ") and repr(value) in message and "media number" in message
+    assert "adds ';N' itself" in (info.value.hint or "")
+
+
+def test_a_pre_suffixed_tag_never_reaches_the_wire():
+    # The reviewer's example: f;2 would go out as f;2;1, read by the relay as tag f, stream 2.
+    for build in (
+        lambda: c.update("a", "127.0.0.1", 4000, "f;2", medianum=1),
+        lambda: c.lookup("a", "127.0.0.1", 4000, "f", "t;2", medianum=1),
+        lambda: c.query("a", "f;2", "t", medianum=1),
+        lambda: c.play("a", "p", "f;2", medianum=1),
+        lambda: c.stop_play("a", "f", "t;2", medianum=1),
+        lambda: c.copy("a", "udp:127.0.0.1:5000", "f;2", medianum=1),
+        lambda: c.delete("a", "f;2"),
+        lambda: c.record("a", "f", "t;2"),
+        lambda: c.stop_record("a", "f;2"),
+    ):
+        with pytest.raises(InputError, match="media number"):
+            build()
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("a/b", "contains '/'"), ("../x", "contains '/'"), ("a..b", "contains '..'"), ("..", "contains '..'"),
+     (".hidden", "starts with '.'"), ("~root", "starts with '~'")],
+)
+def test_names_that_become_record_files_stay_in_the_record_directory(value, problem):
+    with pytest.raises(InputError) as info:
+        c.validate_record_name(value, "call-id")
+    assert info.value.message == f"call-id {value!r} {problem}: the relay would write outside its record directory"
+    assert info.value.hint
+    for build in (lambda: c.record(value, "f"), lambda: c.record("a", value), lambda: c.record("a", "f", value),
+                  lambda: c.copy(value, "myfile", "f", medianum=1), lambda: c.copy("a", "myfile", "f", value)):
+        with pytest.raises(InputError, match="outside its record directory"):
+            build()
+
+
+def test_record_name_rules_apply_only_where_a_file_name_is_made():
+    # Not a file name: U, L, D, Q, N and a remote copy pass them; the relay compares them exactly.
+    assert c.update("a/../b", "127.0.0.1", 1, "~t", medianum=1) == "U a/../b 127.0.0.1 1 ~t;1"
+    assert c.delete(".a", "../f") == "D .a ../f"
+    assert c.copy("a/b", "udp:127.0.0.1:5000", ".f", medianum=1) == "C a/b udp:127.0.0.1:5000 .f;1"
+    # Prompt names and copy targets are the operator's own words.
+    assert c.play("a", "../prompts/hello", "f", medianum=1) == "P1 a ../prompts/hello session f;1"
+    assert c.copy("a", "../elsewhere/x", "f") == "C a ../elsewhere/x f"
+    assert c.record("a.b@h", "f.t", "t~") == "R a.b@h f.t t~"
+
+
+# ------------------------------------------------------------------------------ notify and DTMF tags
+
+
+def relay_url_decode(text: str) -> bytes:
+    """What the relay makes of a notify or DTMF tag (§9.1, §16.2): %XX -> byte, + -> space."""
+    out = bytearray()
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "%":
+            digits = text[index + 1 : index + 3]
+            assert len(digits) == 2 and all(d in "0123456789abcdefABCDEF" for d in digits), text
+            out.append(int(digits, 16))
+            index += 3
+            continue
+        out += b" " if char == "+" else char.encode()
+        index += 1
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("tag", "sent"),
+    [("Ta1.b2", "Ta1.b2"), ("T%41", "T%2541"), ("a+b", "a%2Bb"), ("T a", "T%20a"), ("x~y_z-1.", "x~y_z-1."),
+     ("é", "%C3%A9"), ("a&&b", "a%26%26b"), ("a;b/c:d", "a%3Bb%2Fc%3Ad")],
+)
+def test_notify_tags_are_percent_encoded(tag, sent):
+    assert c.encode_notify_tag(tag) == sent
+    assert relay_url_decode(sent) == tag.encode()
+
+
+@pytest.mark.parametrize(
+    ("tag", "sent"),
+    [("Ddff.ee", "Ddff.ee"), ("Dcx%41", "Dcx%2541"), ("Dca+b@h", "Dca%2Bb%40h"), ("Dcé", "Dc%C3%A9")],
+)
+def test_dtmf_tags_are_percent_encoded(tag, sent):
+    assert c.encode_dtmf_tag(tag) == sent
+    assert c.dtmf_subcommand(tag, 101) == f"M3:1 {sent} 101"
+
+
+@pytest.mark.parametrize(
+    ("encode", "tag", "problem"),
+    [
+        (c.encode_notify_tag, "T\nI", "whitespace"),  # would forge a second notification line
+        (c.encode_notify_tag, "T\tI", "whitespace"),
+        (c.encode_notify_tag, "T\x00", "control"),
+        (c.encode_notify_tag, "T\u2028", "whitespace"),
+        (c.encode_notify_tag, "x" * 256, "256 bytes"),
+        (c.encode_notify_tag, "é" * 128, "256 bytes"),
+        (c.encode_notify_tag, "", "empty"),
+        (c.encode_notify_tag, "&&", "'&&'"),
+        (c.encode_dtmf_tag, "D a", "whitespace"),  # would shift the DTMF line's fields
+        (c.encode_dtmf_tag, "D\n", "whitespace"),
+        (c.encode_dtmf_tag, "D" + "x" * 255, "256 bytes"),
+        (c.encode_dtmf_tag, "dff.ee", "start with 'D'"),
+    ],
+)
+def test_notify_and_dtmf_tags_refuse_what_would_break_the_notification_line(encode, tag, problem):
+    with pytest.raises(InputError) as info:
+        encode(tag)
+    assert problem in info.value.message and "tag" in info.value.message
+    assert info.value.hint
+
+
+def test_a_space_in_a_notify_tag_is_sent_encoded():
+    # The timeout line is the decoded tag alone, so a space cannot shift anything there.
+    assert c.update("a", "127.0.0.1", 1, "f", medianum=1, notify_socket="/s", notify_tag="T a b").endswith(
+        " /s T%20a%20b"
+    )
+
+
+@settings(max_examples=300)
+@given(st.text())
+def test_percent_encoded_tags_decode_back_to_the_original(tag):
+    for encode in (c.encode_notify_tag, lambda t: c.encode_dtmf_tag("D" + t)):
+        try:
+            sent = encode(tag)
+        except InputError:
+            continue
+        assert set(sent) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-%")
+        assert relay_url_decode(sent).decode() in (tag, "D" + tag)
+        assert len(sent.split()) == 1
+
+
+# ------------------------------------------------------------------------------ addresses, ports, names
+
+
+@pytest.mark.parametrize(
+    ("address", "ipv6", "problem"),
+    [
+        ("::1", False, "is IPv6 but the command has no 6 modifier"),
+        ("::ffff:127.0.0.1", False, "is IPv6 but the command has no 6 modifier"),
+        ("127.0.0.1", True, "is IPv4 but the command carries the 6 modifier"),
+        ("localhost", False, "not a numeric"),
+        ("[::1]", True, "not a numeric"),
+        ("fe80::1%eth0", True, "zone id"),
+        ("1.2.3", False, "not a numeric"),
+    ],
+)
+def test_media_address_is_numeric_and_of_the_modifiers_family(address, ipv6, problem):
+    with pytest.raises(InputError) as info:
+        c.validate_media_address(address, ipv6=ipv6)
+    assert "media address" in info.value.message and problem in info.value.message and info.value.hint
+    with pytest.raises(InputError, match=problem.replace("(", r"\(")):
+        c.update("a", address, 4000, "f", medianum=1, modifiers=c.Modifiers(ipv6=ipv6))
+
+
+def test_media_address_accepts():
+    assert c.validate_media_address("0.0.0.0", ipv6=False) == "0.0.0.0"
+    assert c.validate_media_address("::", ipv6=True) == "::"
+    long_v6 = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+    assert c.validate_media_address(long_v6, ipv6=True) == long_v6
+
+
+@pytest.mark.parametrize(("port", "sent"), [(1, "1"), (65535, "65535"), ("4000", "4000"), ("04000", "4000"),
+                                            ("00001", "1")])
+def test_ports_are_sent_in_canonical_decimal(port, sent):
+    assert c.validate_port(port) == sent
+    assert c.update("a", "127.0.0.1", port, "f").split()[3] == sent
+
+
+@pytest.mark.parametrize("port", [0, "0", "00000", 65536, "65536", -1, "-1", "+1", "sip", "1e3", " 1", "",
+                                  "٣", "000001", True, 1.0, None])
+def test_ports_refuse_anything_but_decimal_1_to_65535(port):
+    with pytest.raises(InputError) as info:
+        c.validate_port(port)
+    assert "port" in info.value.message and info.value.hint
+
+
+@pytest.mark.parametrize("name", ["ttl;", "a-b", "n.m", "ttl=1", "é", "x" * 65])
+def test_counter_and_stat_names_are_plain_names(name):
+    with pytest.raises(InputError, match="counter name"):
+        c.validate_counter_name(name)
+    with pytest.raises(InputError, match="statistic name"):
+        c.validate_stat_name(name)
+
+
+@pytest.mark.parametrize(("codecs", "sent"), [("session", "session"), ("0,8", "0,8"), ("08,000", "8,0"),
+                                              ((0, 8, 127), "0,8,127"), ([101], "101")])
+def test_play_codec_lists(codecs, sent):
+    assert c.validate_codec_list(codecs) == sent
+
+
+@pytest.mark.parametrize("codecs", ["0, 8", "0;8", "0/8", "128", "0,,8", ",0", "0,", "Session", "", (), (128,),
+                                    (-1,), (True,), ("0",), b"0", 0])
+def test_play_codec_lists_refuse(codecs):
+    with pytest.raises(InputError, match="codecs|payload type"):
+        c.validate_codec_list(codecs)
+
+
+# ------------------------------------------------------------------------------ whole commands
+
+
+def test_a_command_stays_under_the_relay_buffer_with_its_cookie():
+    limit = c.MAX_COMMAND_BYTES - c.COOKIE_ALLOWANCE  # the longest command is one byte less
+    longest = "M3:1 " + "x" * (limit - 1 - len("U a 127.0.0.1 1 f;1 && M3:1 "))
+    line = c.update("a", "127.0.0.1", 1, "f", medianum=1, subcommands=[longest])
+    assert len(line.encode()) == limit - 1
+    with pytest.raises(InputError) as info:
+        c.update("a", "127.0.0.1", 1, "f", medianum=1, subcommands=[longest + "x"])
+    assert info.value.message.startswith("command 'U a 127.0.0.1 1 f;1 && M3:1 xxx")
+    assert f"{limit} bytes; with its cookie it must stay under 8191" in info.value.message
+    assert info.value.hint
+
+
+def test_long_modifiers_are_caught_by_the_command_size():
+    with pytest.raises(InputError, match="must stay under 8191"):
+        c.update("a", "127.0.0.1", 1, "f", modifiers=c.Modifiers(letters="S" * 8200))
+
+
+def test_at_most_23_tokens_per_command_and_sub_command():
+    assert len(c.get_stats(["ttl"] * 22).split()) == 23
+    with pytest.raises(InputError, match="24 tokens in one .sub-.command; the relay reads at most 23"):
+        c.get_stats(["ttl"] * 23)
+    assert c.module_subcommand(3, 1, *["a"] * 22).count(" ") == 22
+    with pytest.raises(InputError, match="24 tokens"):
+        c.module_subcommand(3, 1, *["a"] * 23)
+    # Each sub-command has its own 23.
+    sub = " ".join(["M3:1", *["a"] * 22])
+    assert c.update("a", "127.0.0.1", 1, "f", subcommands=[sub, sub]).count("&&") == 2
+    with pytest.raises(InputError, match="24 tokens"):
+        c.update("a", "127.0.0.1", 1, "f", subcommands=[sub + " a"])
+
+
+def test_at_most_15_sub_commands():
+    assert c.update("a", "127.0.0.1", 1, "f", subcommands=["D"] * 15).count("&&") == 15
+    with pytest.raises(InputError, match="at most 15"):
+        c.update("a", "127.0.0.1", 1, "f", subcommands=["D"] * 16)
+
+
+def test_validate_command_counts_tokens_as_the_relay_splits_them():
+    assert c.validate_command("G" + " a" * 22) == "G" + " a" * 22
+    with pytest.raises(InputError):
+        c.validate_command("G" + "\ta" * 23)
+    assert c.validate_command("U a b c d && " + " ".join(["x"] * 23)) == "U a b c d && " + " ".join(["x"] * 23)
 
 
 # ------------------------------------------------------------------------------ capabilities
@@ -137,6 +411,9 @@ def test_capability_lookup():
         (c.Modifiers(bridge_to="2001:db8::1"), "R[2001:db8::1]"),
         (c.Modifiers(bridge_to="192.0.2.1", repacketize_ms=30), "Z30R192.0.2.1"),
         (c.Modifiers(ttl="t30T20"), "t30T20"),
+        (c.Modifiers(ttl="t"), "t"),  # the module copies a bare t or T as given
+        (c.Modifiers(ttl="tT20"), "tT20"),
+        (c.Modifiers(codecs=(0,), ttl="T"), "c0T"),
         (
             c.Modifiers(letters="AS", ipv6=True, local_address="::1", repacketize_ms=20,
                         bridge_to="::2", codecs=(0, 101), ttl="t30"),
@@ -166,7 +443,8 @@ def test_modifiers_codecs_from_list_become_tuple():
         {"codecs": (0, 0)},
         {"codecs": "0,8"},
         {"ttl": "30"},
-        {"ttl": "t"},
+        {"ttl": "x"},
+        {"ttl": "t-1"},
         {"ttl": "t30 "},
         {"local_address": "::1 "},
         {"local_address": "host.example"},
@@ -194,47 +472,54 @@ def test_version_commands():
 
 def test_update_as_the_module_sends_it():
     assert (
-        c.update("call1@h", "127.0.0.1", 30000, "fromtag1;1", modifiers=c.Modifiers(codecs=(0, 8, 101)))
+        c.update("call1@h", "127.0.0.1", 30000, "fromtag1", medianum=1, modifiers=c.Modifiers(codecs=(0, 8, 101)))
         == "Uc0,8,101 call1@h 127.0.0.1 30000 fromtag1;1"
     )
     assert (
-        c.update("c@h", "10.0.0.1", "4000", "ft;1",
+        c.update("c@h", "10.0.0.1", "4000", "ft", medianum=1,
                  modifiers=c.Modifiers(letters="SS", repacketize_ms=20, codecs=(18, 101)))
         == "USSZ20c18,101 c@h 10.0.0.1 4000 ft;1"
     )
-    assert c.update("call1@h", "127.0.0.1", 30010, "totag1;1", "fromtag1;1") == (
+    assert c.update("call1@h", "127.0.0.1", 30010, "totag1", "fromtag1", medianum=1) == (
         "U call1@h 127.0.0.1 30010 totag1;1 fromtag1;1"
     )
-    assert c.update("tcall6", "::1", 5000, "ft;1", modifiers=c.Modifiers(ipv6=True)) == "U6 tcall6 ::1 5000 ft;1"
-    # on hold and port 0
-    assert c.update("call4@h", "0.0.0.0", 30040, "ft4;1") == "U call4@h 0.0.0.0 30040 ft4;1"
-    assert c.update("call4b@h", "10.0.0.1", 0, "ft4b;1") == "U call4b@h 10.0.0.1 0 ft4b;1"
-    # the m= port string passes through verbatim
-    assert c.update("a", "10.0.0.1", "04000", "f;1") == "U a 10.0.0.1 04000 f;1"
+    assert c.update("tcall6", "::1", 5000, "ft", medianum=1, modifiers=c.Modifiers(ipv6=True)) == (
+        "U6 tcall6 ::1 5000 ft;1"
+    )
+    # on hold; the media number of a later stream
+    assert c.update("call4@h", "0.0.0.0", 30040, "ft4", medianum=3) == "U call4@h 0.0.0.0 30040 ft4;3"
+    # without a media number the tags go bare
+    assert c.update("a", "10.0.0.1", 1, "f", "t") == "U a 10.0.0.1 1 f t"
     # an empty to-tag is left out
-    assert c.update("a", "10.0.0.1", 1, "f;1", "") == "U a 10.0.0.1 1 f;1"
+    assert c.update("a", "10.0.0.1", 1, "f", "", medianum=1) == "U a 10.0.0.1 1 f;1"
+
+
+@pytest.mark.parametrize("medianum", [0, -1, True, "1", 1.0, 2**31])
+def test_media_number_is_a_positive_integer(medianum):
+    with pytest.raises(InputError, match="media number"):
+        c.update("a", "127.0.0.1", 1, "f", medianum=medianum)
 
 
 def test_update_with_notify_and_dtmf():
     assert (
-        c.update("ntf1@h", "127.0.0.1", 30100, "ft1;1",
+        c.update("ntf1@h", "127.0.0.1", 30100, "ft1", medianum=1,
                  notify_socket="tcp:127.0.0.1:24000", notify_tag="Ta1.b2")
         == "U ntf1@h 127.0.0.1 30100 ft1;1 tcp:127.0.0.1:24000 Ta1.b2"
     )
     assert (
-        c.update("dtmf1@h", "127.0.0.1", 57994, "dft;1", modifiers=c.Modifiers(codecs=(0, 101)),
+        c.update("dtmf1@h", "127.0.0.1", 57994, "dft", medianum=1, modifiers=c.Modifiers(codecs=(0, 101)),
                  notify_socket="tcp:127.0.0.1:24000", notify_tag="Tff.ee",
                  subcommands=[c.dtmf_subcommand("Ddff.ee")])
         == "Uc0,101 dtmf1@h 127.0.0.1 57994 dft;1 tcp:127.0.0.1:24000 Tff.ee && M3:1 Ddff.ee"
     )
     assert (
-        c.update("cid0", "127.0.0.1", 5000, "ftag;1", "ttag;1", notify_socket="unix:/nonexistent",
+        c.update("cid0", "127.0.0.1", 5000, "ftag", "ttag", medianum=1, notify_socket="unix:/nonexistent",
                  notify_tag="Tabc")
         == "U cid0 127.0.0.1 5000 ftag;1 ttag;1 unix:/nonexistent Tabc"
     )
-    assert c.update("a", "127.0.0.1", 1, "f;1", notify_socket="/tmp/n.sock", notify_tag="T%41bc%20d").endswith(
-        " /tmp/n.sock T%41bc%20d"
-    )
+    # The tag is the text the notification will carry: a % in it is sent as %25.
+    assert c.update("a", "127.0.0.1", 1, "f", medianum=1, notify_socket="/tmp/n.sock",
+                    notify_tag="T%41bc").endswith(" /tmp/n.sock T%2541bc")
 
 
 @pytest.mark.parametrize(
@@ -242,72 +527,77 @@ def test_update_with_notify_and_dtmf():
     [
         ({"notify_socket": "tcp:127.0.0.1:24000"}, "give both or neither"),
         ({"notify_tag": "Tx"}, "give both or neither"),
-        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T a"}, "whitespace"),
-        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T%zz"}, "bad %-escape"),
-        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T%4"}, "bad %-escape"),
-        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T%0aI"}, "control character"),
-        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T%00"}, "control character"),
+        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T\ta"}, "whitespace"),
+        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T\nI"}, "whitespace"),
+        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T\x00"}, "control character"),
         ({"notify_socket": "tcp:1.2.3.4:1\n", "notify_tag": "T1"}, "notify socket"),
+        ({"notify_socket": "&&", "notify_tag": "T1"}, "notify socket"),
+        ({"notify_socket": "tcp:1.2.3.4:1", "notify_tag": "T" * 256}, "256 bytes"),
     ],
 )
 def test_update_notify_errors(kwargs, match):
     with pytest.raises(InputError, match=match):
-        c.update("a", "127.0.0.1", 1, "f;1", **kwargs)
+        c.update("a", "127.0.0.1", 1, "f", medianum=1, **kwargs)
 
 
 @pytest.mark.parametrize(
     ("address", "port"),
-    [("localhost", 1), ("[::1]", 1), ("1.2.3", 1), ("fe80::1%eth0", 1), ("127.0.0.1", 65536),
-     ("127.0.0.1", -1), ("127.0.0.1", "abc"), ("127.0.0.1", "99999"), ("127.0.0.1", ""),
-     ("127.0.0.1", True), ("127.0.0.1", 1.5), ("127.0.0.1", "٣")],
+    [("localhost", 1), ("[::1]", 1), ("1.2.3", 1), ("fe80::1%eth0", 1), ("::1", 1), ("127.0.0.1", 65536),
+     ("127.0.0.1", 0), ("127.0.0.1", "0"), ("127.0.0.1", -1), ("127.0.0.1", "abc"), ("127.0.0.1", "99999"),
+     ("127.0.0.1", ""), ("127.0.0.1", True), ("127.0.0.1", 1.5), ("127.0.0.1", "٣"), ("127.0.0.1", "sip")],
 )
 def test_update_address_and_port_errors(address, port):
     with pytest.raises(InputError):
-        c.update("a", address, port, "f;1")
+        c.update("a", address, port, "f", medianum=1)
 
 
 def test_lookup():
     assert (
-        c.lookup("call1@h", "127.0.0.1", 30010, "fromtag1;1", "totag1;1", modifiers=c.Modifiers(codecs=(8, 101)))
+        c.lookup("call1@h", "127.0.0.1", 30010, "fromtag1", "totag1", medianum=1,
+                 modifiers=c.Modifiers(codecs=(8, 101)))
         == "Lc8,101 call1@h 127.0.0.1 30010 fromtag1;1 totag1;1"
     )
     assert (
-        c.lookup("dtmf1@h", "127.0.0.1", 58535, "dft;1", "dtt;1", modifiers=c.Modifiers(codecs=(0, 101)),
+        c.lookup("dtmf1@h", "127.0.0.1", 58535, "dft", "dtt", medianum=1, modifiers=c.Modifiers(codecs=(0, 101)),
                  subcommands=[c.dtmf_subcommand("Ddff.ee")])
         == "Lc0,101 dtmf1@h 127.0.0.1 58535 dft;1 dtt;1 && M3:1 Ddff.ee"
     )
-    assert c.lookup("nd3@h", "::1", 30000, "ft;1", "tt;1") == "L nd3@h ::1 30000 ft;1 tt;1"
+    assert c.lookup("nd3@h", "::1", 30000, "ft", "tt", medianum=2, modifiers=c.Modifiers(ipv6=True)) == (
+        "L6 nd3@h ::1 30000 ft;2 tt;2"
+    )
     with pytest.raises(TypeError):
-        c.lookup("a", "127.0.0.1", 1, "f;1", "t;1", notify_socket="x", notify_tag="y")  # type: ignore[call-arg]
+        c.lookup("a", "127.0.0.1", 1, "f", "t", notify_socket="x", notify_tag="y")  # type: ignore[call-arg]
 
 
 def test_delete():
     assert c.delete("call1@h", "fromtag1", "totag1") == "D call1@h fromtag1 totag1"
     assert c.delete("call2@h", "ft2", weak=True) == "Dw call2@h ft2"
     assert c.delete("call2@h", "ft2", None) == "D call2@h ft2"
+    with pytest.raises(TypeError):
+        c.delete("a", "f", medianum=1)  # type: ignore[call-arg]
 
 
 def test_play_and_stop():
     assert (
-        c.play("call1@h", "/nonexistent/prompt", "fromtag1;1", "totag1;1")
+        c.play("call1@h", "/nonexistent/prompt", "fromtag1", "totag1", medianum=1)
         == "P1 call1@h /nonexistent/prompt session fromtag1;1 totag1;1"
     )
     assert (
-        c.play("call1@h", "/nonexistent/prompt", "fromtag1;1", "totag1;1", count=-1)
+        c.play("call1@h", "/nonexistent/prompt", "fromtag1", "totag1", medianum=1, count=-1)
         == "P-1 call1@h /nonexistent/prompt session fromtag1;1 totag1;1"
     )
     assert (
-        c.play("call1@h", "/nonexistent/prompt", "fromtag1;1", "totag1;1", codecs=(0, 8))
+        c.play("call1@h", "/nonexistent/prompt", "fromtag1", "totag1", medianum=1, codecs=(0, 8))
         == "P1 call1@h /nonexistent/prompt 0,8 fromtag1;1 totag1;1"
     )
-    assert c.play("call2@h", "p", "ft2;1", codecs="8,0", count=0) == "P0 call2@h p 8,0 ft2;1"
-    assert c.stop_play("call1@h", "fromtag1;1", "totag1;1") == "S call1@h fromtag1;1 totag1;1"
+    assert c.play("call2@h", "p", "ft2", medianum=1, codecs="8,0", count=0) == "P0 call2@h p 8,0 ft2;1"
+    assert c.stop_play("call1@h", "fromtag1", "totag1", medianum=1) == "S call1@h fromtag1;1 totag1;1"
     for kwargs in ({"count": -2}, {"count": True}, {"count": "1"}, {"codecs": "0, 8"}, {"codecs": ()},
-                   {"codecs": "sessions"}, {"codecs": (200,)}):
+                   {"codecs": "sessions"}, {"codecs": (200,)}, {"codecs": "200"}):
         with pytest.raises(InputError):
-            c.play("a", "p", "f;1", **kwargs)
+            c.play("a", "p", "f", medianum=1, **kwargs)
     with pytest.raises(InputError, match="prompt"):
-        c.play("a", "my prompt", "f;1")
+        c.play("a", "my prompt", "f", medianum=1)
 
 
 def test_recording_commands():
@@ -315,31 +605,34 @@ def test_recording_commands():
     assert c.record("call1@h", "fromtag1", "totag1", single_file=True) == "Rs call1@h fromtag1 totag1"
     assert c.record("call1@h", "fromtag1") == "R call1@h fromtag1"
     assert (
-        c.copy("call1@h", "udp:127.0.0.1:45000", "fromtag1;1", "totag1;1")
+        c.copy("call1@h", "udp:127.0.0.1:45000", "fromtag1", "totag1", medianum=1)
         == "C call1@h udp:127.0.0.1:45000 fromtag1;1 totag1;1"
     )
     assert (
-        c.copy("call1@h", "udp:127.0.0.1:45002", "fromtag1;2", "totag1;2", reply_port=True)
+        c.copy("call1@h", "udp:127.0.0.1:45002", "fromtag1", "totag1", medianum=2, reply_port=True)
         == "Cp call1@h udp:127.0.0.1:45002 fromtag1;2 totag1;2"
     )
-    assert c.copy("c", "myrec", "f;2", single_file=True) == "Cs c myrec f;2"
+    assert c.copy("c", "myrec", "f", medianum=2, single_file=True) == "Cs c myrec f;2"
     assert c.copy("c", "t", "f", "g", single_file=True, reply_port=True) == "Csp c t f g"
-    assert c.stop_record("call1@h", "fromtag1;1", "totag1;1") == "N call1@h fromtag1;1 totag1;1"
-    assert c.stop_record("call1@h", "fromtag1;1", "totag1;1", all_streams=True) == "Na call1@h fromtag1;1 totag1;1"
+    assert c.stop_record("call1@h", "fromtag1", "totag1") == "N call1@h fromtag1 totag1"
+    assert c.stop_record("call1@h", "fromtag1", "totag1", all_streams=True) == "Na call1@h fromtag1 totag1"
     with pytest.raises(InputError, match="copy target"):
         c.copy("c", "my file", "f")
+    for build in (lambda: c.record("a", "f", medianum=1), lambda: c.stop_record("a", "f", medianum=1)):
+        with pytest.raises(TypeError):
+            build()  # type: ignore[call-arg]
 
 
 def test_query():
-    assert c.query("call1@h", "fromtag1;1", "totag1;1") == "Q call1@h fromtag1;1 totag1;1"
-    assert c.query("call1@h", "fromtag1;1", "totag1;1", verbose=True) == "Qv call1@h fromtag1;1 totag1;1"
-    assert c.query("call1@h", "fromtag1;1") == "Q call1@h fromtag1;1"
+    assert c.query("call1@h", "fromtag1", "totag1", medianum=1) == "Q call1@h fromtag1;1 totag1;1"
+    assert c.query("call1@h", "fromtag1", "totag1", medianum=1, verbose=True) == "Qv call1@h fromtag1;1 totag1;1"
+    assert c.query("call1@h", "fromtag1", medianum=1) == "Q call1@h fromtag1;1"
     assert (
-        c.query("call1@h", "fromtag1;1", "totag1;1",
-                ("rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs"))
+        c.query("call1@h", "fromtag1", "totag1",
+                ("rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs"), medianum=1)
         == "Q call1@h fromtag1;1 totag1;1 rtpa_nsent rtpa_nrcvd rtpa_ndups rtpa_nlost rtpa_perrs"
     )
-    assert c.query("nd6@h", "ft;1", subcommands=[c.delete_subcommand()]) == "Q nd6@h ft;1 && D"
+    assert c.query("nd6@h", "ft", medianum=1, subcommands=[c.delete_subcommand()]) == "Q nd6@h ft;1 && D"
     assert len(c.query("a", "f", "t", ["ttl"] * 11).split()) == 15
     with pytest.raises(InputError, match="at most 11"):
         c.query("a", "f", "t", ["ttl"] * 12)
@@ -371,7 +664,7 @@ def test_stats_info_and_delete_all():
 
 def test_subcommand_builders():
     assert c.dtmf_subcommand("Ddff.ee", 101) == "M3:1 Ddff.ee 101"
-    assert c.dtmf_subcommand("Dcdtmf2@h", 100) == "M3:1 Dcdtmf2@h 100"
+    assert c.dtmf_subcommand("Dcdtmf2@h", 100) == "M3:1 Dcdtmf2%40h 100"
     assert c.dtmf_subcommand("Ddff.ee") == "M3:1 Ddff.ee"
     assert c.dtmf_subcommand("Dx", module_id=9, instance=2) == "M9:2 Dx"
     assert c.module_subcommand(3, 1, "Dcdtmf4", "101", "h") == "M3:1 Dcdtmf4 101 h"
@@ -388,9 +681,18 @@ def test_subcommand_builders():
             bad()
 
 
+def test_a_dtmf_tag_with_the_longest_call_id_still_fits():
+    # Dc + a 253-byte call-id of bytes that all need escaping: 765 bytes on the wire, one token.
+    call_id = "%" * 253
+    line = c.update(call_id, "127.0.0.1", 1, "f", medianum=1, notify_socket="/s", notify_tag="I",
+                    subcommands=[c.dtmf_subcommand("Dc" + call_id)])
+    assert line.split()[-1] == "Dc" + "%25" * 253
+
+
 def test_several_subcommands_join_in_order():
     assert (
-        c.update("a", "127.0.0.1", 1, "f;1", subcommands=[c.dtmf_subcommand("Dca"), c.session_ttl_subcommand(30)])
+        c.update("a", "127.0.0.1", 1, "f", medianum=1,
+                 subcommands=[c.dtmf_subcommand("Dca"), c.session_ttl_subcommand(30)])
         == "U a 127.0.0.1 1 f;1 && M3:1 Dca && S ttl=30"
     )
 
@@ -406,7 +708,7 @@ def test_subcommands_only_after_u_l_q(command):
 @pytest.mark.parametrize("sub", ["", "D\nX", "D  x", " D", "D && X", "M3:1 D\x00"])
 def test_subcommand_text_is_checked(sub):
     with pytest.raises(InputError):
-        c.update("a", "127.0.0.1", 1, "f;1", subcommands=[sub])
+        c.update("a", "127.0.0.1", 1, "f", medianum=1, subcommands=[sub])
 
 
 def test_with_subcommands_accepts_a_single_string():
@@ -616,56 +918,114 @@ def test_decode_reply_bytes_raises_only_malformed_reply(data):
     assert "\x00" not in text
 
 
+class Decodes:
+    """Equal to a token the relay URL-decodes into exactly `text` (for notify and DTMF tags)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, token: object) -> bool:
+        return isinstance(token, str) and relay_url_decode(token) == self.text.encode()
+
+    def __repr__(self) -> str:
+        return f"Decodes({self.text!r})"
+
+
+def numbered(tag: str, medianum: int | None) -> str:
+    return tag if medianum is None else f"{tag};{medianum}"
+
+
+def tags(*values: str, n: int | None) -> list[str]:
+    return [numbered(value, n) for value in values if value]
+
+
+ADDRESS = "127.0.0.1"
+
+# (build from one user text t and a media number n, the exact tokens the relay must read)
 ENCODERS = [
-    # (build from one user token, number of whitespace-separated words expected)
-    (lambda t: c.update(t, "127.0.0.1", 1, "f;1"), 5),
-    (lambda t: c.update("a", "127.0.0.1", 1, t, "g;1", notify_socket="/s", notify_tag="T1"), 8),
-    (lambda t: c.update("a", "127.0.0.1", 1, "f;1", notify_socket=t, notify_tag=t), 7),
-    (lambda t: c.update("a", t, 1, "f;1"), 5),
-    (lambda t: c.update("a", "127.0.0.1", t, "f;1"), 5),
-    (lambda t: c.update("a", "127.0.0.1", 1, "f;1", modifiers=c.Modifiers(local_address=t)), 5),
+    (lambda t, n: c.update(t, ADDRESS, 1, "f", medianum=n), lambda t, n: ["U", t, ADDRESS, "1", *tags("f", n=n)]),
+    (lambda t, n: c.update("a", ADDRESS, 1, t, "g", medianum=n, notify_socket="/s", notify_tag="T1"),
+     lambda t, n: ["U", "a", ADDRESS, "1", *tags(t, "g", n=n), "/s", "T1"]),
+    (lambda t, n: c.update("a", ADDRESS, 1, "f", medianum=n, notify_socket=t, notify_tag=t),
+     lambda t, n: ["U", "a", ADDRESS, "1", *tags("f", n=n), t, Decodes(t)]),
+    (lambda t, n: c.update("a", t, 1, "f", medianum=n), lambda t, n: ["U", "a", t, "1", *tags("f", n=n)]),
+    (lambda t, n: c.update("a", t, 1, "f", medianum=n, modifiers=c.Modifiers(ipv6=True)),
+     lambda t, n: ["U6", "a", t, "1", *tags("f", n=n)]),
+    (lambda t, n: c.update("a", ADDRESS, t, "f", medianum=n),
+     lambda t, n: ["U", "a", ADDRESS, str(int(t)), *tags("f", n=n)]),
+    (lambda t, n: c.update("a", ADDRESS, 1, "f", medianum=n, modifiers=c.Modifiers(local_address=t)),
+     lambda t, n: ["U" + c.Modifiers(local_address=t).encode(), "a", ADDRESS, "1", *tags("f", n=n)]),
     # an empty to-tag is left out, one word fewer
-    (lambda t: c.lookup("a", "127.0.0.1", 1, "f;1", t), lambda t: 6 if t else 5),
-    (lambda t: c.delete(t, "f", "g"), 4),
-    (lambda t: c.play("a", t, "f;1", "g;1"), 6),
-    (lambda t: c.play(t, "p", "f;1", codecs=t), 5),
-    (lambda t: c.stop_play("a", "f", t), lambda t: 4 if t else 3),
-    (lambda t: c.record("a", t), 3),
-    (lambda t: c.copy("a", t, "f", "g"), 5),
-    (lambda t: c.stop_record(t, "f"), 3),
-    (lambda t: c.query("a", "f", "g", [t, "ttl"]), 6),
-    (lambda t: c.get_stats([t]), 2),
-    (lambda t: c.update("a", "127.0.0.1", 1, "f;1", subcommands=[c.dtmf_subcommand(t, 101)]), 9),
-    (lambda t: c.update("a", "127.0.0.1", 1, "f;1", subcommands=[c.module_subcommand(3, 1, t)]), 8),
+    (lambda t, n: c.lookup("a", ADDRESS, 1, "f", t, medianum=n), lambda t, n: ["L", "a", ADDRESS, "1", *tags("f", t, n=n)]),
+    (lambda t, n: c.delete(t, "f", "g"), lambda t, n: ["D", t, "f", "g"]),
+    (lambda t, n: c.delete("a", t), lambda t, n: ["D", "a", t]),
+    (lambda t, n: c.play("a", t, "f", "g", medianum=n), lambda t, n: ["P1", "a", t, "session", *tags("f", "g", n=n)]),
+    (lambda t, n: c.play("a", "p", "f", medianum=n, codecs=t),
+     lambda t, n: ["P1", "a", "p", t if t == "session" else ",".join(str(int(x)) for x in t.split(",")),
+                   *tags("f", n=n)]),
+    (lambda t, n: c.stop_play("a", "f", t, medianum=n), lambda t, n: ["S", "a", *tags("f", t, n=n)]),
+    (lambda t, n: c.record("a", t), lambda t, n: ["R", "a", t]),
+    (lambda t, n: c.record(t, "f", "g"), lambda t, n: ["R", t, "f", "g"]),
+    (lambda t, n: c.copy("a", t, "f", "g", medianum=n), lambda t, n: ["C", "a", t, *tags("f", "g", n=n)]),
+    (lambda t, n: c.copy(t, "udp:127.0.0.1:5000", "f", medianum=n),
+     lambda t, n: ["C", t, "udp:127.0.0.1:5000", *tags("f", n=n)]),
+    (lambda t, n: c.stop_record(t, "f"), lambda t, n: ["N", t, "f"]),
+    (lambda t, n: c.query("a", "f", "g", [t, "ttl"], medianum=n), lambda t, n: ["Q", "a", *tags("f", "g", n=n), t, "ttl"]),
+    (lambda t, n: c.query("a", "f", t, medianum=n), lambda t, n: ["Q", "a", *tags("f", t, n=n)]),
+    (lambda t, n: c.get_stats([t]), lambda t, n: ["G", t]),
+    (lambda t, n: c.update("a", ADDRESS, 1, "f", medianum=n, subcommands=[c.dtmf_subcommand(t, 101)]),
+     lambda t, n: ["U", "a", ADDRESS, "1", *tags("f", n=n), "&&", "M3:1", Decodes(t), "101"]),
+    (lambda t, n: c.lookup("a", ADDRESS, 1, "f", "g", medianum=n, subcommands=[c.dtmf_subcommand("Dc" + t)]),
+     lambda t, n: ["L", "a", ADDRESS, "1", *tags("f", "g", n=n), "&&", "M3:1", Decodes("Dc" + t)]),
+    (lambda t, n: c.update("a", ADDRESS, 1, "f", medianum=n, subcommands=[c.module_subcommand(3, 1, t)]),
+     lambda t, n: ["U", "a", ADDRESS, "1", *tags("f", n=n), "&&", "M3:1", t]),
 ]
 
 user_text = st.one_of(
     st.text(),
-    st.text(alphabet=st.sampled_from(list("ab;%0A1.:\n\r\t \x00\x85\u2028\u200b&D[]{}"))),
-    st.sampled_from(["&&", "D&&", "Dx", "127.0.0.1", "::1", "{v6}", "T%0a", "x" * 256, "x" * 255]),
+    st.text(alphabet=st.sampled_from(list("ab;%+0A1.:/~=@\n\r\t \x00\x85\u2028\u200b&D[]{}é,"))),
+    st.sampled_from(["&&", "D&&", "Dx", "127.0.0.1", "::1", "{v6}", "T%0a", "x" * 256, "x" * 255, "f;2", "..",
+                     "~x", "sip", "04000", "0", "65535", "session", "0,8,101", "08,1"]),
 )
+media_numbers = st.one_of(st.none(), st.integers(1, 2**31 - 1))
 
 
-@settings(max_examples=200)
-@given(user_text, st.integers(0, len(ENCODERS) - 1))
-def test_user_tokens_never_add_lines_or_arguments(token, which):
-    build, words = ENCODERS[which]
+@settings(max_examples=400)
+@given(user_text, media_numbers, st.integers(0, len(ENCODERS) - 1))
+def test_user_text_is_refused_or_becomes_exactly_the_intended_arguments(text, medianum, which):
+    build, expected = ENCODERS[which]
     try:
-        line = build(token)
-    except InputError:
+        line = build(text, medianum)
+    except InputError as refused:
+        assert "\n" not in refused.message and refused.hint
         return
+    # The relay splits on space, TAB, CR, LF only; refused values hold none of these, nor any other
+    # whitespace, so str.split() reads the line as the relay does.
     assert "\n" not in line and "\r" not in line and "\x00" not in line
-    expected = words(token) if callable(words) else words
-    assert len(line.split()) == expected, line
+    assert line.split() == expected(text, medianum), line
+    assert len(line.encode()) + c.COOKIE_ALLOWANCE < c.MAX_COMMAND_BYTES
 
 
 @settings(max_examples=200)
 @given(user_text)
 def test_free_subcommand_text_adds_exactly_one_subcommand(text):
     try:
-        line = c.update("a", "127.0.0.1", 1, "f;1", subcommands=[text])
+        line = c.update("a", "127.0.0.1", 1, "f", medianum=1, subcommands=[text])
     except InputError:
         return
     assert "\n" not in line and "\r" not in line and "\x00" not in line
     assert line.split().count("&&") == 1
     assert line == "U a 127.0.0.1 1 f;1 && " + text
+
+
+@settings(max_examples=200)
+@given(user_text)
+def test_a_tag_the_validator_accepts_reads_back_as_tag_and_media_number(tag):
+    try:
+        c.validate_tag(tag)
+    except InputError:
+        return
+    line = c.update("a", "127.0.0.1", 1, tag, tag, medianum=7)
+    for token in line.split()[4:6]:
+        assert token.rsplit(";", 1) == [tag, "7"]
+        assert token.split(";", 1) == [tag, "7"]  # whichever ; the relay splits at

@@ -22,6 +22,7 @@ def test_no_flags_is_every_default(text):
                 or flags.notify or flags.dtmf)
     assert flags.notify_socket is None and flags.dtmf_payload_type is None
     assert flags.ttl_caller is None and flags.ttl_callee is None and flags.repacketize_ms is None
+    assert not (flags.ttl_caller_bare or flags.ttl_callee_bare)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,8 @@ def test_no_flags_is_every_default(text):
         ("w", "symmetric", 1),
         ("t30", "ttl_caller", 30),
         ("T20", "ttl_callee", 20),
+        ("t", "ttl_caller_bare", True),
+        ("T", "ttl_callee_bare", True),
         ("z20", "repacketize_ms", 20),
     ],
 )
@@ -103,6 +106,25 @@ def test_t_and_T_differ_by_case():
     assert parse_flags("t5").ttl_modifiers == "t5"
 
 
+@pytest.mark.parametrize(
+    ("text", "modifiers"),
+    [("t", "t"), ("T", "T"), ("tT", "tT"), ("Tt", "tT"), ("tT20", "tT20"), ("t30T", "t30T"), ("st", "t"),
+     ("ts", "t"), ("tz20", "t"), ("t30t", "t"), ("tt30", "t30")],
+)
+def test_t_and_T_take_their_number_or_none(text, modifiers):
+    # The module accepts a bare t or T (the number is optional) and copies the letters as given.
+    flags = parse_flags(text)
+    assert flags.ttl_modifiers == modifiers
+
+
+def test_bare_t_leaves_the_number_unset():
+    flags = parse_flags("ts")
+    assert flags.ttl_caller is None and flags.ttl_caller_bare
+    assert flags.symmetric == 1
+    flags = parse_flags("t30")
+    assert flags.ttl_caller == 30 and not flags.ttl_caller_bare
+
+
 def test_notify_socket_between_angle_brackets_verbatim():
     flags = parse_flags("n<tcp:127.0.0.1:9999>s")
     assert flags.notify and flags.notify_socket == "tcp:127.0.0.1:9999"
@@ -161,10 +183,10 @@ def test_unknown_letter_names_it_its_position_and_the_known_letters():
         parse_flags("asx")
     assert info.value.message == (
         "unknown flag 'x' at position 3 in 'asx' "
-        "(known: a l k i e f r o c s w n[<SOCKET>] d[PT] tNN TNN zNN)"
+        "(known: a l k i e f r o c s w n[<SOCKET>] d[PT] t[NN] T[NN] zNN)"
     )
     assert "E35" in (info.value.hint or "")
-    assert KNOWN_FLAGS == "a l k i e f r o c s w n[<SOCKET>] d[PT] tNN TNN zNN"
+    assert KNOWN_FLAGS == "a l k i e f r o c s w n[<SOCKET>] d[PT] t[NN] T[NN] zNN"
 
 
 @pytest.mark.parametrize(("text", "char", "position"), [("6", "6", 1), ("s-", "-", 2), ("sé", "é", 2), ("s\x00", "\x00", 2),
@@ -180,8 +202,7 @@ def test_unknown_characters(text, char, position):
         ("z", "flag z needs a number of milliseconds, e.g. z20"),
         ("sZ", "flag z needs a number of milliseconds, e.g. z20"),
         ("zs", "flag z needs a number of milliseconds, e.g. z20"),
-        ("t", "flag t needs a number of seconds, e.g. t30"),
-        ("T", "flag T needs a number of seconds, e.g. T30"),
+        ("tz", "flag z needs a number of milliseconds, e.g. z20"),
     ],
 )
 def test_missing_digits(text, message):

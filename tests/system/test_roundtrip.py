@@ -17,19 +17,19 @@ TRANSPORTS = ("udp", "udp6", "tcp", "unix", "cunix")
 def test_offer_answer_query_delete_round_trip(relay, transport):
     call_id = f"rt-{transport}@test"
     with RelayClient.open(parse_node(relay.specs[transport]), timeout=1.0, retries=3) as client:
-        offer = cmd.parse_port_reply(client.call(cmd.update(call_id, "127.0.0.1", 30000, "caller;1",
+        offer = cmd.parse_port_reply(client.call(cmd.update(call_id, "127.0.0.1", 30000, "caller", medianum=1,
                                                             modifiers=cmd.Modifiers(codecs=(0, 8, 101)))))
         assert 1 <= offer.port <= 65535
         assert offer.address == "127.0.0.1" and not offer.ipv6
 
-        answer = cmd.parse_port_reply(client.call(cmd.lookup(call_id, "127.0.0.1", 30010, "caller;1", "callee;1")))
+        answer = cmd.parse_port_reply(client.call(cmd.lookup(call_id, "127.0.0.1", 30010, "caller", "callee", medianum=1)))
         assert 1 <= answer.port <= 65535 and answer.port != offer.port
 
         # A repeated offer on the same session gets the same relay port back.
-        again = cmd.parse_port_reply(client.call(cmd.update(call_id, "127.0.0.1", 30000, "caller;1")))
+        again = cmd.parse_port_reply(client.call(cmd.update(call_id, "127.0.0.1", 30000, "caller", medianum=1)))
         assert again.port == offer.port
 
-        counters = cmd.parse_counters(client.call(cmd.query(call_id, "caller;1", "callee;1")))
+        counters = cmd.parse_counters(client.call(cmd.query(call_id, "caller", "callee", medianum=1)))
         assert set(counters) == set(cmd.QUERY_DEFAULT_COUNTERS)
         assert counters["npkts_ina"] == 0 and counters["ttl"] > 0
 
@@ -42,7 +42,7 @@ def test_offer_answer_query_delete_round_trip(relay, transport):
 @pytest.mark.relay
 def test_ipv6_offer_reply_carries_the_family_marker(relay):
     with RelayClient.open(parse_node(relay.specs["udp6"])) as client:
-        reply = cmd.parse_port_reply(client.call(cmd.update("v6@test", "::1", 5000, "ft;1",
+        reply = cmd.parse_port_reply(client.call(cmd.update("v6@test", "::1", 5000, "ft", medianum=1,
                                                             modifiers=cmd.Modifiers(ipv6=True))))
         assert reply.ipv6 and reply.address == "::1" and reply.port > 0
         client.call(cmd.delete("v6@test", "ft"))
@@ -51,7 +51,7 @@ def test_ipv6_offer_reply_carries_the_family_marker(relay):
 @pytest.mark.relay
 def test_lookup_of_unknown_session_answers_port_zero(relay):
     with RelayClient.open(parse_node(relay.udp)) as client:
-        reply = cmd.parse_port_reply(client.call(cmd.lookup("nosuch@test", "127.0.0.1", 5000, "a;1", "b;1")))
+        reply = cmd.parse_port_reply(client.call(cmd.lookup("nosuch@test", "127.0.0.1", 5000, "a", "b", medianum=1)))
         assert reply.port == 0
 
 
