@@ -6,6 +6,9 @@ SIGTERM or SIGINT. The engine object lives only as long as the Python object, an
 keeps its ports bound until the process exits, so one engine per process is the only clean way to
 stop it. Both `rtppctl embedded start` and the test suite's relay fixture run engines through it.
 
+`engine_args` turns `EmbeddedOptions` into RTPProxy's switches: media on IPv4 loopback (`-l`) and,
+where this host can bind it, IPv6 loopback (`-6`) too; the status says which families are served.
+
 The management half (`start`, `stop`, `status`) keeps at most one such process per user, detached
 from the shell that started it, with its pid, its command line, its log and its working directory
 (where the engine writes `rtpproxy_acct.csv`) in `$XDG_STATE_HOME/rtppctl/embedded/`. The rule it
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from rtppctl.config import (  # noqa: F401
     DEFAULT_CONTROL_SOCKET,
     DEFAULT_LISTEN,
+    DEFAULT_LISTEN6,
     DEFAULT_PORT_MAX,
     DEFAULT_PORT_MIN,
     EmbeddedOptions,
@@ -109,13 +113,22 @@ def main(argv: list[str] | None = None) -> int:
 # ------------------------------------------------------------------------------------------------
 
 
+#: The label the engine needs on its -6 address when -l is given too ("address label is missing").
+IPV6_LABEL = "v6"
+
+
 def engine_args(options: EmbeddedOptions) -> list[str]:
     """RTPProxy's command line for `options`.
 
     `-F` lets the engine run as root (containers, CI); `-d err` because the default log level costs
-    about 40% of the engine's command rate and fills the log (engine-notes.md).
+    about 40% of the engine's command rate and fills the log (engine-notes.md). `-6` carries
+    `listen6` unless `extra_args` bring their own `-6`, which then wins.
     """
-    args = ["-F", "-d", "err", "-l", options.listen, "-m", str(options.port_min), "-M", str(options.port_max)]
+    args = ["-F", "-d", "err", "-l", options.listen]
+    if options.listen6 and not _switch_values(options.extra_args, "-6"):
+        listen6 = options.listen6 if "@" in options.listen6 else f"{IPV6_LABEL}@{options.listen6}"
+        args += ["-6", listen6]
+    args += ["-m", str(options.port_min), "-M", str(options.port_max)]
     for spec in options.control:
         args += ["-s", spec]
     for target in options.notify:
@@ -129,6 +142,50 @@ def engine_args(options: EmbeddedOptions) -> list[str]:
     if options.setup_ttl is not None:
         args += ["-W", str(options.setup_ttl)]
     return args + list(options.extra_args)
+
+
+def _switch_values(args: list[str], switch: str) -> list[str]:
+    """The values given to a one-letter `switch` in `args` ("-6 X" or "-6X"), in order."""
+    values = []
+    for index, arg in enumerate(args):
+        if arg == switch and index + 1 < len(args):
+            values.append(args[index + 1])
+        elif arg.startswith(switch) and len(arg) > len(switch) and not arg.startswith("--"):
+            values.append(arg[len(switch):])
+    return values
+
+
+def media_addresses(args: list[str]) -> dict[str, str | None]:
+    """The media addresses an engine command line serves, by family: {"ipv4": ..., "ipv6": ...}.
+
+    From `-l` (IPv4) and `-6` (IPv6), the last of each winning as in the engine; labels ("v6@")
+    dropped, "=ADVERTISED" and "A/B" bridging forms kept. None for a family the engine does not serve.
+    """
+    media: dict[str, str | None] = {"ipv4": None, "ipv6": None}
+    for family, switch in (("ipv4", "-l"), ("ipv6", "-6")):
+        values = _switch_values(args, switch)
+        if values:
+            media[family] = values[-1].split("@", 1)[-1]
+    return media
+
+
+def ipv6_unavailable(listen6: str) -> str | None:
+    """Why the engine could not relay media on `listen6` here (no IPv6 on this host, or not one
+    of its addresses); None when every address in it can be bound."""
+    import socket  # noqa: PLC0415
+
+    if not socket.has_ipv6:
+        return "this Python was built without IPv6"
+    # "label@ADDR=ADVERTISED" and "ADDR_A/ADDR_B": only the local addresses are bound.
+    local = listen6.split("@", 1)[-1].split("=", 1)[0]
+    for address in local.split("/"):
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+                probe.bind((address, 0))
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return f"cannot bind {address} ({reason})"
+    return None
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -158,6 +215,8 @@ class EmbeddedStatus:
     started_at: float | None = None
     #: The engine's answer to `V` right after start (its protocol version), when checked over udp.
     protocol_version: str | None = None
+    #: Why a media family the options asked for is not served (IPv6 missing on this host), or None.
+    media_note: str | None = None
 
     @property
     def log_path(self) -> Path:
@@ -166,6 +225,11 @@ class EmbeddedStatus:
     @property
     def workdir(self) -> Path:
         return self.state_dir
+
+    @property
+    def media(self) -> dict[str, str | None]:
+        """Media addresses by family ("ipv4", "ipv6"), None for a family not served."""
+        return media_addresses(self.engine_args)
 
     @property
     def uptime(self) -> float | None:
@@ -188,6 +252,8 @@ class EmbeddedStatus:
             "started_at": started,
             "uptime": round(uptime, 1) if uptime is not None else None,
             "protocol_version": self.protocol_version,
+            "media": self.media if self.running else None,
+            "media_note": self.media_note,
             "state_dir": str(self.state_dir),
             "log": str(self.log_path),
             "workdir": str(self.workdir),
@@ -211,6 +277,8 @@ def start(options: EmbeddedOptions | None = None, state_dir: Path | None = None)
     when the engine started but does not answer `V` on its first udp control socket; a missing
     rtp.io is a `ConfigError` carrying INSTALL_HINT.
     """
+    from dataclasses import replace  # noqa: PLC0415
+
     from rtppctl.proto.errors import ConfigError  # noqa: PLC0415
 
     options = options or EmbeddedOptions()
@@ -218,6 +286,14 @@ def start(options: EmbeddedOptions | None = None, state_dir: Path | None = None)
     if not _engine_installed():
         raise ConfigError("the embedded relay needs the rtp.io package, which is not installed", INSTALL_HINT)
     options, nodes = _checked(options)
+    media_note = None
+    if options.listen6 and not _switch_values(options.extra_args, "-6"):
+        # The engine refuses to start on an address it cannot bind; an IPv4-only relay is still
+        # useful, so IPv6 media is left out where it is missing and the status says so.
+        problem = ipv6_unavailable(options.listen6)
+        if problem is not None:
+            media_note = f"no IPv6 media: {problem}"
+            options = replace(options, listen6=None)
     with _locked(state_dir):
         current = _load_status(state_dir)
         if current.running:
@@ -232,7 +308,7 @@ def start(options: EmbeddedOptions | None = None, state_dir: Path | None = None)
         started_at = time.time()
         status = EmbeddedStatus(
             running=True, state_dir=state_dir, pid=process.pid, control=list(options.control),
-            engine_args=args, started_at=started_at,
+            engine_args=args, started_at=started_at, media_note=media_note,
         )
         _write_record(status)
     first = nodes[0]
@@ -489,34 +565,21 @@ def _log_tail(log_path: Path) -> list[str]:
 
 
 def _ask_version(node: NodeSpec, timeout: float = 1.0, attempts: int = 3) -> str | None:
-    """One `V` over udp (retransmitted with the same cookie); the reply's text, or None."""
-    import secrets  # noqa: PLC0415
-    import socket  # noqa: PLC0415
+    """One `V` through the real client (retransmitted with the same cookie); the reply, or None."""
+    from rtppctl.net.client import RelayClient  # noqa: PLC0415
+    from rtppctl.proto import command as cmd  # noqa: PLC0415
+    from rtppctl.proto.errors import ProxyError, TransportError  # noqa: PLC0415
+    from rtppctl.proto.url import parse_node  # noqa: PLC0415
 
-    host = node.host or "127.0.0.1"
     # A wildcard bind answers on loopback.
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
-    family = socket.AF_INET6 if node.family == "inet6" else socket.AF_INET
-    cookie = f"{os.getpid()}_{secrets.token_hex(4)}"
-    request = f"{cookie} V\n".encode()
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect((host, node.port))
-        except OSError:
-            return None
-        for _ in range(attempts):
-            sock.settimeout(timeout / attempts)
-            try:
-                sock.send(request)
-                while True:
-                    reply = sock.recv(4096).decode(errors="replace").split()
-                    if len(reply) >= 2 and reply[0] == cookie:
-                        return reply[1]
-            except TimeoutError:
-                continue
-            except OSError:
-                return None
-    return None
+    loopback = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(node.host or "")  # noqa: S104
+    if loopback is not None:
+        node = parse_node(f"{node.scheme}:{loopback}:{node.port}")
+    try:
+        with RelayClient.open(node, timeout=timeout / attempts, retries=attempts) as client:
+            return client.call(cmd.version()).strip()
+    except (TransportError, ProxyError):
+        return None
 
 
 def _load_status(state_dir: Path) -> EmbeddedStatus:
@@ -542,6 +605,7 @@ def _load_status(state_dir: Path) -> EmbeddedStatus:
         engine_args=[str(item) for item in record.get("engine_args", [])],
         started_at=record.get("started_at") if isinstance(record.get("started_at"), (int, float)) else None,
         protocol_version=record.get("protocol_version"),
+        media_note=record.get("media_note") if isinstance(record.get("media_note"), str) else None,
     )
 
 
@@ -566,6 +630,7 @@ def _write_record(status: EmbeddedStatus) -> None:
         "engine_args": status.engine_args,
         "started_at": status.started_at,
         "protocol_version": status.protocol_version,
+        "media_note": status.media_note,
         "workdir": str(status.workdir),
         "log": str(status.log_path),
     }

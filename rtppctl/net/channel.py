@@ -1,8 +1,9 @@
 """One synchronous request/reply channel to one RTPProxy node, one class per framing.
 
 `DatagramChannel` (udp, udp6) sends `<cookie> <command>`, retransmits with the SAME cookie so the
-engine's reply cache keeps retries idempotent, and accepts only the datagram from the node's
-address that echoes the cookie. `StreamChannel` (tcp, tcp6, cunix) keeps one connection open,
+engine's reply cache keeps retries idempotent, and accepts only the datagram that echoes the
+cookie; its socket is connected to the node, so the kernel drops datagrams from anyone else and a
+port nobody listens on fails at once. `StreamChannel` (tcp, tcp6, cunix) keeps one connection open,
 sends newline-framed commands once (reference §1.3) and reconnects once when the idle connection
 turns out to be dead. `OneShotChannel` (unix) opens a connection per command, as the engine
 requires. Every channel turns every failure into a `TransportError` that names the node and says
@@ -14,10 +15,11 @@ against a raw-socket loop, so it avoids logging, clocks and syscalls it does not
 
 from __future__ import annotations
 
+import binascii
 import math
 import os
-import random
 import socket
+import stat
 from collections.abc import Callable, Sequence
 from time import monotonic
 from typing import TYPE_CHECKING
@@ -51,6 +53,9 @@ _NO_REPLY_HINT = (
     "is RTPProxy running and listening there? check the address, the firewall, and --timeout/--retries"
 )
 _REFUSED_HINT = "is RTPProxy running with a control socket (-s) at that address?"
+_UDP_REFUSED_HINT = (
+    "the host answered ICMP port unreachable: is RTPProxy running there, with -s on that address and port?"
+)
 _UNIX_PERMISSION_HINT = (
     "the socket's owner and mode do not let this user connect: run as its owner or a member of its "
     "group, or have RTPProxy create it with a wider mode"
@@ -59,13 +64,25 @@ _INET_PERMISSION_HINT = "a local firewall or security policy refused the connect
 _RESOLVE_HINT = "check the host name in the node spec, or use an IP address"
 
 
+#: Random bytes in a cookie prefix: 9 bytes are 72 bits, written as 12 URL-safe base64 characters.
+_COOKIE_PREFIX_BYTES = 9
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _new_cookie_sequence() -> CookieSequence:
-    return CookieSequence(f"{os.getpid()}_{random.randrange(1000, 10000)}")
+    # The engine caches replies by cookie alone, not by sender, for about 35 s (protocol.md §16.1):
+    # two clients that ever share a prefix in that window get each other's replies and their own
+    # commands never run. A pid is no help across hosts and containers (small pids repeat), so the
+    # prefix is random only, and wide enough that no two processes anywhere share one. Base64
+    # keeps it short (it is sent in every datagram) and free of the engine's separators. This is
+    # secrets.token_urlsafe (same os.urandom source) without importing secrets, hmac and hashlib
+    # on every one-shot command.
+    raw = binascii.b2a_base64(os.urandom(_COOKIE_PREFIX_BYTES), newline=False).translate(_URLSAFE)
+    return CookieSequence(raw.decode("ascii"))
 
 
-# One cookie sequence per process, not per channel: two channels to the same relay with
-# independently drawn random prefixes could collide and be answered from the engine's reply
-# cache with another command's reply. The prefix is pid + random, as the OpenSIPS module does.
+# One cookie sequence per process, not per channel: one random prefix and one counter shared by
+# every channel is the simplest way to never hand out the same cookie twice.
 _process_cookies = _new_cookie_sequence()
 
 
@@ -93,9 +110,40 @@ def _timed_out(url: str, timeout: float, partial: bytes) -> TransportError:
     return TransportError(f"{what} from {url} within {_seconds(timeout)}", hint=_NO_REPLY_HINT)
 
 
-def _connect_failure(url: str, exc: BaseException, timeout: float, *, unix: bool) -> TransportError:
+def _udp_refused(url: str) -> TransportError:
+    return TransportError(f"{url} refused the request: nothing listens on that udp port", hint=_UDP_REFUSED_HINT)
+
+
+def _not_a_socket(path: str) -> str | None:
+    """What is at `path` when it exists and is not a socket ("a regular file"...); else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISSOCK(mode):
+        return None
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file"
+
+
+def _connect_failure(
+    url: str, exc: BaseException, timeout: float, *, unix: bool, path: str | None = None
+) -> TransportError:
     """A TransportError that says how connecting to `url` failed and what to check."""
     if isinstance(exc, ConnectionRefusedError):
+        # Linux refuses a connect() to a path that holds anything but a socket with the same
+        # ECONNREFUSED as a dead relay's socket; only a look at the path tells them apart.
+        what = _not_a_socket(path) if unix and path is not None else None
+        if what is not None:
+            return TransportError(
+                f"{url} is not a socket ({path} is {what})",
+                hint="point the node spec at the socket RTPProxy creates with -s unix:PATH or -s cunix:PATH",
+            )
         if unix:
             return TransportError(
                 f"connection refused by {url} (the socket file exists but nothing accepts on it)",
@@ -225,14 +273,20 @@ class DatagramChannel(Channel):
     def __init__(self, node: NodeSpec, *, timeout: float, retries: int, trace: Trace | None) -> None:
         super().__init__(node, timeout=timeout, trace=trace)
         self._retries = max(1, retries)
-        self._peer = _resolve(node, socket.SOCK_DGRAM)[0]
-        self._peer_host, self._peer_port = self._peer[0], self._peer[1]
-        # Unconnected on purpose: a connected UDP socket turns an ICMP port-unreachable into
-        # ECONNREFUSED on the next recv, which would cut a try short; unconnected, the wait is the
-        # same whether the node is down or merely slow, and we check the source address ourselves.
+        peer = _resolve(node, socket.SOCK_DGRAM)[0]
         family = socket.AF_INET6 if node.family == "inet6" else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.settimeout(timeout)
+        # Connected, for two reasons. The kernel then drops every datagram that does not come from
+        # the node's address and port, so only the cookie is left to check here. And an ICMP
+        # port-unreachable from the node comes back as ECONNREFUSED on the next recv or send: a
+        # relay with nothing on that port fails at once, not after timeout x retries. A node that
+        # is merely silent or lossy still gets every try, and nothing is sent by connecting.
+        try:
+            self._sock.connect(peer)
+        except OSError as exc:
+            self._sock.close()
+            raise TransportError(f"cannot send to {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
 
     def request(self, command: str) -> bytes:
         # No draining of late replies before sending (the module does it): a late or foreign
@@ -288,13 +342,13 @@ class DatagramChannel(Channel):
                     return
                 sock.settimeout(remaining)
                 try:
-                    data, address = sock.recvfrom(_DATAGRAM_BUFFER)
+                    data = sock.recv(_DATAGRAM_BUFFER)
                 except TimeoutError:
                     return
                 except ConnectionRefusedError:
-                    continue
+                    raise _udp_refused(self.url) from None
                 prefix = data[: data.find(b" ") + 1]
-                if prefix and prefix in waiting and address[0] == self._peer_host and address[1] == self._peer_port:
+                if prefix and prefix in waiting:
                     index, _packet = waiting.pop(prefix)
                     replies[index] = data[len(prefix) :]
                     if self._trace is not None:
@@ -306,11 +360,17 @@ class DatagramChannel(Channel):
 
     def _send(self, packet: bytes) -> None:
         try:
-            self._sock.sendto(packet, self._peer)
+            self._sock.send(packet)
         except ConnectionRefusedError:
-            # Some systems report an earlier ICMP error on the next send: this copy is lost,
-            # the try still waits out its timeout like any lost datagram.
-            pass
+            # A refusal reported on send was earned by an earlier datagram (say a late retransmit
+            # that met a relay restarting); the kernel cleared it and did not send this one. Send
+            # again: whether the node refuses THIS command is what counts, and recv will tell.
+            try:
+                self._sock.send(packet)
+            except ConnectionRefusedError:
+                raise _udp_refused(self.url) from None
+            except OSError as exc:
+                raise TransportError(f"cannot send to {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
         except OSError as exc:
             raise TransportError(f"cannot send to {self.url} ({_reason(exc)})", hint=_NO_REPLY_HINT) from None
         if self._trace is not None:
@@ -325,21 +385,19 @@ class DatagramChannel(Channel):
         try:
             while True:
                 try:
-                    data, address = sock.recvfrom(_DATAGRAM_BUFFER)
+                    data = sock.recv(_DATAGRAM_BUFFER)
                 except TimeoutError:
                     return None
                 except ConnectionRefusedError:
-                    # Never on Linux for an unconnected socket; elsewhere it must not end the try early.
-                    pass
-                else:
-                    if data.startswith(prefix) and address[0] == self._peer_host and address[1] == self._peer_port:
-                        if self._trace is not None:
-                            self._trace("<", self.url, data)
-                        return data[len(prefix) :]
-                    # Garbage, a foreign or stale cookie, or another sender: drop it and keep
-                    # waiting, but only for what is left of this try, so a flood cannot stall us.
+                    raise _udp_refused(self.url) from None
+                if data.startswith(prefix):
                     if self._trace is not None:
-                        self._trace("!", self.url, data)
+                        self._trace("<", self.url, data)
+                    return data[len(prefix) :]
+                # Garbage, or a foreign or stale cookie: drop it and keep waiting, but only for
+                # what is left of this try, so a flood cannot stall us.
+                if self._trace is not None:
+                    self._trace("!", self.url, data)
                 remaining = started + self._timeout - monotonic()
                 if remaining <= 0:
                     return None
@@ -408,7 +466,7 @@ class StreamChannel(Channel):
             self._sock = sock
             return
         assert failure is not None
-        raise _connect_failure(self.url, failure, self._timeout, unix=self._unix) from None
+        raise _connect_failure(self.url, failure, self._timeout, unix=self._unix, path=self.node.path) from None
 
     def _exchange(self, command: str, packet: bytes) -> bytes:
         sock = self._sock
@@ -478,7 +536,7 @@ class OneShotChannel(Channel):
             try:
                 sock.connect(self.node.path)
             except (OSError, ValueError) as exc:
-                raise _connect_failure(self.url, exc, self._timeout, unix=True) from None
+                raise _connect_failure(self.url, exc, self._timeout, unix=True, path=self.node.path) from None
             try:
                 sock.sendall(packet)
             except OSError as exc:
@@ -501,8 +559,8 @@ def open_channel(
 ) -> Channel:
     """A channel for `node`, by its scheme. `retries` counts datagram sends (< 1 means 1).
 
-    Raises TransportError when a udp host does not resolve; stream channels connect lazily, on
-    the first request.
+    Raises TransportError when a udp host does not resolve or has no route; stream channels
+    connect lazily, on the first request.
     """
     if not (isinstance(timeout, (int, float)) and timeout > 0 and math.isfinite(timeout)):
         raise InputError(f"timeout must be a positive number of seconds, not {timeout!r}")

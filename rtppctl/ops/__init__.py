@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rtppctl.proto import command as cmd
-from rtppctl.proto.errors import InputError, MalformedReply, RtppctlError, describe_error_code
+from rtppctl.proto.errors import InputError, RtppctlError, describe_error_code
 
 if TYPE_CHECKING:
     from rtppctl.net.client import RelayClient
+    from rtppctl.net.probe import ProbeResult
     from rtppctl.nodes import Member
     from rtppctl.proto.url import NodeSpec
 
@@ -85,42 +86,67 @@ class PingResult:
 
 
 def ping(connect: Connect, members: list[Member], count: int = 1) -> list[PingResult]:
-    """Probe every member: `count` x `V` timed, then the module's capability probe (`VF`s)."""
+    """Probe every member at once: `count` x `V` timed, then the module's capability probe (`VF`s).
+
+    Results come in the members' order; a dead relay costs one timeout x retries, not one each.
+    """
     if count < 1:
         raise InputError(f"--count must be at least 1, got {count}")
-    return [_ping_one(connect, member, count) for member in members]
+    from rtppctl.net.probe import probe_nodes  # noqa: PLC0415 - threads only when pinging
+
+    probed = probe_nodes([member.node for member in members], lambda client: _ping_one(client, count), connect=connect)
+    return [_ping_result(member, count, result) for member, result in zip(members, probed, strict=True)]
 
 
-def _ping_one(connect: Connect, member: Member, count: int) -> PingResult:
-    url = member.node.url
+class _PingAnswer:
+    """What one relay said to ping; a plain class, as it is made at every import of ops."""
+
+    __slots__ = ("rtts", "version", "capabilities", "error")
+
+    def __init__(self, rtts: list[float], version: int | None, capabilities: list[str], error: str | None) -> None:
+        self.rtts = rtts
+        self.version = version
+        self.capabilities = capabilities
+        self.error = error
+
+
+def _ping_one(client: RelayClient, count: int) -> _PingAnswer:
+    """`count` timed `V`s, then the capabilities; a failed `V` is counted, not raised, so one lost
+    request among several still leaves the relay reachable."""
+    from rtppctl.net.probe import supported_capabilities  # noqa: PLC0415
+
     rtts: list[float] = []
     base: int | None = None
     error: str | None = None
     caps: list[str] = []
     try:
-        with connect(member.node) as client:
-            for _ in range(count):
-                try:
-                    exchange = client.exchange(cmd.version())
-                except RtppctlError as err:
-                    error = err.message
-                    continue
-                rtts.append(exchange.rtt_ms)
-                base = cmd.parse_version(exchange.reply)
-            if rtts:
-                answers = client.replies([cmd.version_feature(date) for date in cmd.MODULE_PROBE_ORDER])
-                caps = [
-                    cmd.capability(date).name
-                    for date, answer in zip(cmd.MODULE_PROBE_ORDER, answers, strict=True)
-                    if cmd.parse_capability(answer)
-                ]
+        for _ in range(count):
+            try:
+                exchange = client.exchange(cmd.version())
+            except RtppctlError as err:
+                error = err.message
+                continue
+            rtts.append(exchange.rtt_ms)
+            base = cmd.parse_version(exchange.reply)
+        if rtts:
+            caps = list(supported_capabilities(client, cmd.MODULE_PROBE_ORDER))
     except RtppctlError as err:
         error = err.message
+    return _PingAnswer(rtts, base, caps, error)
+
+
+def _ping_result(member: Member, count: int, probed: ProbeResult[_PingAnswer]) -> PingResult:
+    # No answer: opening the client failed (an unresolvable host); its error is the ping's.
+    answer = probed.answer
+    if answer is None:
+        answer = _PingAnswer([], None, [], probed.error.message if probed.error else None)
+    rtts, base = answer.rtts, answer.version
+    error = answer.error
     reachable = bool(rtts) and base == int(cmd.BASE_VERSION)
     if rtts and not reachable and error is None:
         error = f"unexpected protocol version {base} (expected {cmd.BASE_VERSION})"
     return PingResult(
-        node=url,
+        node=member.node.url,
         set_id=member.set_id,
         reachable=reachable,
         sent=count,
@@ -129,7 +155,7 @@ def _ping_one(connect: Connect, member: Member, count: int) -> PingResult:
         rtt_avg_ms=sum(rtts) / len(rtts) if rtts else None,
         rtt_max_ms=max(rtts) if rtts else None,
         version=base,
-        capabilities=caps,
+        capabilities=answer.capabilities,
         error=error if not reachable or len(rtts) < count else None,
     )
 
@@ -214,22 +240,16 @@ def raw(client: RelayClient, commands: list[str]) -> list[RawReply]:
 def probe_capabilities(client: RelayClient) -> frozenset[str]:
     """The module's probe (§2.1): V must be 20040107 and VF 20050322 must be 1, then one VF per
     optional capability; returns the module bit names the relay has."""
-    base = cmd.parse_version(client.call(cmd.version()))
-    if base != int(cmd.BASE_VERSION):
-        raise MalformedReply(f"{client.node.url} answered V with {base}, not {cmd.BASE_VERSION}: not an RTPProxy")
-    dates = [cmd.EXTENDED_VERSION, *cmd.MODULE_PROBE_ORDER]
-    answers = client.replies([cmd.version_feature(date) for date in dates])
-    if not cmd.parse_capability(answers[0]):
-        raise MalformedReply(f"{client.node.url} does not support the extended protocol (VF {cmd.EXTENDED_VERSION})")
-    return frozenset(
-        cmd.capability(date).name for date, answer in zip(dates[1:], answers[1:], strict=True) if cmd.parse_capability(answer)
-    )
+    from rtppctl.net.probe import module_probe  # noqa: PLC0415
+
+    return frozenset(module_probe(client).capabilities)
 
 
 #: Names defined in rtppctl.ops.offer_answer, loaded when first asked for (start-up time).
 _OFFER_ANSWER = {
     "NoSession", "RewriteRequest", "StreamResult", "RewriteResult", "Relay", "rewrite_sdp",
-    "EngageResult", "engage", "UnforceResult", "unforce",
+    "EngageResult", "engage", "UnforceResult", "unforce", "Sourced", "ResolvedCall", "read_message",
+    "resolve_call", "PreparedRewrite", "prepare_rewrite", "send_rewrite",
 }
 
 

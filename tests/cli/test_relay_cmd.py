@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -72,6 +73,54 @@ def test_ping_exits_4_when_any_relay_is_down_and_names_it(capsys, relay):
     assert by_node[dead]["reachable"] is False and by_node[dead]["received"] == 0
     assert dead in by_node[dead]["error"]
     assert result.json()["ok"] is False
+
+
+@pytest.fixture
+def silent_udp_target():
+    """silent_udp_target() -> a udp node that swallows every datagram: a bound socket nobody reads.
+
+    Unlike a closed port it sends no ICMP refusal either, so a client waits out every try.
+    """
+    sockets: list[socket.socket] = []
+
+    def open_one() -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sockets.append(sock)
+        sock.bind(("127.0.0.1", 0))
+        return f"udp:127.0.0.1:{sock.getsockname()[1]}"
+
+    yield open_one
+    for sock in sockets:
+        sock.close()
+
+
+def test_ping_probes_every_relay_at_once(capsys, relay, silent_udp_target):
+    dead = [silent_udp_target() for _ in range(3)]
+    targets = [dead[0], relay.udp, dead[1], dead[2]]
+    options = [arg for target in targets for arg in ("-t", target)]
+    started = time.monotonic()
+    result = cli(capsys, "--timeout", "0.5", "--retries", "1", "ping", *options, "--json")
+    elapsed = time.monotonic() - started
+    # One after another this costs 3 x 0.5 s; at once, one timeout.
+    assert elapsed < 1.2, elapsed
+    assert result.code == 4
+    relays = result.json()["relays"]
+    assert [r["node"] for r in relays] == targets
+    assert [r["reachable"] for r in relays] == [False, True, False, False]
+    assert relays[1]["received"] == 1 and relays[1]["error"] is None and "CODECS" in relays[1]["capabilities"]
+    for r in (relays[0], relays[2], relays[3]):
+        assert r["received"] == 0 and r["error"] == f"no reply from {r['node']} after 1 try of 0.5 s"
+
+
+def test_ping_of_a_closed_udp_port_fails_at_once(capsys):
+    dead = dead_udp_target()  # nothing listens there: the host answers ICMP port unreachable
+    started = time.monotonic()
+    result = cli(capsys, "--timeout", "2", "--retries", "5", "ping", "-t", dead, "--json")
+    assert time.monotonic() - started < 1.0
+    assert result.code == 4
+    (only,) = result.json()["relays"]
+    assert only["reachable"] is False
+    assert only["error"] == f"{dead} refused the request: nothing listens on that udp port"
 
 
 def test_ping_all_sets_from_a_config_file(capsys, relay, tmp_path):
@@ -196,8 +245,11 @@ def test_json_output_is_one_object_with_data_only(relay):
 
 
 def test_global_options_work_after_the_command(capsys):
-    dead = dead_udp_target()
-    result = cli(capsys, "version", "-t", dead, "--timeout", "0.1", "--retries=1", "--json")
+    # A bound socket nobody reads: the datagrams vanish, so the timeout and tries are what end it.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        target = f"udp:127.0.0.1:{silent.getsockname()[1]}"
+        result = cli(capsys, "version", "-t", target, "--timeout", "0.1", "--retries=1", "--json")
     assert result.code == 4 and "after 1 try of 0.1 s" in result.stderr
 
 

@@ -194,6 +194,28 @@ class OneExchangeTcpProxy(FakeTcpRelay):
 
 
 @pytest.fixture
+def silent_udp() -> Iterator[Callable[..., str]]:
+    """silent_udp(host="127.0.0.1") -> the spec of a bound UDP socket nobody reads, closed after the test.
+
+    A relay that swallows every datagram: no answer and, unlike a closed port, no ICMP refusal
+    either, so a client waits out every try.
+    """
+    sockets: list[socket.socket] = []
+
+    def open_one(host: str = "127.0.0.1") -> str:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sockets.append(sock)
+        sock.bind((host, 0))
+        scheme = "udp6" if family == socket.AF_INET6 else "udp"
+        return f"{scheme}:{host}:{sock.getsockname()[1]}"
+
+    yield open_one
+    for sock in sockets:
+        sock.close()
+
+
+@pytest.fixture
 def _started() -> Iterator[list[_Helper]]:
     started: list[_Helper] = []
     yield started

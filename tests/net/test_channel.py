@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
+import os
 import re
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
+import rtppctl.net.channel as channel_module
 from rtppctl.net.channel import (
     DatagramChannel,
     OneShotChannel,
@@ -125,7 +128,54 @@ def test_udp_cookies_are_fresh_for_every_command_and_channel(relay) -> None:
             for _ in range(3):
                 chan.request("V")
     assert len(sent) == 6 and len(set(sent)) == 6
-    assert all(re.fullmatch(rb"\d+_\d{4}_\d+", cookie) for cookie in sent)
+    # One process-wide random prefix, then a counter.
+    assert all(re.fullmatch(rb"[A-Za-z0-9_-]{12}_\d+", cookie) for cookie in sent)
+    assert len({cookie.rsplit(b"_", 1)[0] for cookie in sent}) == 1
+
+
+_PRINT_PREFIX = "from rtppctl.net import channel; print(channel._process_cookies.prefix)"
+
+
+def test_cookie_prefixes_of_separate_processes_differ() -> None:
+    # The engine's reply cache is keyed by cookie alone: two processes (on two hosts, say) must
+    # never share a prefix. Both children here are likely to get pids close to each other.
+    prefixes = {
+        subprocess.run([sys.executable, "-c", _PRINT_PREFIX], capture_output=True, text=True, check=True).stdout.strip()
+        for _ in range(3)
+    }
+    assert len(prefixes) == 3 and channel_module._process_cookies.prefix not in prefixes
+
+
+def test_cookie_prefix_carries_at_least_64_random_bits() -> None:
+    assert channel_module._COOKIE_PREFIX_BYTES * 8 >= 64
+    prefixes = [channel_module._new_cookie_sequence().prefix for _ in range(5000)]
+    # URL-safe base64: 6 bits per character, no separators, and short (sent in every datagram).
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", prefix) for prefix in prefixes)
+    assert all(64 <= len(prefix) * 6 and len(prefix) <= 16 for prefix in prefixes)
+    assert len(set(prefixes)) == len(prefixes)
+    # Every character position varies: no fixed part (such as a pid) takes up the width.
+    for position in range(len(prefixes[0])):
+        assert len({prefix[position] for prefix in prefixes}) > 32
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_a_new_cookie_prefix() -> None:
+    parent = channel_module._process_cookies.prefix
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write_end, channel_module._process_cookies.next().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        child_cookie = pipe.read().decode()
+    os.waitpid(pid, 0)
+    child_prefix, counter = child_cookie.rsplit("_", 1)
+    assert child_prefix != parent and re.fullmatch(r"[A-Za-z0-9_-]{12}", child_prefix)
+    assert counter == "1"  # and a counter of its own
+    assert channel_module._process_cookies.prefix == parent
 
 
 def test_udp_late_replies_are_dropped_and_never_taken_for_the_next_reply(relay) -> None:

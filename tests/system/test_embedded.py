@@ -17,7 +17,10 @@ import pytest
 
 from rtppctl import embedded
 from rtppctl.embedded import EmbeddedOptions, default_state_dir, engine_args
-from rtppctl.proto.errors import ConfigError, ExitCode, InputError
+from rtppctl.net.client import RelayClient
+from rtppctl.proto import command as cmd
+from rtppctl.proto.errors import ConfigError, ExitCode, InputError, ProxyError
+from rtppctl.proto.url import parse_node
 from tests.cli.helpers import cli, cli_process
 from tests.relay import free_port
 
@@ -69,6 +72,20 @@ def process_gone(pid: int) -> bool:
     return state == "Z"
 
 
+def after(args: list[str], switch: str, count: int) -> list[str]:
+    """`count` items of `args` from the first `switch` on."""
+    start = args.index(switch)
+    return args[start : start + count]
+
+
+def offer(spec: str, address: str, call_id: str) -> cmd.PortReply:
+    """A real offer from `address` to the relay at `spec`, through the real client."""
+    ipv6 = ":" in address
+    command = cmd.update(call_id, address, 5000, "ft", modifiers=cmd.Modifiers(ipv6=ipv6) if ipv6 else None)
+    with RelayClient.open(parse_node(spec), timeout=2.0) as client:
+        return cmd.parse_port_reply(client.call(command))
+
+
 def dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -81,13 +98,50 @@ def dead_pid() -> int:
 def test_engine_args_always_allow_root_and_quiet_logging():
     args = engine_args(EmbeddedOptions())
     assert args[:3] == ["-F", "-d", "err"]
-    assert args[3:] == ["-l", "127.0.0.1", "-m", "35000", "-M", "65000", "-s", "udp:127.0.0.1:22222"]
+    # IPv6 loopback as well by default; the engine wants a label on -6 once -l is given.
+    assert args[3:] == ["-l", "127.0.0.1", "-6", "v6@::1", "-m", "35000", "-M", "65000", "-s", "udp:127.0.0.1:22222"]
     full = engine_args(EmbeddedOptions(
         control=["udp:127.0.0.1:1", "tcp:127.0.0.1:2"], notify=["tcp:127.0.0.1:9"], record_dir="/r", pcap=True,
-        ttl=30, setup_ttl=5, extra_args=["-6", "v6@::1"],
+        ttl=30, setup_ttl=5, extra_args=["-6", "mine@::1"],
     ))
+    # The operator's own -6 wins: ours is left out rather than given twice.
+    assert full[3:9] == ["-l", "127.0.0.1", "-m", "35000", "-M", "65000"]
     assert full[9:] == ["-s", "udp:127.0.0.1:1", "-s", "tcp:127.0.0.1:2", "-n", "tcp:127.0.0.1:9", "-r", "/r", "-P",
-                        "-T", "30", "-W", "5", "-6", "v6@::1"]
+                        "-T", "30", "-W", "5", "-6", "mine@::1"]
+
+
+def test_engine_args_ipv6_forms():
+    assert engine_args(EmbeddedOptions(listen6=None))[3:7] == ["-l", "127.0.0.1", "-m", "35000"]
+    assert engine_args(EmbeddedOptions(listen6="2001:db8::5"))[5:7] == ["-6", "v6@2001:db8::5"]
+    assert engine_args(EmbeddedOptions(listen6="lan@2001:db8::5"))[5:7] == ["-6", "lan@2001:db8::5"]
+
+
+def test_config_listen6_takes_an_address_or_empty_for_ipv4_only(tmp_path):
+    from rtppctl.config import config_from_mapping
+
+    path = tmp_path / "config.toml"
+    assert config_from_mapping({}, path).embedded.listen6 == "::1"
+    assert config_from_mapping({"embedded": {"listen6": ""}}, path).embedded.listen6 is None
+    assert config_from_mapping({"embedded": {"listen6": "2001:db8::5"}}, path).embedded.listen6 == "2001:db8::5"
+    with pytest.raises(ConfigError, match=r"embedded\.listen6: expected an IPv6 address without spaces"):
+        config_from_mapping({"embedded": {"listen6": "::1 x"}}, path)
+
+
+def test_media_addresses_read_from_the_engine_switches():
+    assert embedded.media_addresses(engine_args(EmbeddedOptions())) == {"ipv4": "127.0.0.1", "ipv6": "::1"}
+    assert embedded.media_addresses(engine_args(EmbeddedOptions(listen6=None))) == {"ipv4": "127.0.0.1", "ipv6": None}
+    assert embedded.media_addresses(["-l", "10.0.0.5=203.0.113.5", "-6x@::1", "-s", "udp:127.0.0.1:1"]) == {
+        "ipv4": "10.0.0.5=203.0.113.5", "ipv6": "::1"
+    }
+
+
+def test_ipv6_detection_binds_the_address():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    assert embedded.ipv6_unavailable("::1") is None
+    assert embedded.ipv6_unavailable("v6@::1=2001:db8::5") is None  # only the local address is bound
+    problem = embedded.ipv6_unavailable("2001:db8::5")  # documentation prefix: never this host's
+    assert problem is not None and problem.startswith("cannot bind 2001:db8::5 (")
 
 
 # -- start, status, stop -------------------------------------------------------------------------
@@ -107,6 +161,56 @@ def test_start_runs_a_real_relay_that_answers(state_dir, control):
     assert current.log_path == state_dir / "embedded.log" and current.log_path.exists()
     data = current.as_dict()
     assert data["running"] is True and data["pid"] == started.pid and data["workdir"] == str(state_dir)
+
+
+def test_ipv6_offers_get_ipv6_media_by_default(capsys, control):
+    if embedded.ipv6_unavailable("::1") is not None:
+        pytest.skip("no IPv6 loopback here")
+    started = embedded.start(EmbeddedOptions(control=[control]))
+    assert started.media == {"ipv4": "127.0.0.1", "ipv6": "::1"} and started.media_note is None
+    v6 = offer(control, "::1", "v6call@t")
+    assert v6.ipv6 and v6.address == "::1" and v6.port > 0
+    v4 = offer(control, "127.0.0.1", "v4call@t")
+    assert not v4.ipv6 and v4.address == "127.0.0.1"
+
+    data = embedded.status().as_dict()
+    assert data["media"] == {"ipv4": "127.0.0.1", "ipv6": "::1"} and data["media_note"] is None
+    shown = cli(capsys, "embedded", "status")
+    assert shown.code == 0 and "IPv4 127.0.0.1, IPv6 ::1" in shown.stdout
+
+
+def test_without_ipv6_it_starts_ipv4_only_and_says_so(capsys, monkeypatch, control):
+    reason = "cannot bind ::1 (Address family not supported by protocol)"
+    asked: list[str] = []
+    monkeypatch.setattr(embedded, "ipv6_unavailable", lambda address: asked.append(address) or reason)
+    started = embedded.start(EmbeddedOptions(control=[control]))
+    assert asked == ["::1"]
+    assert started.running and started.protocol_version == "20040107"
+    assert "-6" not in started.engine_args
+    assert started.media == {"ipv4": "127.0.0.1", "ipv6": None}
+    assert started.media_note == f"no IPv6 media: {reason}"
+    assert offer(control, "127.0.0.1", "v4only@t").address == "127.0.0.1"
+    with pytest.raises(ProxyError) as refused:
+        offer(control, "::1", "v6none@t")
+    assert refused.value.code == 36  # the engine has no IPv6 address to offer
+
+    # The note outlives the starting process: status reads it back from the state dir.
+    data = embedded.status().as_dict()
+    assert data["media"] == {"ipv4": "127.0.0.1", "ipv6": None} and data["media_note"] == started.media_note
+    shown = cli(capsys, "embedded", "status")
+    assert f"IPv4 127.0.0.1 (no IPv6 media: {reason})" in shown.stdout
+
+
+def test_ipv4_only_on_request(capsys, monkeypatch, control):
+    monkeypatch.setattr(embedded, "ipv6_unavailable", lambda address: pytest.fail("nothing to detect"))
+    started = embedded.start(EmbeddedOptions(control=[control], listen6=None))
+    assert started.media == {"ipv4": "127.0.0.1", "ipv6": None} and started.media_note is None
+    assert "IPv4 127.0.0.1 (IPv4 only)" in cli(capsys, "embedded", "status").stdout
+
+
+def test_a_not_running_status_has_no_media():
+    data = embedded.status().as_dict()
+    assert data["running"] is False and data["media"] is None and data["media_note"] is None
 
 
 def test_engine_works_in_the_state_dir(state_dir, control):
@@ -251,7 +355,7 @@ def test_cli_start_status_stop_as_separate_processes(control):
     assert started.code == 0, started.stderr
     data = started.json()
     assert data["running"] is True and data["control"] == [control]
-    assert ["-m", "40000", "-M", "40999"] == data["engine_args"][5:9]
+    assert ["-m", "40000", "-M", "40999"] == after(data["engine_args"], "-m", 4)
     # The starting process has exited; the relay lives on, detached.
     assert ask_version(control) == "20040107"
 
@@ -287,7 +391,8 @@ def test_cli_start_takes_its_defaults_from_the_config(capsys, tmp_path, control)
     result = cli(capsys, "--config", str(config), "embedded", "start", "--json")
     assert result.code == 0, result.stderr
     args = result.json()["engine_args"]
-    assert ["-s", control] == args[9:11] and ["-m", "41000", "-M", "41999"] == args[5:9] and args[-2:] == ["-T", "20"]
+    assert ["-s", control] == after(args, "-s", 2) and ["-m", "41000", "-M", "41999"] == after(args, "-m", 4)
+    assert args[-2:] == ["-T", "20"]
     assert ask_version(control) == "20040107"
 
 
