@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rtppctl.files import user_dir
+from rtppctl.proto import limits
 from rtppctl.proto.errors import ConfigError, InputError
+from rtppctl.proto.text import ip_literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -41,6 +43,9 @@ DEFAULT = "default"
 DEFAULT_CONTROL_SOCKET = "udp:127.0.0.1:22222"
 #: The engine's -l: media is relayed on loopback only unless the operator opens it up.
 DEFAULT_LISTEN = "127.0.0.1"
+#: The engine's -6: IPv6 media on loopback too, so IPv6 SDP works out of the box. Left out (and
+#: said so) where this host cannot bind it (rtppctl.embedded.start).
+DEFAULT_LISTEN6 = "::1"
 #: The engine's -m/-M: the same range the module uses for generated SDP, easy to recognise.
 DEFAULT_PORT_MIN = 35000
 DEFAULT_PORT_MAX = 65000
@@ -54,6 +59,8 @@ class EmbeddedOptions:
     control: list[str] = field(default_factory=lambda: [DEFAULT_CONTROL_SOCKET])
     #: Address media is relayed on (-l): "ADDR", "ADDR=ADVERTISED" or "ADDR_A/ADDR_B" for bridging.
     listen: str = DEFAULT_LISTEN
+    #: IPv6 address media is relayed on as well (-6), same forms as `listen`; None: IPv4 only.
+    listen6: str | None = DEFAULT_LISTEN6
     #: Media port range (-m/-M).
     port_min: int = DEFAULT_PORT_MIN
     port_max: int = DEFAULT_PORT_MAX
@@ -186,7 +193,7 @@ def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
 
 def _seconds(value: Any) -> float:
     """A positive number; a numeric string too, because the module's parameter is a string ("0.2")."""
-    expected = 'a number of seconds > 0, e.g. 1 or 0.2 (or "0.2")'
+    expected = f'a number of seconds from {limits.MIN_TIMEOUT:g} to {limits.MAX_TIMEOUT:g}, e.g. 1 or 0.2 (or "0.2")'
     if isinstance(value, bool):
         raise _Unexpected(expected)
     if isinstance(value, str):
@@ -194,7 +201,8 @@ def _seconds(value: Any) -> float:
             value = float(value.strip())
         except ValueError:
             raise _Unexpected(expected) from None
-    if not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+    # NaN fails every comparison, so it fails this one too.
+    if not isinstance(value, (int, float)) or not limits.MIN_TIMEOUT <= value <= limits.MAX_TIMEOUT:
         raise _Unexpected(expected)
     return float(value)
 
@@ -251,18 +259,15 @@ def _marker(value: Any) -> str:
 
 def _notify_socket(value: Any) -> str:
     """"tcp:IPv4:port", "unix:/path" or "/path", as the module binds it (§9.1)."""
-    import ipaddress  # noqa: PLC0415
-
     expected = 'tcp:IPv4:PORT, unix:/PATH or /PATH, e.g. "tcp:127.0.0.1:9999"'
     if not isinstance(value, str) or not value or any(char.isspace() for char in value):
         raise _Unexpected(expected)
     if value.startswith("tcp:"):
         host, sep, port = value[4:].rpartition(":")
-        try:
-            ipaddress.IPv4Address(host)  # the module binds with inet_addr: an IPv4 literal only
-        except ValueError:
-            raise _Unexpected(expected) from None
-        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        address = ip_literal(host)
+        if address is None or address.version != 4:  # the module binds with inet_addr: IPv4 only
+            raise _Unexpected(expected)
+        if not sep or not port.isdigit() or not limits.MIN_PORT <= int(port) <= limits.MAX_PORT:
             raise _Unexpected(expected)
         return value
     path = value.removeprefix("unix:")
@@ -272,12 +277,8 @@ def _notify_socket(value: Any) -> str:
 
 
 def _ip_address(value: Any) -> str:
-    import ipaddress  # noqa: PLC0415
-
-    try:
-        ipaddress.ip_address(value if isinstance(value, str) else "")
-    except ValueError:
-        raise _Unexpected('an IPv4 or IPv6 address, e.g. "127.0.0.1"') from None
+    if ip_literal(value) is None:
+        raise _Unexpected('an IPv4 or IPv6 address, e.g. "127.0.0.1"')
     return value
 
 
@@ -326,11 +327,11 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Without it (and without db_url) rtppctl talks to the embedded relay on udp:127.0.0.1:22222.\n"
         "With db_url set, the module reads the database instead of these values.",
     ),
-    Parameter("rtpproxy_disable_tout", _integer(0), "Seconds an unreachable relay stays disabled."),
+    Parameter("rtpproxy_disable_tout", _integer(0, limits.MAX_DISABLE_SECONDS), "Seconds an unreachable relay stays disabled."),
     Parameter("rtpproxy_timeout", _seconds, "Seconds to wait for each reply (the module writes it as a string, \"0.2\")."),
     Parameter("rtpproxy_autobridge", _switch, "Auto-bridging (true/false or 0/1); does not work with forking."),
-    Parameter("rtpproxy_retr", _integer(1), "Sends per command to a udp relay before it counts as unreachable."),
-    Parameter("default_set", _integer(0), "Set for nodes without \"N ==\" and for commands without --set."),
+    Parameter("rtpproxy_retr", _integer(1, limits.MAX_RETRIES), "Sends per command to a udp relay before it counts as unreachable."),
+    Parameter("default_set", _integer(0, limits.MAX_SET_ID), "Set for nodes without \"N ==\" and for commands without --set."),
     Parameter(
         "nortpproxy_str", _marker,
         "SDP line marking a body as already rewritten (CRLF is added on insert); \"\" disables it.",
@@ -351,22 +352,35 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Where relays send timeout and DTMF notifications: tcp:IPv4:port, unix:/path or /path.",
         example="tcp:127.0.0.1:9999",
     ),
-    Parameter("generated_sdp_port_min", _integer(1, 65535), "Lowest port in SDP that rtppctl generates itself."),
-    Parameter("generated_sdp_port_max", _integer(1, 65535), "Highest port in SDP that rtppctl generates itself."),
+    Parameter("generated_sdp_port_min", _integer(limits.MIN_PORT, limits.MAX_PORT), "Lowest port in SDP that rtppctl generates itself."),
+    Parameter("generated_sdp_port_max", _integer(limits.MIN_PORT, limits.MAX_PORT), "Highest port in SDP that rtppctl generates itself."),
     Parameter("generated_sdp_media_ip", _ip_address, "Address in the c= and o= lines of generated SDP."),
 )
+
+def _listen6(value: Any) -> str | None:
+    """The engine's -6 address; "" turns IPv6 media off (TOML has no null)."""
+    if value == "":
+        return None
+    try:
+        return _token(value)
+    except _Unexpected:
+        raise _Unexpected('an IPv6 address without spaces, e.g. "::1", or "" for IPv4 only') from None
+
 
 EMBEDDED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("control", _control_sockets,
               "Control sockets (-s): udp:HOST:PORT, udp6:, tcp:, tcp6:, unix:/path, cunix:/path."),
     Parameter("listen", _token, "Address media is relayed on (-l); ADDR=ADVERTISED or ADDR_A/ADDR_B also work."),
-    Parameter("port_min", _integer(1, 65535), "Lowest media port (-m)."),
-    Parameter("port_max", _integer(1, 65535), "Highest media port (-M)."),
+    Parameter("listen6", _listen6,
+              "IPv6 address media is relayed on too (-6); \"\" for IPv4 only. Left out when this host\n"
+              "cannot bind it (no IPv6); `rtppctl embedded status` says so."),
+    Parameter("port_min", _integer(limits.MIN_PORT, limits.MAX_PORT), "Lowest media port (-m)."),
+    Parameter("port_max", _integer(limits.MIN_PORT, limits.MAX_PORT), "Highest media port (-M)."),
     Parameter("notify", _tokens("notification targets, e.g. \"tcp:127.0.0.1:9999\"", allow_empty=True),
               "Where the relay sends timeout and DTMF notifications (-n): tcp:HOST:PORT or unix:/path."),
     Parameter("record_dir", _text, "Directory for recordings (-r).", example="/var/spool/rtppctl/recordings"),
-    Parameter("ttl", _integer(1), "Seconds without media before a session ends (-T).", example=60),
-    Parameter("setup_ttl", _integer(1), "Seconds a session may wait for its first media (-W).", example=60),
+    Parameter("ttl", _integer(1, limits.MAX_TTL), "Seconds without media before a session ends (-T).", example=60),
+    Parameter("setup_ttl", _integer(1, limits.MAX_TTL), "Seconds a session may wait for its first media (-W).", example=60),
 )
 
 _KEYS = {parameter.name: parameter for parameter in PARAMETERS}
@@ -472,7 +486,7 @@ def config_from_mapping(data: Mapping[str, Any], path: Path) -> Config:
     if "embedded" in data:
         table = data["embedded"]
         if not isinstance(table, dict):
-            raise ConfigError(f"{where}: embedded: expected a table ([embedded]), got {_shown(table)}")
+            raise ConfigError(f"{where}: embedded: expected a table ([embedded]), got {toml_spelling(table)}")
         for key, value in table.items():
             parameter = _EMBEDDED_KEYS.get(key)
             if parameter is None:
@@ -511,7 +525,7 @@ def _checked(where: str, key: str, parameter: Parameter, value: Any) -> Any:
     try:
         return parameter.check(value)
     except _Unexpected as exc:
-        raise ConfigError(f"{where}: {key}: expected {exc.expected}, got {_shown(value)}") from None
+        raise ConfigError(f"{where}: {key}: expected {exc.expected}, got {toml_spelling(value)}") from None
 
 
 def _unknown_key(where: str, key: str, value: Any, known: Mapping[str, Parameter], prefix: str = "") -> ConfigError:
@@ -533,19 +547,25 @@ def _unknown_key(where: str, key: str, value: Any, known: Mapping[str, Parameter
     )
 
 
-def _shown(value: Any) -> str:
-    """A value as the operator wrote it: strings in double quotes, booleans as TOML spells them."""
+def toml_spelling(value: Any, limit: int | None = 80) -> str:
+    """A value as TOML spells it, so it can be pasted into the file: strings in double quotes,
+    booleans as true/false, lists in brackets; "(not set)" for a key without a value."""
     import json  # noqa: PLC0415
 
+    if value is None:
+        return "(not set)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
         return "a table"
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = str(value)  # dates and times
-    return text if len(text) <= 80 else text[:77] + "..."
+    if isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(toml_spelling(item, None) for item in value) + "]"
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)  # TOML basic strings escape as JSON does
+        except (TypeError, ValueError):
+            text = str(value)  # dates and times
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rtppctl.proto.errors import InputError
+from rtppctl.proto.text import ip_literal, shown
 
 __all__ = ["SipMessage", "looks_like_sip", "parse_sip", "with_body"]
 
@@ -166,8 +167,8 @@ def looks_like_sip(text: str) -> bool:
     return False
 
 
-def _shown(value: str, limit: int = 40) -> str:
-    return repr(value if len(value) <= limit else value[:limit] + "...")
+def _shown(value: str) -> str:
+    return shown(value, 40)
 
 
 def _parameters(text: str) -> list[tuple[str, str | None]]:
@@ -240,13 +241,6 @@ def _address_tag(value: str) -> str | None:
     return tag
 
 
-def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError:
-        return None
-
-
 def _via_source(value: str) -> str | None:
     """`received` of the top Via, else its sent-by host when that is an IP literal, else None."""
     top = _first_value(value)
@@ -257,28 +251,28 @@ def _via_source(value: str) -> str | None:
     if sent_by.startswith("["):
         closing = sent_by.find("]")
         host, port = sent_by[1:closing], sent_by[closing + 1:]
-        if closing < 0 or not isinstance(_ip(host), ipaddress.IPv6Address):
+        if closing < 0 or not isinstance(ip_literal(host), ipaddress.IPv6Address):
             raise _Malformed(f"sent-by {_shown(sent_by)} is not a bracketed IPv6 address")
         if port and not (port.startswith(":") and _PORT.fullmatch(port[1:])):
             raise _Malformed(f"sent-by {_shown(sent_by)} has a bad port")
         sent_by_ip: str | None = host
     elif sent_by.count(":") > 1:
         # An unbracketed IPv6 sent-by is wrong but seen in the wild; the address is unambiguous.
-        if not isinstance(_ip(sent_by), ipaddress.IPv6Address):
+        if not isinstance(ip_literal(sent_by), ipaddress.IPv6Address):
             raise _Malformed(f"sent-by {_shown(sent_by)} is neither host:port nor an IPv6 address")
         sent_by_ip = sent_by
     else:
         host, colon, port = sent_by.partition(":")
         if not host or (colon and not _PORT.fullmatch(port)):
             raise _Malformed(f"sent-by {_shown(sent_by)} is not host[:port]")
-        sent_by_ip = host if isinstance(_ip(host), ipaddress.IPv4Address) else None
+        sent_by_ip = host if isinstance(ip_literal(host), ipaddress.IPv4Address) else None
     received = [param for name, param in _parameters(top[match.end():]) if name.lower() == "received"]
     if not received:
         return sent_by_ip
     address = received[0] or ""
     if address.startswith("[") and address.endswith("]"):
         address = address[1:-1]
-    if _ip(address) is None:
+    if ip_literal(address) is None:
         raise _Malformed(f"received={_shown(received[0] or '')} is not an IP address")
     return address
 

@@ -10,12 +10,13 @@ here resolves names or opens sockets.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
+from rtppctl.proto import limits
 from rtppctl.proto.command import validate_token
 from rtppctl.proto.errors import InputError
+from rtppctl.proto.text import ip_literal
 
 SCHEMES = ("unix", "cunix", "udp", "udp6", "tcp", "tcp6")
 DEFAULT_PORT = 22222
@@ -129,13 +130,11 @@ def _host_port(scheme: str, address: str, token: str) -> tuple[str, int]:
     host, sep, port_text = address.rpartition(":")
     if not sep:
         host, port_text = address, ""
-    port = _uint(port_text, token, "port", 1, 65535) if port_text else DEFAULT_PORT
+    port = _uint(port_text, token, "port", limits.MIN_PORT, limits.MAX_PORT) if port_text else DEFAULT_PORT
     if not host:
         raise _fail(token, "the host is empty")
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
+    literal = ip_literal(host, allow_zone=True)
+    if literal is None:
         if ":" in host:
             raise _fail(token, f"host {host!r} is not a valid IPv6 address",
                         f"host and port split at the last ':', so write the port too, e.g. {scheme}:::1:22222")
@@ -170,12 +169,9 @@ def parse_node(token: str) -> NodeSpec:
         url, advertised = head, None
     elif not advertised:
         raise _fail(token, "the advertised address after '|' is empty", "e.g. udp:10.0.0.5:22222|203.0.113.7")
-    else:
-        try:
-            ipaddress.ip_address(advertised)
-        except ValueError:
-            raise _fail(token, f"advertised address {advertised!r} is not an IPv4 or IPv6 address",
-                        "e.g. udp:10.0.0.5:22222|203.0.113.7") from None
+    elif ip_literal(advertised) is None:
+        raise _fail(token, f"advertised address {advertised!r} is not an IPv4 or IPv6 address",
+                    "e.g. udp:10.0.0.5:22222|203.0.113.7")
     if not url:
         raise _fail(token, "the relay address is empty")
 

@@ -1,0 +1,22 @@
+"""Numeric bounds shared by the protocol core, command-line options and config keys.
+
+A number a user gives travels into the relay's fields, socket timeouts and loop counts. Each bound
+lives here once, so `--timeout` on the command line and `rtpproxy_timeout` in the config file
+refuse the same values (a usage error there, a config error here), and no value can reach the
+platform's limits (a 1e10 s socket timeout overflows time_t). Constants only: cheap to import.
+"""
+
+#: Seconds to wait for one reply: at least a millisecond, at most an hour.
+MIN_TIMEOUT = 0.001
+MAX_TIMEOUT = 3600.0
+#: Sends per command on a datagram relay.
+MAX_RETRIES = 100
+#: Seconds a failed relay stays disabled (a year is "for good" in practice).
+MAX_DISABLE_SECONDS = 365 * 24 * 3600
+#: Set ids are unsigned ints in the module.
+MAX_SET_ID = 2**32 - 1
+#: Ttls in seconds: RTPProxy keeps them in a C int.
+MAX_TTL = 2**31 - 1
+#: UDP/TCP ports.
+MIN_PORT = 1
+MAX_PORT = 65535
