@@ -1,4 +1,4 @@
-"""Regenerate the shell completions and the man page from the app (rtppctl.cli.docgen does the work).
+"""Regenerate the shell completions and the man page from the app (tools/docgen.py does the work).
 
     python scripts/gen_docs.py           rewrite completions/ and man/
     python scripts/gen_docs.py --check   write nothing; exit 1 naming every stale file
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Runnable from a checkout without installing: the package is imported from the tree it documents.
 sys.path.insert(0, str(ROOT))
 
-from rtppctl.cli.docgen import generate
+from tools.docgen import generate
 
 
 def main(argv: list[str] | None = None) -> int:

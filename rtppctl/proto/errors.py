@@ -26,6 +26,20 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+#: What each exit code means, in the words the README table, the man page and `--help` use.
+#: One place: a test keeps the README's table equal to this one.
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.UNEXPECTED: "unexpected failure (a bug: traceback only with -vv)",
+    ExitCode.USAGE: "usage error: unknown command or option, missing or invalid argument, number out of range",
+    ExitCode.PROXY_ERROR: "the relay answered an error E<n>",
+    ExitCode.TRANSPORT: "timeout, refused or unreachable relay, no relay available",
+    ExitCode.CONFIG: "config file or database error",
+    ExitCode.INPUT: "bad input data (SDP, flags, node spec, token, SIP message, prompt file, output path)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
 class RtppctlError(Exception):
     """Base of every error rtppctl raises on purpose."""
 

@@ -9,8 +9,10 @@ shows up everywhere by regenerating (`python scripts/gen_docs.py`), and a test f
 does. Every renderer is a pure function of the model: no dates, no environment, no terminal width,
 so regenerating gives byte-identical files.
 
-The exit-code meanings, the environment variables and the config file locations are the only
-prose here, because Click knows nothing about them.
+The environment variables and the config file locations are the only prose here, because Click
+knows nothing about them; the exit-code meanings come from `rtppctl.proto.errors.EXIT_MEANINGS`.
+It is build tooling, not part of the installed package: `scripts/gen_docs.py` runs it from a
+checkout, and so do the tests.
 """
 
 from __future__ import annotations
@@ -25,19 +27,6 @@ from pathlib import Path
 from typing import Any
 
 PROG = "rtppctl"
-
-#: What each `ExitCode` means, for the man page. Keyed by member name so that a new member without
-#: a meaning is caught (by `man_page` and by the test) instead of silently documented as nothing.
-EXIT_MEANINGS: dict[str, str] = {
-    "OK": "Success.",
-    "UNEXPECTED": "Unexpected failure: a bug in rtppctl (the traceback is shown only with -vv).",
-    "USAGE": "Usage error: unknown command or option, missing or invalid argument.",
-    "PROXY_ERROR": "The relay answered an error E<n>.",
-    "TRANSPORT": "Timeout, unreachable relay, or no relay available.",
-    "CONFIG": "Config file or database error.",
-    "INPUT": "Bad input data: SDP, flags, node spec, SIP message, prompt file.",
-    "INTERRUPTED": "Interrupted (Ctrl-C).",
-}
 
 #: (variable, meaning) for the ENVIRONMENT section, in the order a reader needs them.
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
@@ -184,20 +173,18 @@ class CommandDoc:
 
 def build_model(command: Any | None = None) -> CommandDoc:
     """The model of `command` (a Click command), by default the root of rtppctl's app."""
-    from typer._click.core import Context  # Typer vendors Click
+    import typer
 
     if command is None:
-        import typer
-
         from rtppctl.cli.app import app  # late: the app imports every command
 
         command = typer.main.get_command(app)
-    ctx = Context(command, info_name=PROG, **command.context_settings)
+    ctx = typer.Context(command, info_name=PROG, **command.context_settings)
     return _command_doc(command, ctx, (PROG,))
 
 
 def _command_doc(command: Any, ctx: Any, path: tuple[str, ...]) -> CommandDoc:
-    from typer._click.core import Context
+    import typer
 
     help_text = _clean_help(command.help or "")
     summary = _summary(_clean_help(command.short_help)) if command.short_help else _summary(help_text)
@@ -220,7 +207,7 @@ def _command_doc(command: Any, ctx: Any, path: tuple[str, ...]) -> CommandDoc:
             sub = command.get_command(ctx, name)
             if sub is None or sub.hidden:
                 continue
-            sub_ctx = Context(sub, parent=ctx, info_name=name, **sub.context_settings)
+            sub_ctx = typer.Context(sub, parent=ctx, info_name=name, **sub.context_settings)
             subcommands.append(_command_doc(sub, sub_ctx, (*path, name)))
     return CommandDoc(
         path=path,
@@ -865,12 +852,9 @@ def _roff_synopsis(cmd: CommandDoc) -> str:
 
 
 def _exit_codes() -> list[tuple[int, str]]:
-    from rtppctl.proto.errors import ExitCode
+    from rtppctl.proto.errors import EXIT_MEANINGS
 
-    missing = [member.name for member in ExitCode if member.name not in EXIT_MEANINGS]
-    if missing:
-        raise ValueError(f"ExitCode members without a meaning in docgen.EXIT_MEANINGS: {', '.join(missing)}")
-    return [(int(member), EXIT_MEANINGS[member.name]) for member in sorted(ExitCode)]
+    return [(int(code), meaning[0].upper() + meaning[1:] + ".") for code, meaning in sorted(EXIT_MEANINGS.items())]
 
 
 def man_page(model: CommandDoc) -> str:
