@@ -1,8 +1,11 @@
 """Where rtppctl keeps its files, reading input files byte-exact, and writing files atomically.
 
 SDP and SIP line endings matter (CRLF vs LF is kept as it came), so text is read as bytes and
-decoded without newline translation. Writes go to a temp file in the same directory, are flushed
-to disk and renamed over the target: a failure at any point leaves the target as it was.
+decoded without newline translation. Writes to a regular file go to a temp file in the same
+directory, are flushed to disk and renamed over the target: a failure at any point leaves the
+target as it was. Symlinks are followed to the file they name; devices and FIFOs are written
+through, never replaced. `check_writable` says in advance whether a write can start, so commands
+can refuse a bad output path before they change anything on a relay.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ def user_dir(kind: str, env: Mapping[str, str] | None = None) -> Path:
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 
 
+def stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def read_input(path: str) -> tuple[str, str]:
     """(text, name for messages) of a file, or of stdin for "-"; line endings untouched."""
     if path == "-":
@@ -53,7 +63,48 @@ def read_input(path: str) -> tuple[str, str]:
     try:
         return data.decode("utf-8"), name
     except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: binary data (not UTF-8) at byte {exc.start}") from None
+        raise InputError(_not_utf8(name, data, exc.start)) from None
+
+
+def _not_utf8(name: str, data: bytes, offset: int) -> str:
+    """Say what the bytes are: text in another encoding, or not text at all."""
+    line = data.count(b"\n", 0, offset) + 1
+    if b"\x00" in data[:8192]:
+        return f"{name}: binary data, not text (a NUL byte; line {line}, byte {offset})"
+    return f"{name}: line {line}, byte {offset}: not UTF-8 text (Latin-1 or another encoding?); convert it with iconv -t UTF-8"
+
+
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    """The file a write to `path` must change: symlinks followed to their final target, so the
+    link stays a link and the file it points at gets the new text."""
+    return Path(os.path.realpath(path))
+
+
+def check_writable(path: str | os.PathLike[str], *, error: type[RtppctlError] = InputError) -> None:
+    """Raise `error` now if `write_atomically(path, ...)` could not even start.
+
+    Commands call this before the first command reaches a relay, so that a typo in `-o` does not
+    leave a session behind with its result lost. A device or FIFO must accept writes; a regular
+    file (or a new one) needs an existing, writable directory.
+    """
+    target = _resolved(path)
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise error(f"cannot write {path}: {exc.strerror or exc}") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise error(f"cannot write {path}: it is a directory")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        if not os.access(target, os.W_OK):
+            raise error(f"cannot write {path}: permission denied")
+        return
+    folder = target.parent
+    if not folder.is_dir():
+        raise error(f"cannot write {path}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise error(f"cannot write {path}: the directory {folder} is not writable")
 
 
 def write_atomically(
@@ -66,27 +117,40 @@ def write_atomically(
 ) -> None:
     """Replace (or create) `path` with `text`; no reader ever sees a half-written file.
 
-    The file gets `mode`, else an existing file's permission bits, else the umask's. With
-    `exclusive` an existing file is never replaced: FileExistsError, even when one appears while
-    writing. Any other failure raises `error` (an output file is the user's business: InputError;
-    rtppctl's own config and state files are set-up: ConfigError).
+    A symlink is followed and its target rewritten (the link stays). A device, FIFO or other
+    special file (`/dev/stdout`, a pipe) is written through, never replaced. A regular file gets
+    `mode`, else the replaced file's permission bits, else the umask's. With `exclusive` an
+    existing file is never replaced: FileExistsError, even when one appears while writing. Any
+    other failure raises `error` (an output file is the user's business: InputError; rtppctl's own
+    config and state files are set-up: ConfigError).
     """
     import tempfile  # noqa: PLC0415
 
-    target = Path(path)
+    target = _resolved(path)
     try:
-        fd, temp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
+        existing = os.stat(target)
+    except OSError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        if exclusive:
+            raise FileExistsError(str(path))
+        if stat.S_ISDIR(existing.st_mode):
+            raise error(f"cannot write {path}: it is a directory")
+        _write_through(path, target, text, error)
+        return
+    try:
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
-        raise error(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise error(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         if mode is None:
-            try:
-                mode = stat.S_IMODE(os.stat(target).st_mode)
-            except FileNotFoundError:
+            if existing is not None:
+                mode = stat.S_IMODE(existing.st_mode)
+            else:
                 umask = os.umask(0)
                 os.umask(umask)
                 mode = 0o666 & ~umask
@@ -98,10 +162,23 @@ def write_atomically(
     except FileExistsError:
         raise
     except OSError as exc:
-        raise error(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise error(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+
+
+def _write_through(path: str | os.PathLike[str], target: Path, text: str, error: type[RtppctlError]) -> None:
+    """Write into a special file as it is: replacing /dev/null or a FIFO with a regular file
+    would break every other user of it."""
+    try:
+        with open(target, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise error(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _publish_new(temp: str, target: Path) -> None:

@@ -1,16 +1,17 @@
 """offer, answer, engage, unforce: the module's SDP functions from a shell.
 
-Each command reads its input (a file, stdin, an SDP body or a whole SIP message), calls one
-operation in `rtppctl.ops`, and hands the result to the renderer or writes it to a file. Nothing
-is printed or written until the whole operation has succeeded, so a failure leaves no partial
-output and an input file untouched.
+Each command reads its input (a file, stdin, an SDP body or a whole SIP message), checks where its
+result will go, calls one operation in `rtppctl.ops`, and hands the result to the renderer or
+writes it to a file. Every check that can fail locally, the output path included, happens before
+the first command reaches a relay; nothing is printed or written until the whole operation has
+succeeded, so a failure leaves no partial output and an input file untouched.
 """
 
 from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import JsonOption, SetOption, TargetOption, relay_for, session
+from rtppctl.cli.common import SetOption, TargetOption, relay_for, session
 
 InputArgument = Annotated[
     str, typer.Argument(metavar="[FILE|-]", help="An SDP body or a whole SIP message ('-' or nothing: stdin).")
@@ -18,6 +19,7 @@ InputArgument = Annotated[
 CallIdOption = Annotated[str | None, typer.Option("--call-id", metavar="ID", help="Call-ID (default: from the SIP message).", show_default=False)]
 FromTagOption = Annotated[str | None, typer.Option("--from-tag", metavar="TAG", help="From tag (default: from the SIP message).", show_default=False)]
 ToTagOption = Annotated[str | None, typer.Option("--to-tag", metavar="TAG", help="To tag (default: from the SIP message).", show_default=False)]
+OwnToTagOption = Annotated[str | None, typer.Option("--to-tag", metavar="TAG", help="To tag (leave out before the callee answered).", show_default=False)]
 FlagsOption = Annotated[
     str, typer.Option("--flags", metavar="FLAGS", help="The module's flags: a l k i e f r o c s w n[<SOCK>] d[PT] tNN TNN zNN.")
 ]
@@ -26,7 +28,7 @@ SourceIpOption = Annotated[
     str | None,
     typer.Option("--source-ip", metavar="ADDR", show_default=False,
                  help="Where the SIP message came from; sent to the relay instead of the SDP address unless flag r or a "
-                      "(default: the top Via of a SIP message; else the SDP address is trusted)."),
+                      "(default: the top Via of a SIP request; for a reply or a bare SDP the SDP address is trusted)."),
 ]
 ReplyOption = Annotated[
     bool | None,
@@ -39,7 +41,7 @@ DialogIdOption = Annotated[
     typer.Option("--dialog-id", metavar="ENTRY.ID", show_default=False,
                  help="OpenSIPS dialog id for notification tags (flags n, d); default: derived from the Call-ID."),
 ]
-OutputOption = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write the result to FILE (atomically).", show_default=False)]
+OutputOption = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write the result to FILE ('-': stdout): a regular file atomically, a device or FIFO through.", show_default=False)]
 InPlaceOption = Annotated[bool, typer.Option("--in-place", "-i", help="Rewrite FILE itself (atomically; untouched on error).")]
 DiffOption = Annotated[bool, typer.Option("--diff", help="Show a before/after diff instead of the result.")]
 
@@ -63,7 +65,6 @@ def _rewrite_command(is_offer: bool, name: str, doc: str):  # noqa: ANN202 - a T
         output: OutputOption = None,
         in_place: InPlaceOption = False,
         diff: DiffOption = False,
-        json_output: JsonOption = False,
     ) -> None:
         _rewrite(ctx, is_offer, locals())
 
@@ -97,47 +98,65 @@ answer = _rewrite_command(False, "answer", """Put an SDP answer through a relay 
 
 def _rewrite(ctx: typer.Context, is_offer: bool, options: dict) -> None:
     from rtppctl import ops  # noqa: PLC0415
-    from rtppctl.files import read_input  # noqa: PLC0415
 
     s = session(ctx)
-    s.use_json(options["json_output"])
-    _check_destination(options["file"], options["output"], options["in_place"])
-    text, name = read_input(options["file"])
+    destination = _destination(options["file"], options["output"], options["in_place"])
+    text, name = _read(s, options["file"])
     request = ops.RewriteRequest(
         text=text, source=name, flags=options["flags"], call_id=options["call_id"], from_tag=options["from_tag"],
         to_tag=options["to_tag"], in_reply=options["reply"], source_ip=options["source_ip"], ip=options["ip"],
         dialog_id=options["dialog_id"],
     )
-    result = ops.rewrite_sdp(relay_for(s, options["target"], options["set_id"]), request, offer=is_offer)
-    _deliver(s, result, text, options)
+    relay = relay_for(s, options["target"], options["set_id"])
+    prepared = ops.prepare_rewrite(relay, request, offer=is_offer)
+    result = ops.send_rewrite(relay, prepared)
+    _deliver(s, result, text, destination, options["diff"])
 
 
-def _check_destination(file: str, output: str | None, in_place: bool) -> None:
+def _read(s, path: str) -> tuple[str, str]:  # noqa: ANN001
+    """The input text; on a terminal, say that stdin is being read (else it looks like a hang)."""
+    from rtppctl.files import read_input, stdin_is_terminal  # noqa: PLC0415
+
+    if path == "-" and stdin_is_terminal():
+        s.output.status("reading an SDP body or a SIP message from stdin; end it with Ctrl-D (or give a FILE)")
+    return read_input(path)
+
+
+def _destination(file: str, output: str | None, in_place: bool) -> str | None:
+    """The file the result goes to (None: stdout), checked before anything is sent to a relay."""
+    from rtppctl.files import check_writable  # noqa: PLC0415
+
     if in_place and file == "-":
         raise typer.BadParameter("--in-place needs a FILE, not stdin", param_hint="--in-place")
     if in_place and output:
         raise typer.BadParameter("give either --output or --in-place", param_hint="--in-place")
+    destination = file if in_place else output
+    if destination == "-":
+        return None
+    if destination:
+        check_writable(destination)
+    return destination
 
 
-def _deliver(s, result, original: str, options: dict) -> None:  # noqa: ANN001
-    """Warnings to stderr; the result to a file, as a diff, as JSON or as text, in that order."""
+def _deliver(s, result, original: str, destination: str | None, diff: bool) -> None:  # noqa: ANN001
+    """Warnings to stderr; the result to a file (then JSON or a diff on stdout), or to stdout."""
     from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.cli.output import Diff, Verbatim  # noqa: PLC0415
     from rtppctl.files import write_atomically  # noqa: PLC0415
 
     out = s.output
     for warning in result.warnings:
         out.warn(warning)
-    destination = options["file"] if options["in_place"] else options["output"]
     if destination:
         write_atomically(destination, result.output)
-    if out.json_mode:
-        data = ops.as_dict(result)
-        data["output"] = destination
+    data = ops.as_dict(result)
+    data["output"] = destination
+    if diff:
+        out.emit(data, Diff(original, result.output))
+    elif destination:
         out.emit(data)
-    elif options["diff"]:
-        out.diff(original, result.output, "before", "after")
-    elif not destination:
-        out.raw(result.output)
+    else:
+        out.emit(data, Verbatim(result.output))
 
 
 def engage(
@@ -159,7 +178,6 @@ def engage(
     dialog_id: DialogIdOption = None,
     target: TargetOption = None,
     set_id: SetOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """A dialog's whole offer/answer exchange through one relay (rtpproxy_engage); prints both bodies.
 
@@ -172,13 +190,13 @@ def engage(
       rtppctl engage --late --offer 200ok.txt --answer ack.txt --json
     """
     from rtppctl import ops  # noqa: PLC0415
-    from rtppctl.files import read_input  # noqa: PLC0415
+    from rtppctl.cli.output import Verbatim  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     requests = []
     for path in (offer_file, answer_file):
-        text, name = read_input(path)
+        text, name = _read(s, path)
         requests.append(ops.RewriteRequest(
             text=text, source=name, flags=flags, call_id=call_id, from_tag=from_tag, to_tag=to_tag,
             source_ip=source_ip, ip=ip, dialog_id=dialog_id,
@@ -186,26 +204,20 @@ def engage(
     result = ops.engage(relay_for(s, target, set_id), requests[0], requests[1], late=late)
     for warning in dict.fromkeys(result.offer.warnings + result.answer.warnings):
         out.warn(warning)
-    if out.json_mode:
-        out.emit(ops.as_dict(result))
-        return
     mode = "late negotiation" if result.late else "normal negotiation"
-    out.line(f"# offer ({result.offer.letter}, {mode}) via {result.offer.node}", style="bold")
-    out.raw(result.offer.output)
-    if not result.offer.output.endswith("\n"):
-        out.raw("\n")
-    out.line(f"# answer ({result.answer.letter}) via {result.answer.node}", style="bold")
-    out.raw(result.answer.output)
+    offer_text = result.offer.output if result.offer.output.endswith("\n") else result.offer.output + "\n"
+    # The bodies are the data on stdout; which is which is said on stderr, so a pipe gets SDP only.
+    out.status(f"# offer ({result.offer.letter}, {mode}) via {result.offer.node}, then the answer ({result.answer.letter})")
+    out.emit(ops.as_dict(result), Verbatim(offer_text), Verbatim(result.answer.output))
 
 
 def unforce(
     ctx: typer.Context,
     call_id: Annotated[str, typer.Option("--call-id", metavar="ID", help="Call-ID of the session to tear down.")],
     from_tag: Annotated[str, typer.Option("--from-tag", metavar="TAG", help="From tag.")],
-    to_tag: ToTagOption = None,
+    to_tag: OwnToTagOption = None,
     target: TargetOption = None,
     set_id: SetOption = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Tear a call's relay session down (rtpproxy_unforce): D, every stream of the call.
 
@@ -220,7 +232,7 @@ def unforce(
     from rtppctl import ops  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     result = ops.unforce(relay_for(s, target, set_id), call_id, from_tag, to_tag)
     line = (
         f"deleted the session of {call_id} on {result.node}"

@@ -27,7 +27,7 @@ from rtppctl.proto.errors import InputError, RtppctlError
 
 if TYPE_CHECKING:
     from rtppctl.cli.output import Output
-    from rtppctl.ops import Relay, RewriteResult
+    from rtppctl.ops import Relay, ResolvedCall, RewriteResult
     from rtppctl.proto.sip import SipMessage
 
 #: Lines kept in the history file: enough for weeks of hand work, small enough to read at start.
@@ -638,29 +638,31 @@ class RewriteShell(cmd.Cmd):
             raise InputError("no result yet", "run offer or answer first")
         return self.last
 
+    def _call(self) -> "ResolvedCall":
+        """The call leg the next offer or answer will use, worked out as the operation does."""
+        from rtppctl import ops  # noqa: PLC0415
+
+        s = self.settings
+        request = ops.RewriteRequest(
+            text=self.input.text if self.input else "", call_id=s.call_id, from_tag=s.from_tag,
+            to_tag=s.to_tag, in_reply=s.in_reply, source_ip=s.source_ip,
+        )
+        return ops.resolve_call(request, self.input.message if self.input else None, offer=None)
+
     def _effective(self, name: str) -> _Effective:
-        """A Call-ID or tag as the next operation will see it: the setting, else the message's."""
-        value = getattr(self.settings, name)
-        if value is not None:
-            return _Effective(value)
-        message = self.input.message if self.input else None
-        from_message = getattr(message, name, None) if message is not None else None
-        return _Effective(from_message, from_message is not None)
+        """A Call-ID, tag or source address as the next operation will see it."""
+        sourced = getattr(self._call(), name)
+        return _Effective(sourced.value, sourced.origin == "message")
 
     def _effective_source_ip(self) -> _Effective:
-        if self.settings.source_ip:
-            return _Effective(self.settings.source_ip)
-        message = self.input.message if self.input else None
-        if message is not None and message.top_via_source:
-            return _Effective(message.top_via_source, True)
-        return _Effective(None)
+        return self._effective("source_ip")
 
     def _direction(self) -> str:
-        if self.settings.in_reply is not None:
-            return "on (the SDP is in a reply)" if self.settings.in_reply else "off (the SDP is in a request)"
-        message = self.input.message if self.input else None
-        if message is not None:
-            return "auto (a reply)" if not message.is_request else "auto (a request)"
+        in_reply = self._call().in_reply
+        if in_reply.origin == "given":
+            return "on (the SDP is in a reply)" if in_reply.value else "off (the SDP is in a request)"
+        if in_reply.origin == "message":
+            return "auto (a reply)" if in_reply.value else "auto (a request)"
         return "auto (a request for offer, a reply for answer)"
 
     def _token(self, arg: str, usage: str, what: str) -> str | None:

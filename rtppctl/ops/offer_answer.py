@@ -15,7 +15,7 @@ from rtppctl.proto import offer as planner
 from rtppctl.proto import sdp as sdp_mod
 from rtppctl.proto.errors import ExitCode, InputError, ProxyError, RtppctlError
 from rtppctl.proto.flags import parse_flags
-from rtppctl.proto.sip import looks_like_sip, parse_sip, with_body
+from rtppctl.proto.sip import SipMessage, looks_like_sip, parse_sip, with_body
 
 if TYPE_CHECKING:
     from rtppctl.nodes import Member
@@ -45,7 +45,7 @@ class RewriteRequest:
     to_tag: str | None = None
     #: The SDP travels in a reply; None: from the SIP message, else request for an offer, reply for an answer.
     in_reply: bool | None = None
-    #: Where the SIP message came from; None: from the message's top Via, else trust the SDP.
+    #: Where the SIP message came from; None: a request's top Via, else trust the SDP's address.
     source_ip: str | None = None
     #: The module's ip_address argument: the address written into the SDP.
     ip: str | None = None
@@ -104,28 +104,106 @@ class Relay:
     notify_socket: str | None = None
 
 
-def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> RewriteResult:
-    """rtpproxy_offer (offer=True) or rtpproxy_answer: every check first, then the relay, then the SDP."""
-    message = parse_sip(request.text, source=request.source) if looks_like_sip(request.text) else None
-    body = message.body if message is not None else request.text
-    call_id = request.call_id or (message.call_id if message else None)
-    from_tag = request.from_tag or (message.from_tag if message else None)
-    to_tag = request.to_tag if request.to_tag is not None else (message.to_tag if message else None)
-    if request.in_reply is not None:
-        in_reply = request.in_reply
-    elif message is not None:
-        in_reply = not message.is_request
-    else:
-        # A bare SDP: offers usually travel in the INVITE, answers in the 200 OK.
-        in_reply = not offer
-    source_ip = request.source_ip or (message.top_via_source if message else None)
-    if not call_id:
-        raise InputError(f"{request.source}: no Call-ID", "give --call-id, or a whole SIP message")
-    if not from_tag:
-        raise InputError(f"{request.source}: no From tag", "give --from-tag, or a whole SIP message")
+@dataclass(frozen=True)
+class Sourced:
+    """A value an operation will use, and where it came from."""
 
+    value: Any
+    #: "given" (an option or a shell setting), "message" (the SIP message), "default", or None
+    #: when there is no value.
+    origin: str | None
+
+
+@dataclass(frozen=True)
+class ResolvedCall:
+    """Where an offer's or answer's call leg comes from, value by value: the one place that
+    weighs a SIP message against the options given with it."""
+
+    #: The SIP message the input is; None for a bare SDP.
+    message: SipMessage | None
+    #: The SDP body (the whole input for a bare SDP).
+    body: str
+    call_id: Sourced
+    from_tag: Sourced
+    to_tag: Sourced
+    #: The address sent to the relay instead of the SDP's (the module's SIP source address).
+    source_ip: Sourced
+    #: True when the SDP travels in a reply; None when it depends on offer or answer.
+    in_reply: Sourced
+
+    def leg(self, source: str) -> planner.CallLeg:
+        """The call leg; InputError naming `source` when the Call-ID or From tag is missing."""
+        if not self.call_id.value:
+            raise InputError(f"{source}: no Call-ID", "give --call-id, or a whole SIP message")
+        if not self.from_tag.value:
+            raise InputError(f"{source}: no From tag", "give --from-tag, or a whole SIP message")
+        return planner.CallLeg(self.call_id.value, self.from_tag.value, self.to_tag.value, bool(self.in_reply.value))
+
+
+def read_message(text: str, source: str) -> SipMessage | None:
+    """The SIP message `text` is, or None for a bare SDP (a broken message is an InputError)."""
+    return parse_sip(text, source=source) if looks_like_sip(text) else None
+
+
+def resolve_call(request: RewriteRequest, message: SipMessage | None, *, offer: bool | None) -> ResolvedCall:
+    """Weigh `request`'s options against `message` (from `read_message`).
+
+    Options win over the message. The SIP source address comes from the top Via of a request
+    only: a reply's Via describes the request's path, so it names the proxy, not where the reply
+    or its media came from; for a reply (and a bare SDP) the SDP's own address is trusted unless
+    --source-ip is given. A bare SDP travels in a request for an offer, a reply for an answer
+    (`offer=None`: not decided yet).
+    """
+
+    def pick(given: Any, from_message: Any) -> Sourced:
+        if given is not None and given != "":
+            return Sourced(given, "given")
+        if from_message:
+            return Sourced(from_message, "message")
+        return Sourced(None, None)
+
+    if request.in_reply is not None:
+        in_reply = Sourced(request.in_reply, "given")
+    elif message is not None:
+        in_reply = Sourced(not message.is_request, "message")
+    elif offer is not None:
+        in_reply = Sourced(not offer, "default")
+    else:
+        in_reply = Sourced(None, None)
+    via_source = message.top_via_source if message is not None and message.is_request else None
+    return ResolvedCall(
+        message=message,
+        body=message.body if message is not None else request.text,
+        call_id=pick(request.call_id, message.call_id if message else None),
+        from_tag=pick(request.from_tag, message.from_tag if message else None),
+        to_tag=Sourced(request.to_tag, "given") if request.to_tag is not None else pick(None, message.to_tag if message else None),
+        source_ip=pick(request.source_ip, via_source),
+        in_reply=in_reply,
+    )
+
+
+@dataclass(frozen=True)
+class PreparedRewrite:
+    """An offer or answer with every local check done: what `send_rewrite` needs and nothing
+    that can still fail before the relay is asked."""
+
+    request: RewriteRequest
+    call: ResolvedCall
+    leg: planner.CallLeg
+    flags: Any
+    sdp: Any
+    dialog_id: tuple[int, int] | None
+    offer: bool
+
+
+def prepare_rewrite(relay: Relay, request: RewriteRequest, *, offer: bool) -> PreparedRewrite:
+    """Every check of rtpproxy_offer (offer=True) or rtpproxy_answer that needs no relay: the
+    message, the SDP, the flags, the marker, every token the commands will carry."""
+    call = resolve_call(request, read_message(request.text, request.source), offer=offer)
+    leg = call.leg(request.source)
     flags = parse_flags(request.flags)
-    sdp = sdp_mod.parse_sdp(body, source=request.source if message is None else f"{request.source} (body)")
+    source = request.source if call.message is None else f"{request.source} (body)"
+    sdp = sdp_mod.parse_sdp(call.body, source=source)
     if relay.marker:
         marked = sdp.marker_line(relay.marker)
         if marked is not None and not flags.ignore_marker:
@@ -135,21 +213,30 @@ def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> Rewrit
                 "use flag f to put it through another relay anyway",
             )
     dialog_id = planner.parse_dialog_id(request.dialog_id) if request.dialog_id else None
-    # Tokens and addresses are checked now, so that bad input never reaches the relay.
-    for value, what in ((call_id, "call-id"), (from_tag, "from-tag"), (to_tag, "to-tag")):
-        if value:
-            cmd.validate_token(value, what)
-    for value, what in ((request.ip, "--ip"), (source_ip, "source address")):
-        if value:
-            cmd.validate_address(value, what)
-    leg = planner.CallLeg(call_id, from_tag, to_tag, in_reply)
-    # Everything that can be wrong with the input has been checked; now the relay.
+    if request.ip:
+        cmd.validate_address(request.ip, "--ip")  # written into the SDP, never sent
+    # Every command the relay will get, built once for any capabilities it may have: a token,
+    # address or length it would refuse is refused now, before anything is sent.
+    planner.check(sdp, flags, leg, offer=offer, source_ip=call.source_ip.value,
+                  notify_socket=relay.notify_socket, dialog_id=dialog_id)
+    return PreparedRewrite(request, call, leg, flags, sdp, dialog_id, offer)
+
+
+def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> RewriteResult:
+    """rtpproxy_offer (offer=True) or rtpproxy_answer: every check first, then the relay, then the SDP."""
+    return send_rewrite(relay, prepare_rewrite(relay, request, offer=offer))
+
+
+def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
+    """The relay part of an offer or answer, and the SDP rewritten from its replies."""
+    request, sdp, flags, leg = prepared.request, prepared.sdp, prepared.flags, prepared.leg
+    source_ip = prepared.call.source_ip.value
     node = relay.member.node
     with relay.connect(node) as client:
         capabilities = probe_capabilities(client)
         steps = planner.plan(
-            sdp, flags, leg, offer=offer, capabilities=capabilities, source_ip=source_ip,
-            notify_socket=relay.notify_socket, dialog_id=dialog_id,
+            sdp, flags, leg, offer=prepared.offer, capabilities=capabilities, source_ip=source_ip,
+            notify_socket=relay.notify_socket, dialog_id=prepared.dialog_id,
         )
         sent: list[dict[str, str]] = []
         replies = {}
@@ -164,7 +251,7 @@ def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> Rewrit
         stream = by_medianum[medianum]
         if reply.port == 0:
             raise NoSession(
-                f"{node.url} has no session for call {call_id!r} (it answered {steps.letter} with port 0)",
+                f"{node.url} has no session for call {leg.call_id!r} (it answered {steps.letter} with port 0)",
                 "send the offer first, or check the tags and that the same relay is used",
             )
         address, family = sdp_mod.choose_media_address(
@@ -173,10 +260,12 @@ def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> Rewrit
         )
         targets[medianum] = sdp_mod.MediaTarget(reply.port, address, family)
         streams.append(StreamResult(medianum, stream.media, reply.port, address, family))
+    body = prepared.call.body
     new_sdp = body if flags.keep_sdp else sdp_mod.rewrite(
         sdp, targets, rewrite_origin=flags.rewrite_origin,
         rewrite_session_connection=flags.rewrite_session_connection, marker=relay.marker or None,
     )
+    message = prepared.call.message
     return RewriteResult(
         sdp=new_sdp,
         original_sdp=body,
@@ -202,31 +291,56 @@ class EngageResult:
 def engage(relay: Relay, offer_request: RewriteRequest, answer_request: RewriteRequest, *, late: bool | None = None) -> EngageResult:
     """rtpproxy_engage's whole exchange (§4.8): normal negotiation sends U for the INVITE's SDP and
     L for the 200 OK's; late negotiation (the INVITE had no SDP) sends U for the 200 OK's SDP (tags
-    swapped) and U again for the ACK's."""
+    swapped) and U again for the ACK's.
+
+    Both inputs are checked, and checked to belong to one call, before the offer is sent: an
+    answer that cannot go through must not leave the offer's session behind on the relay.
+    """
     if late is None:
         # The offer travelling in a reply means the INVITE came without SDP.
-        late = looks_like_sip(offer_request.text) and not parse_sip(offer_request.text, source=offer_request.source).is_request
-    first = rewrite_sdp(relay, _with_direction(offer_request, in_reply=late), offer=True)
-    # The answer belongs to the same dialog: reuse what the offer learnt unless given again.
-    answer_request = _inherit_call(answer_request, offer_request)
-    second = rewrite_sdp(relay, _with_direction(answer_request, in_reply=not late), offer=late)
-    return EngageResult(bool(late), first, second)
+        offer_message = read_message(offer_request.text, offer_request.source)
+        late = offer_message is not None and not offer_message.is_request
+    first = prepare_rewrite(relay, _with_direction(offer_request, in_reply=late), offer=True)
+    # The answer belongs to the same dialog: what it does not say, it takes from the offer.
+    answer_request = _inherit_call(answer_request, first)
+    second = prepare_rewrite(relay, _with_direction(answer_request, in_reply=not late), offer=late)
+    _check_same_call(first, second)
+    return EngageResult(bool(late), send_rewrite(relay, first), send_rewrite(relay, second))
 
 
 def _with_direction(request: RewriteRequest, *, in_reply: bool) -> RewriteRequest:
     return request if request.in_reply is not None else replace(request, in_reply=in_reply)
 
 
-def _inherit_call(answer: RewriteRequest, offer: RewriteRequest) -> RewriteRequest:
+def _inherit_call(answer: RewriteRequest, offer: PreparedRewrite) -> RewriteRequest:
+    """The answer's request with the offer's call identity where the answer has none of its own."""
+    own = resolve_call(answer, read_message(answer.text, answer.source), offer=None)
     return replace(
         answer,
-        call_id=answer.call_id or offer.call_id,
-        from_tag=answer.from_tag or offer.from_tag,
-        to_tag=answer.to_tag if answer.to_tag is not None else offer.to_tag,
-        flags=answer.flags or offer.flags,
-        ip=answer.ip or offer.ip,
-        dialog_id=answer.dialog_id or offer.dialog_id,
+        call_id=answer.call_id or (None if own.call_id.value else offer.leg.call_id),
+        from_tag=answer.from_tag or (None if own.from_tag.value else offer.leg.from_tag),
+        to_tag=answer.to_tag if answer.to_tag is not None else (None if own.to_tag.value else offer.leg.to_tag),
+        flags=answer.flags or offer.request.flags,
+        ip=answer.ip or offer.request.ip,
+        dialog_id=answer.dialog_id or offer.request.dialog_id,
     )
+
+
+def _check_same_call(offer: PreparedRewrite, answer: PreparedRewrite) -> None:
+    """The offer and the answer must name one call: the same Call-ID and From tag, and the same
+    To tag when both have one (the INVITE of a new call has none yet)."""
+    pairs = (
+        ("Call-ID", offer.leg.call_id, answer.leg.call_id),
+        ("From tag", offer.leg.from_tag, answer.leg.from_tag),
+        ("To tag", offer.leg.to_tag, answer.leg.to_tag),
+    )
+    for what, mine, theirs in pairs:
+        if mine and theirs and mine != theirs:
+            raise InputError(
+                f"the offer ({offer.request.source}) and the answer ({answer.request.source}) are from "
+                f"different calls: {what} {mine!r} and {theirs!r}",
+                "give the INVITE and the 200 OK of one dialog (or the same --call-id and tags for both)",
+            )
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,13 @@ def test_a_sip_reply_is_an_answer_in_a_reply(capsys, relay):
     assert offer.code == 0, offer.stderr
     result = cli(capsys, "answer", str(DATA / "sip" / "200ok.txt"), "-t", relay.udp, "--json")
     assert result.code == 0, result.stderr
+    # A reply's top Via describes the INVITE's path (its received= is the caller's proxy), not where
+    # the 200 OK or its media came from: the SDP's own address goes to the relay.
     assert result.json()["commands"][0]["command"] == (
-        "Lc0,101 a84b4c76e66710@pc33.example.com 192.0.2.77 51372 1928301774;1 a6c85cf;1"
+        "Lc0,101 a84b4c76e66710@pc33.example.com 10.8.8.8 51372 1928301774;1 a6c85cf;1"
     )
+    given = cli(capsys, "answer", str(DATA / "sip" / "200ok.txt"), "-t", relay.udp, "--json", "--source-ip", "192.0.2.99")
+    assert given.json()["commands"][0]["command"].split()[2] == "192.0.2.99"
     cli(capsys, "unforce", "-t", relay.udp, "--call-id", "a84b4c76e66710@pc33.example.com", "--from-tag", "1928301774")
 
 
@@ -229,7 +233,9 @@ def test_engage_plain_sdps_prints_both_bodies(capsys, relay, work):
     result = cli(capsys, "engage", "--offer", str(offer), "--answer", str(answer), "-t", relay.udp, *call("engage"), "--to-tag", "tt")
     assert result.code == 0, result.stderr
     assert result.stdout.count("a=nortpproxy:yes") == 2
-    assert "# offer (U, normal negotiation)" in result.stdout and "# answer (L)" in result.stdout
+    # stdout is the two bodies and nothing else; which is which is said on stderr.
+    assert result.stdout.startswith("v=0\n") and result.stdout.count("v=0\n") == 2 and "#" not in result.stdout
+    assert "# offer (U, normal negotiation)" in result.stderr and "the answer (L)" in result.stderr
 
 
 def test_engage_late_negotiation(capsys, relay, work):
@@ -291,3 +297,82 @@ def test_a_custom_marker_is_checked_and_inserted(capsys, relay, work):
     body.write_text(first.stdout)
     again = cli(capsys, "--config", str(config), "offer", str(body), "-t", relay.udp, *call("marker"))
     assert again.code == 6 and "already carries 'a=sdpmangled:yes'" in again.stderr
+
+
+# -- every local check before the first command --------------------------------------------------
+
+
+def refused_before_the_relay(capsys, relay, *args: str, code: int = 6) -> str:
+    """Run a command that must fail locally: with -vv, no datagram may appear in the trace."""
+    result = cli(capsys, "-vv", *args, "-t", relay.udp)
+    assert result.code == code, result.stderr
+    assert not re.search(r"^[>!<] ", result.stderr, re.M), result.stderr
+    assert result.stdout == ""
+    return result.stderr
+
+
+def test_output_into_a_missing_directory_is_refused_before_the_relay(capsys, relay, work):
+    body = work / "offer.sdp"
+    body.write_bytes(OFFER.encode())
+    for command in ("offer", "answer"):
+        tags = [*call("missing-dir"), "--to-tag", "tt"]
+        stderr = refused_before_the_relay(capsys, relay, command, str(body), *tags, "-o", str(work / "nope" / "x.sdp"))
+        assert "does not exist" in stderr
+        stderr = refused_before_the_relay(capsys, relay, command, str(body), *tags, "-o", str(work))
+        assert "is a directory" in stderr
+    assert body.read_bytes() == OFFER.encode()
+
+
+def test_engage_of_two_calls_is_refused_before_the_relay(capsys, relay, work):
+    invite = (DATA / "sip" / "invite.txt").read_text()
+    reply = (DATA / "sip" / "200ok.txt").read_text()
+    other_call = reply.replace("a84b4c76e66710@pc33.example.com", "someone-else@example.net")
+    other_tag = reply.replace("tag=1928301774", "tag=77777")
+    for name, text in (("call.txt", other_call), ("tag.txt", other_tag)):
+        (work / name).write_text(text)
+        (work / "invite.txt").write_text(invite)
+        stderr = refused_before_the_relay(capsys, relay, "engage", "--offer", str(work / "invite.txt"),
+                                          "--answer", str(work / name))
+        assert "different calls" in stderr
+
+
+def test_engage_with_a_bad_answer_leaves_no_offer_behind(capsys, relay, work):
+    (work / "o.sdp").write_text(ANSWER.replace("50000", "40000"))
+    (work / "a.sdp").write_text("v=0\nthis is not sdp\n")
+    stderr = refused_before_the_relay(capsys, relay, "engage", "--offer", str(work / "o.sdp"), "--answer",
+                                      str(work / "a.sdp"), *call("bad-answer"), "--to-tag", "tt")
+    assert "a.sdp" in stderr
+
+
+def test_output_dash_is_stdout_and_special_files_are_written_through(capsys, relay, work):
+    body = work / "offer.sdp"
+    body.write_text(OFFER)
+    result = cli(capsys, "offer", str(body), "-t", relay.udp, *call("dash"), "-o", "-")
+    assert result.code == 0 and result.stdout.startswith("v=0")
+    result = cli(capsys, "offer", str(body), "-t", relay.udp, *call("devnull"), "-o", "/dev/null")
+    assert result.code == 0 and result.stdout == ""
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    link = work / "link.sdp"
+    real = work / "real.sdp"
+    real.write_text("old")
+    real.chmod(0o604)
+    link.symlink_to(real)
+    result = cli(capsys, "offer", str(body), "-t", relay.udp, *call("link"), "-o", str(link))
+    assert result.code == 0
+    assert link.is_symlink() and real.read_text().startswith("v=0") and stat.S_IMODE(real.stat().st_mode) == 0o604
+
+
+def test_offer_reading_a_terminal_says_it_waits_for_sdp(relay):
+    import sys
+
+    import pexpect
+
+    child = pexpect.spawn(sys.executable, ["-m", "rtppctl", "offer", "-t", relay.udp, *call("tty")],
+                          encoding="utf-8", timeout=20, env={**os.environ, "NO_COLOR": "1"})
+    child.expect("reading an SDP body or a SIP message from stdin; end it with Ctrl-D")
+    child.send(OFFER.replace("\r\n", "\n"))
+    child.sendeof()
+    child.expect("a=nortpproxy:yes")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
