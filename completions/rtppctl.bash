@@ -17,37 +17,37 @@ _rtppctl_spec()
             valued='--timeout --retries --config'
             ;;
         'rtppctl version')
-            opts='-t --target --set --json -h --help'
+            opts='-t --target --set -h --help'
             valued='-t --target --set'
             ;;
         'rtppctl ping')
-            opts='-t --target --set --all -c --count --json -h --help'
+            opts='-t --target --set --all -c --count -h --help'
             valued='-t --target --set -c --count'
             ;;
         'rtppctl info')
-            opts='-t --target --set --json -h --help'
+            opts='-t --target --set -h --help'
             valued='-t --target --set'
             ;;
         'rtppctl raw')
-            opts='-f --file -t --target --set --json -h --help'
+            opts='-f --file -t --target --set -h --help'
             valued='-f --file -t --target --set'
             ;;
         'rtppctl offer')
-            opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff --json -h --help'
+            opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff -h --help'
             valued='--call-id --from-tag --to-tag --flags --ip --source-ip --dialog-id -t --target --set -o --output'
             argkind=file
             ;;
         'rtppctl answer')
-            opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff --json -h --help'
+            opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff -h --help'
             valued='--call-id --from-tag --to-tag --flags --ip --source-ip --dialog-id -t --target --set -o --output'
             argkind=file
             ;;
         'rtppctl engage')
-            opts='--offer --answer --call-id --from-tag --to-tag --flags --ip --source-ip --late --normal --dialog-id -t --target --set --json -h --help'
+            opts='--offer --answer --call-id --from-tag --to-tag --flags --ip --source-ip --late --normal --dialog-id -t --target --set -h --help'
             valued='--offer --answer --call-id --from-tag --to-tag --flags --ip --source-ip --dialog-id -t --target --set'
             ;;
         'rtppctl unforce')
-            opts='--call-id --from-tag --to-tag -t --target --set --json -h --help'
+            opts='--call-id --from-tag --to-tag -t --target --set -h --help'
             valued='--call-id --from-tag --to-tag -t --target --set'
             ;;
         'rtppctl shell')
@@ -59,28 +59,28 @@ _rtppctl_spec()
             opts='-h --help'
             ;;
         'rtppctl config init')
-            opts='--force --json -h --help'
+            opts='--force -h --help'
             argkind=file
             ;;
         'rtppctl config show')
-            opts='--json -h --help'
+            opts='-h --help'
             ;;
         'rtppctl config path')
-            opts='--json -h --help'
+            opts='-h --help'
             ;;
         'rtppctl embedded')
             subs='start stop status'
             opts='-h --help'
             ;;
         'rtppctl embedded start')
-            opts='-s --control -l --listen --ports -n --notify --record-dir --pcap --ttl --setup-ttl --engine-arg --json -h --help'
+            opts='-s --control -l --listen --ports -n --notify --record-dir --pcap --ttl --setup-ttl --engine-arg -h --help'
             valued='-s --control -l --listen --ports -n --notify --record-dir --ttl --setup-ttl --engine-arg'
             ;;
         'rtppctl embedded stop')
-            opts='--json -h --help'
+            opts='-h --help'
             ;;
         'rtppctl embedded status')
-            opts='--json -h --help'
+            opts='-h --help'
             ;;
     esac
 }

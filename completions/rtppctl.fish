@@ -18,10 +18,10 @@ complete -c rtppctl -n '__fish_use_subcommand' -a unforce -d 'Tear a call\'s rel
 complete -c rtppctl -n '__fish_use_subcommand' -a shell -d 'Rewrite SDP by hand in an interactive session: load or paste, set tags and flags, offer, answer.'
 complete -c rtppctl -n '__fish_use_subcommand' -a config -d 'Show, locate and create the configuration file.'
 complete -c rtppctl -n '__fish_use_subcommand' -a embedded -d 'Run the real RTPProxy engine (rtp.io) on loopback.'
-complete -c rtppctl -n '__fish_use_subcommand' -l json -d 'Data as JSON on stdout (one object per command, NDJSON for streams).'
+complete -c rtppctl -n '__fish_use_subcommand' -l json -d 'Data as JSON on stdout: one object per command, one per line (NDJSON) for streams.'
 complete -c rtppctl -n '__fish_use_subcommand' -s v -l verbose -d '-v: notes on stderr; -vv: every datagram/line sent and received, tracebacks.'
-complete -c rtppctl -n '__fish_use_subcommand' -l timeout -r -f -d 'Wait for each reply (default: rtpproxy_timeout, 1 s).'
-complete -c rtppctl -n '__fish_use_subcommand' -l retries -r -f -d 'Sends per command on datagram relays (default: rtpproxy_retr, 5).'
+complete -c rtppctl -n '__fish_use_subcommand' -l timeout -r -f -d 'Wait for each reply, 0.001 to 3600 (default: rtpproxy_timeout, 1 s).'
+complete -c rtppctl -n '__fish_use_subcommand' -l retries -r -f -d 'Sends per command on datagram relays, 1 to 100 (default: rtpproxy_retr, 5).'
 complete -c rtppctl -n '__fish_use_subcommand' -l no-color -d 'No colour (also when NO_COLOR is set or stdout is not a terminal).'
 complete -c rtppctl -n '__fish_use_subcommand' -l config -r -F -d 'Config file (default: $RTPPCTL_CONFIG, then ~/.config/rtppctl/config.toml, then /etc/rtppctl/config.toml).'
 complete -c rtppctl -n '__fish_use_subcommand' -l version -d 'Print rtppctl\'s version and exit.'
@@ -30,7 +30,6 @@ complete -c rtppctl -n '__fish_use_subcommand' -s h -l help -d 'Show this messag
 # rtppctl version
 complete -c rtppctl -n '__fish_seen_subcommand_from version' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from version' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
-complete -c rtppctl -n '__fish_seen_subcommand_from version' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from version' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl ping
@@ -38,20 +37,17 @@ complete -c rtppctl -n '__fish_seen_subcommand_from ping' -s t -l target -r -f -
 complete -c rtppctl -n '__fish_seen_subcommand_from ping' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
 complete -c rtppctl -n '__fish_seen_subcommand_from ping' -l all -d 'Every relay of every configured set.'
 complete -c rtppctl -n '__fish_seen_subcommand_from ping' -s c -l count -r -f -d 'Version requests per relay.'
-complete -c rtppctl -n '__fish_seen_subcommand_from ping' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from ping' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl info
 complete -c rtppctl -n '__fish_seen_subcommand_from info' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from info' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
-complete -c rtppctl -n '__fish_seen_subcommand_from info' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from info' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl raw
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s f -l file -r -F -d 'A batch: one command per line (\'-\' for stdin); blank lines and # comments skipped.'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
-complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl offer
@@ -60,16 +56,15 @@ complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l from-tag -r -f -d 
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l to-tag -r -f -d 'To tag (default: from the SIP message).'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l flags -r -f -d 'The module\'s flags: a l k i e f r o c s w n[<SOCK>] d[PT] tNN TNN zNN.'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l ip -r -f -d 'Address to write into the SDP (the module\'s ip_address).'
-complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l source-ip -r -f -d 'Where the SIP message came from; sent to the relay instead of the SDP address unless flag r or a (default: the top Via of a SIP message; else the SDP address is trusted).'
+complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l source-ip -r -f -d 'Where the SIP message came from; sent to the relay instead of the SDP address unless flag r or a (default: the top Via of a SIP request; for a reply or a bare SDP the SDP address is trusted).'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l reply -d 'The SDP travels in a reply (swaps the tag order) or a request (default: from the SIP message; else a request for offer, a reply for answer).'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l request -d 'Turn off --reply'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l dialog-id -r -f -d 'OpenSIPS dialog id for notification tags (flags n, d); default: derived from the Call-ID.'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
-complete -c rtppctl -n '__fish_seen_subcommand_from offer' -s o -l output -r -F -d 'Write the result to FILE (atomically).'
+complete -c rtppctl -n '__fish_seen_subcommand_from offer' -s o -l output -r -F -d 'Write the result to FILE (\'-\': stdout): a regular file atomically, a device or FIFO through.'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -s i -l in-place -d 'Rewrite FILE itself (atomically; untouched on error).'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l diff -d 'Show a before/after diff instead of the result.'
-complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -s h -l help -d 'Show this message and exit.'
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -F
 
@@ -79,16 +74,15 @@ complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l from-tag -r -f -d
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l to-tag -r -f -d 'To tag (default: from the SIP message).'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l flags -r -f -d 'The module\'s flags: a l k i e f r o c s w n[<SOCK>] d[PT] tNN TNN zNN.'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l ip -r -f -d 'Address to write into the SDP (the module\'s ip_address).'
-complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l source-ip -r -f -d 'Where the SIP message came from; sent to the relay instead of the SDP address unless flag r or a (default: the top Via of a SIP message; else the SDP address is trusted).'
+complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l source-ip -r -f -d 'Where the SIP message came from; sent to the relay instead of the SDP address unless flag r or a (default: the top Via of a SIP request; for a reply or a bare SDP the SDP address is trusted).'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l reply -d 'The SDP travels in a reply (swaps the tag order) or a request (default: from the SIP message; else a request for offer, a reply for answer).'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l request -d 'Turn off --reply'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l dialog-id -r -f -d 'OpenSIPS dialog id for notification tags (flags n, d); default: derived from the Call-ID.'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
-complete -c rtppctl -n '__fish_seen_subcommand_from answer' -s o -l output -r -F -d 'Write the result to FILE (atomically).'
+complete -c rtppctl -n '__fish_seen_subcommand_from answer' -s o -l output -r -F -d 'Write the result to FILE (\'-\': stdout): a regular file atomically, a device or FIFO through.'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -s i -l in-place -d 'Rewrite FILE itself (atomically; untouched on error).'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l diff -d 'Show a before/after diff instead of the result.'
-complete -c rtppctl -n '__fish_seen_subcommand_from answer' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -s h -l help -d 'Show this message and exit.'
 complete -c rtppctl -n '__fish_seen_subcommand_from answer' -F
 
@@ -100,22 +94,20 @@ complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l from-tag -r -f -d
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l to-tag -r -f -d 'To tag (default: from the SIP message).'
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l flags -r -f -d 'The module\'s flags: a l k i e f r o c s w n[<SOCK>] d[PT] tNN TNN zNN.'
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l ip -r -f -d 'Address to write into the SDP (the module\'s ip_address).'
-complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l source-ip -r -f -d 'Where the SIP message came from; sent to the relay instead of the SDP address unless flag r or a (default: the top Via of a SIP message; else the SDP address is trusted).'
+complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l source-ip -r -f -d 'Where the SIP message came from; sent to the relay instead of the SDP address unless flag r or a (default: the top Via of a SIP request; for a reply or a bare SDP the SDP address is trusted).'
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l late -d 'Late negotiation: the INVITE had no SDP, the offer is in the 200 OK and the answer in the ACK (default: late when the offer is a SIP reply).'
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l normal -d 'Turn off --late'
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l dialog-id -r -f -d 'OpenSIPS dialog id for notification tags (flags n, d); default: derived from the Call-ID.'
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
-complete -c rtppctl -n '__fish_seen_subcommand_from engage' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from engage' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl unforce
 complete -c rtppctl -n '__fish_seen_subcommand_from unforce' -l call-id -r -f -d 'Call-ID of the session to tear down.'
 complete -c rtppctl -n '__fish_seen_subcommand_from unforce' -l from-tag -r -f -d 'From tag.'
-complete -c rtppctl -n '__fish_seen_subcommand_from unforce' -l to-tag -r -f -d 'To tag (default: from the SIP message).'
+complete -c rtppctl -n '__fish_seen_subcommand_from unforce' -l to-tag -r -f -d 'To tag (leave out before the callee answered).'
 complete -c rtppctl -n '__fish_seen_subcommand_from unforce' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from unforce' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
-complete -c rtppctl -n '__fish_seen_subcommand_from unforce' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from unforce' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl shell
@@ -132,16 +124,13 @@ complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_
 
 # rtppctl config init
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init' -l force -d 'Replace an existing file.'
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init' -s h -l help -d 'Show this message and exit.'
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init' -F
 
 # rtppctl config show
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from show' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from show' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl config path
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from path' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from path' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl embedded
@@ -160,13 +149,10 @@ complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_su
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l ttl -r -f -d 'End a session after this long without media (engine default: 60).'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l setup-ttl -r -f -d 'End a session that got no media at all after this long.'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l engine-arg -r -f -d 'Pass one more switch to the engine verbatim (repeatable; write --engine-arg=-6).'
-complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl embedded stop
-complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from stop' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from stop' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl embedded status
-complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from status' -l json -d 'Print one JSON object (data only) instead of a table.'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'

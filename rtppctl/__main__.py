@@ -1,5 +1,5 @@
 """`python -m rtppctl` runs the command line."""
 
-from rtppctl.cli.app import main
+from rtppctl.cli import main
 
 main()

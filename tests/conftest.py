@@ -56,3 +56,11 @@ def relays(tmp_path_factory):
 def relay(relays) -> Relay:
     """One engine shared by the session, reachable over every control transport."""
     return relays.start(transports=("udp", "udp6", "tcp", "unix", "cunix"))
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that starts or uses a real engine `relay`, so that `-m "not relay"` is the
+    set that needs neither rtp.io nor a relay (CI runs it with the lowest allowed dependencies)."""
+    for item in items:
+        if {"relay", "relays"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.relay)

@@ -1,23 +1,34 @@
-"""The root command: global options, the command groups, and the mapping of errors to exit codes.
+"""The root command: global options, the command groups, and the mapping of outcomes to exit codes.
 
-`main()` is the console script. It runs the Typer app without Click's standalone handling so that
-every outcome goes through one place: an `RtppctlError` becomes its one-line message (and hint)
-on stderr and the exit code of its class (design.md); a usage error exits 2; Ctrl-C exits 130;
-anything else is a bug, reported in one line (with the traceback from -vv on) and exit 1.
-Command modules are imported here but keep their own heavy imports inside their functions, so
-`rtppctl --help` and one-shot commands start fast.
+`main()` (in `rtppctl.cli`) calls `run()`, which never raises: every outcome goes through one
+place. An `RtppctlError` becomes its one-line message (and hint) on stderr and the exit code of its
+class; a usage error exits 2; Ctrl-C exits 130 with one line; a reader that went away (`| head`)
+ends the run silently with 0; anything else is a bug, reported in one line (with the traceback
+from -vv on) and exit 1. Click's own `main()` is not used, because it turns a closed pipe into
+exit 1 and Ctrl-C into a silent 130.
+
+Global options may be written anywhere on the line. Before Click parses anything, they are moved
+to the front; the pre-parser knows which of the command's own options take a value, so
+`embedded start --engine-arg -v` keeps its `-v`. Command modules are imported only for the command
+being run (the whole tree only for `--help` and the docs), so one-shot commands start fast.
 """
-
 
 import sys
 from importlib import import_module
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rtppctl import __version__
-from rtppctl.cli.common import Session
+from rtppctl.proto import limits
+from rtppctl.cli.common import PlainCommand, PlainGroup, Session
 from rtppctl.proto.errors import ExitCode, RtppctlError
+
+# Click's exception base, reached through a public name: Typer vendors Click from 0.29 on
+# (typer._click) and depends on it before; BadParameter derives from ClickException in both.
+_ClickException: type[Exception] = next(
+    cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
+)
 
 _APP_SETTINGS = dict(
     name="rtppctl",
@@ -26,7 +37,7 @@ _APP_SETTINGS = dict(
     "  rtppctl embedded start            # a real relay on udp:127.0.0.1:22222\n\n"
     "  rtppctl ping --all                # every configured relay\n\n"
     "  rtppctl version -t udp:10.0.0.5:22222\n\n"
-    "  rtppctl --json info               # counters as one JSON object\n\n"
+    "  rtppctl info --json               # counters as one JSON object\n\n"
     "Global options may also be given after the command.",
     no_args_is_help=True,
     add_completion=False,
@@ -59,12 +70,19 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def _finite(value: float | None) -> float | None:
+    # Click's FloatRange lets NaN through: every comparison with NaN is false.
+    if value is not None and value != value:
+        raise typer.BadParameter("must be a number of seconds, not NaN")
+    return value
+
+
 def root(
     ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="Data as JSON on stdout (one object per command, NDJSON for streams).")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Data as JSON on stdout: one object per command, one per line (NDJSON) for streams.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: notes on stderr; -vv: every datagram/line sent and received, tracebacks.")] = 0,
-    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Wait for each reply (default: rtpproxy_timeout, 1 s).", show_default=False)] = None,
-    retries: Annotated[int | None, typer.Option("--retries", metavar="N", min=1, help="Sends per command on datagram relays (default: rtpproxy_retr, 5).", show_default=False)] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=limits.MIN_TIMEOUT, max=limits.MAX_TIMEOUT, callback=_finite, help=f"Wait for each reply, {limits.MIN_TIMEOUT:g} to {limits.MAX_TIMEOUT:g} (default: rtpproxy_timeout, 1 s).", show_default=False)] = None,
+    retries: Annotated[int | None, typer.Option("--retries", metavar="N", min=1, max=limits.MAX_RETRIES, help=f"Sends per command on datagram relays, 1 to {limits.MAX_RETRIES} (default: rtpproxy_retr, 5).", show_default=False)] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also when NO_COLOR is set or stdout is not a terminal).")] = False,
     config: Annotated[str | None, typer.Option("--config", metavar="FILE", help="Config file (default: $RTPPCTL_CONFIG, then ~/.config/rtppctl/config.toml, then /etc/rtppctl/config.toml).", show_default=False)] = None,
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print rtppctl's version and exit.")] = False,
@@ -85,14 +103,14 @@ def build_app(only: str | None = None) -> typer.Typer:
     Typer turns every registered function into a Click command on each run, which costs time in
     proportion to the number of commands; a one-shot command needs only its own.
     """
-    tree = typer.Typer(**_APP_SETTINGS)  # type: ignore[arg-type]
+    tree = typer.Typer(cls=PlainGroup, **_APP_SETTINGS)  # type: ignore[arg-type]
     tree.callback()(root)
     for name, (module, function, panel) in COMMANDS.items():
         if only in (None, name):
-            tree.command(name=name, rich_help_panel=panel)(getattr(import_module(module), function))
+            tree.command(name=name, cls=PlainCommand, rich_help_panel=panel)(getattr(import_module(module), function))
     for name, (module, attribute, help_text) in GROUPS.items():
         if only in (None, name):
-            tree.add_typer(getattr(import_module(module), attribute), name=name, help=help_text)
+            tree.add_typer(getattr(import_module(module), attribute), name=name, help=help_text, cls=PlainGroup)
     return tree
 
 
@@ -110,32 +128,59 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(name)
 
 
-def _verbosity(argv: list[str]) -> int:
-    """-v count from the raw arguments, for errors raised before the callback ran."""
-    count = 0
-    for arg in argv:
-        if arg == "--verbose":
-            count += 1
-        elif arg.startswith("-") and not arg.startswith("--") and set(arg[1:]) == {"v"}:
-            count += len(arg) - 1
-    return count
-
-
 #: Global options that may also be written after the command (`rtppctl ping --timeout 0.2`), and
 #: whether each takes a value. Operators add them at the end of a command line they are editing.
-_GLOBAL_FLAGS = {"--json": False, "--verbose": False, "--no-color": False, "--timeout": True, "--retries": True, "--config": True}
+GLOBAL_OPTIONS = {"--json": False, "--verbose": False, "--no-color": False, "--timeout": True, "--retries": True, "--config": True}
 
 
-def hoist_global_options(args: list[str]) -> list[str]:
-    """Move global options found after the command name to the front, so Click sees them as global."""
-    front, rest = _split_global_options(args)
-    return front + rest
+def _is_verbose_cluster(arg: str) -> bool:
+    return len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) == {"v"}
 
 
-def _split_global_options(args: list[str]) -> tuple[list[str], list[str]]:
-    """(the global options with their values, everything else in order)."""
+def _verbosity(argv: list[str]) -> int:
+    """-v count from the raw arguments, for errors raised before the callback ran."""
+    return sum(1 if arg == "--verbose" else len(arg) - 1 for arg in argv if arg == "--verbose" or _is_verbose_cluster(arg))
+
+
+def command_name(args: list[str]) -> str | None:
+    """The top-level command or group on the line, skipping global options and their values."""
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            return None
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            index += 2 if GLOBAL_OPTIONS[name] and "=" not in arg else 1
+            continue
+        if arg.startswith("-"):
+            index += 1
+            continue
+        return arg if arg in COMMANDS or arg in GROUPS else None
+    return None
+
+
+def _value_options(command: Any) -> set[str]:
+    """The option names of a Click command that take a value (so the next word is theirs)."""
+    names: set[str] = set()
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            continue
+        names.update(param.opts)
+    return names
+
+
+def split_global_options(args: list[str], root_command: Any = None) -> tuple[list[str], list[str]]:
+    """(the global options with their values, everything else in order).
+
+    With `root_command` (the Click tree being run), the value of a command's own option is never
+    taken for a global option, whatever it looks like.
+    """
     front: list[str] = []
     rest: list[str] = []
+    current = root_command
     index = 0
     while index < len(args):
         arg = args[index]
@@ -143,44 +188,68 @@ def _split_global_options(args: list[str]) -> tuple[list[str], list[str]]:
             rest.extend(args[index:])
             break
         name = arg.split("=", 1)[0]
-        if name in _GLOBAL_FLAGS:
+        if name in GLOBAL_OPTIONS:
             front.append(arg)
-            if _GLOBAL_FLAGS[name] and "=" not in arg and index + 1 < len(args):
+            if GLOBAL_OPTIONS[name] and "=" not in arg and index + 1 < len(args):
                 front.append(args[index + 1])
                 index += 1
-        elif len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) == {"v"}:
+        elif _is_verbose_cluster(arg):
             front.append(arg)
         else:
             rest.append(arg)
+            if current is not None and arg.startswith("-") and "=" not in arg:
+                if arg in _value_options(current) and index + 1 < len(args):
+                    rest.append(args[index + 1])
+                    index += 1
+            elif current is not None and not arg.startswith("-"):
+                # Into a group's sub-command; a command's positional argument changes nothing.
+                current = getattr(current, "commands", {}).get(arg, current)
         index += 1
     return front, rest
 
 
+def hoist_global_options(args: list[str], root_command: Any = None) -> list[str]:
+    """Move global options found after the command name to the front, so Click sees them as global."""
+    front, rest = split_global_options(args, root_command)
+    return front + rest
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` and return the exit code (never raises, never exits)."""
-    from typer._click.exceptions import ClickException  # noqa: PLC0415 - Typer vendors Click
-
-    front, rest = _split_global_options(list(sys.argv[1:] if argv is None else argv))
-    args = front + rest
-    # With the global options out of the way, the command's name comes first.
-    name = rest[0] if rest and (rest[0] in COMMANDS or rest[0] in GROUPS) else None
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return interrupted()
+    except BrokenPipeError:
+        return reader_gone()
+
+
+def _run(args: list[str]) -> int:
+    try:
+        name = command_name(args)
         tree = build_app(name) if name else __getattr__("app")
-        result = tree(args=args, prog_name="rtppctl", standalone_mode=False)
+        command = typer.main.get_command(tree)
+        args = hoist_global_options(args, command)
+        # Click consumes the list it parses; `args` stays whole for the error report.
+        with command.make_context("rtppctl", list(args)) as ctx:
+            result = command.invoke(ctx)
     except RtppctlError as err:
         _report(err, args)
         return int(err.exit_code)
-    except ClickException as err:
-        err.show()
-        return err.exit_code
+    except _ClickException as err:
+        err.show()  # type: ignore[attr-defined]
+        return int(err.exit_code)  # type: ignore[attr-defined]
     except typer.Exit as err:
-        return err.exit_code
-    except (KeyboardInterrupt, typer.Abort):
-        sys.stderr.write("rtppctl: interrupted\n")
-        return int(ExitCode.INTERRUPTED)
+        return int(err.exit_code)
+    except (KeyboardInterrupt, typer.Abort, EOFError):
+        return interrupted()
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`); nothing more to say.
-        return 0
+        return reader_gone()
+    except SystemExit as exit_:
+        # Rich (which renders --help) handles a closed pipe itself: it points stdout at /dev/null
+        # and exits 1. The reader going away is not a failure here either.
+        return int(ExitCode.OK) if _stdout_is_null() else _exit_status(exit_.code)
     except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said in one line
         if _verbosity(args) >= 2:
             import traceback  # noqa: PLC0415
@@ -191,6 +260,49 @@ def run(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def interrupted() -> int:
+    """Ctrl-C: one line, exit 130, whatever was going on."""
+    try:
+        sys.stderr.write("rtppctl: interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return int(ExitCode.INTERRUPTED)
+
+
+def reader_gone() -> int:
+    """The reader of stdout went away (`| head`): what it did not read is not an error.
+
+    stdout is pointed at /dev/null so that the interpreter's final flush of what is still
+    buffered does not fail a second time on the way out.
+    """
+    import os  # noqa: PLC0415
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return int(ExitCode.OK)
+
+
+def _stdout_is_null() -> bool:
+    import os  # noqa: PLC0415
+
+    try:
+        out, null = os.fstat(sys.stdout.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError):
+        return False
+    return (out.st_dev, out.st_ino) == (null.st_dev, null.st_ino)
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else int(ExitCode.UNEXPECTED)
+
+
 def _report(err: RtppctlError, args: list[str]) -> None:
     from rtppctl.cli.output import Output  # noqa: PLC0415
 
@@ -198,9 +310,12 @@ def _report(err: RtppctlError, args: list[str]) -> None:
 
 
 def main() -> None:
+    """The console script: run, flush, exit with the run's code."""
     code = run()
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        pass
+        reader_gone()  # the run's own outcome stands
+    except KeyboardInterrupt:
+        code = interrupted()
     sys.exit(code)

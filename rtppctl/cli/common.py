@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperCommand, TyperGroup
+
+from rtppctl.proto import limits
 
 if TYPE_CHECKING:
     from rtppctl.cli.output import Output
@@ -32,11 +35,38 @@ TargetOption = Annotated[
 ]
 SetOption = Annotated[
     int | None,
-    typer.Option("--set", metavar="ID", help="Relay set to use (default: the config's default_set).", show_default=False),
+    typer.Option("--set", metavar="ID", min=0, max=limits.MAX_SET_ID, help="Relay set to use (default: the config's default_set).", show_default=False),
 ]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object (data only) instead of a table.")
-]
+
+
+def _no_type_label(ctx: object) -> None:
+    return None
+
+
+def _plain_metavars(params: list) -> list:  # noqa: ANN001 - Click parameters
+    """Help shows what to type, not Python types: no `<bool>` after a flag (it takes no value),
+    no `<str>` or `<list[str]>` after an argument (its metavar says it all)."""
+    for param in params:
+        kind = getattr(param, "param_type_name", "")
+        if kind == "option" and (param.is_flag or param.count) and param.metavar is None:
+            param.metavar = ""
+        elif kind == "argument":
+            param.display_type_rich = _no_type_label  # Typer >= 0.29 asks this for the type column
+    return params
+
+
+class PlainCommand(TyperCommand):
+    """A command whose help shows no type label for flags (`--all`, not `--all <bool>`)."""
+
+    def get_params(self, ctx):  # noqa: ANN001, ANN201
+        return _plain_metavars(super().get_params(ctx))
+
+
+class PlainGroup(TyperGroup):
+    """A command group whose help shows no type label for flags."""
+
+    def get_params(self, ctx):  # noqa: ANN001, ANN201
+        return _plain_metavars(super().get_params(ctx))
 
 
 @dataclass
@@ -59,14 +89,6 @@ class Session:
 
             self._output = Output(json_mode=self.json, color=self.color, verbose=self.verbose)
         return self._output
-
-    def use_json(self, flag: bool) -> Output:
-        """Apply a command's own --json (equivalent to the global one) and return the output."""
-        if flag and not self.json:
-            self.json = True
-            if self._output is not None:
-                self._output.json_mode = True
-        return self.output
 
     @property
     def config(self) -> Config:

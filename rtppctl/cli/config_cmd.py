@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rtppctl.cli.common import JsonOption, session
+from rtppctl.cli.common import PlainCommand, session
 
 config_app = typer.Typer(
     help="Show, locate and create the configuration file (keys named as the OpenSIPS rtpproxy module's parameters).",
@@ -19,7 +19,7 @@ config_app = typer.Typer(
 )
 
 
-@config_app.command()
+@config_app.command(cls=PlainCommand)
 def init(
     ctx: typer.Context,
     path: Annotated[
@@ -27,7 +27,6 @@ def init(
         typer.Argument(metavar="PATH", help="File to write (default: $XDG_CONFIG_HOME/rtppctl/config.toml).", show_default=False),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
-    json_output: JsonOption = False,
 ) -> None:
     """Write a starter config file: every key at its default, each with a comment saying what it is.
 
@@ -43,13 +42,13 @@ def init(
     """
     from rtppctl.config import user_config_path, write_starter_config  # noqa: PLC0415
 
-    out = session(ctx).use_json(json_output)
+    out = session(ctx).output
     written = write_starter_config(path if path is not None else user_config_path(), force=force)
     out.emit({"path": str(written), "written": True}, f"wrote {written}", "check it with: rtppctl config show")
 
 
-@config_app.command()
-def show(ctx: typer.Context, json_output: JsonOption = False) -> None:
+@config_app.command(cls=PlainCommand)
+def show(ctx: typer.Context) -> None:
     """The effective configuration: every key, its value and where it came from; the relay sets.
 
     A key not in the file shows its default. The sets are the rtpproxy_sock values parsed into
@@ -62,15 +61,16 @@ def show(ctx: typer.Context, json_output: JsonOption = False) -> None:
       rtppctl --config ./rtppctl.toml config show --json
     """
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+    from rtppctl.config import toml_spelling  # noqa: PLC0415
     from rtppctl.proto.url import format_node  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     config = s.config
     settings = config.as_dict()
     embedded = settings.pop("embedded")
-    rows: list[list[Any]] = [[key, _shown(value), config.source(key)] for key, value in settings.items()]
-    rows += [[f"embedded.{key}", _shown(value), config.source(f"embedded.{key}")] for key, value in embedded.items()]
+    rows: list[list[Any]] = [[key, toml_spelling(value, None), config.source(key)] for key, value in settings.items()]
+    rows += [[f"embedded.{key}", toml_spelling(value, None), config.source(f"embedded.{key}")] for key, value in embedded.items()]
     sets = config.sets()
     set_rows = [
         [set_id, node.url, node.weight, node.advertised, format_node(node)]
@@ -102,8 +102,8 @@ def show(ctx: typer.Context, json_output: JsonOption = False) -> None:
     )
 
 
-@config_app.command("path")
-def path_(ctx: typer.Context, json_output: JsonOption = False) -> None:
+@config_app.command("path", cls=PlainCommand)
+def path_(ctx: typer.Context) -> None:
     """Which config file is used, and every place looked at, in order, with whether it exists.
 
     Fails (exit 5) when --config or $RTPPCTL_CONFIG names a file that does not exist, after
@@ -120,7 +120,7 @@ def path_(ctx: typer.Context, json_output: JsonOption = False) -> None:
     from rtppctl.proto.errors import ConfigError  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     candidates = config_candidates(s.config_path)
     try:
         used = find_config(s.config_path)
@@ -143,18 +143,3 @@ def path_(ctx: typer.Context, json_output: JsonOption = False) -> None:
     )
     if failure is not None:
         raise failure
-
-
-def _shown(value: Any) -> str:
-    """A value in TOML's spelling, so it can be pasted into the file."""
-    if value is None:
-        return "(not set)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        import json  # noqa: PLC0415
-
-        return json.dumps(value, ensure_ascii=False)  # TOML basic strings escape as JSON does
-    if isinstance(value, list):
-        return "[" + ", ".join(_shown(item) for item in value) + "]"
-    return str(value)

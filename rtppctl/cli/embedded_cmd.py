@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rtppctl.cli.common import JsonOption, session
+from rtppctl.cli.common import PlainCommand, session
+from rtppctl.proto import limits
 
 if TYPE_CHECKING:
     from rtppctl.cli.output import Table
@@ -25,7 +26,7 @@ embedded_app = typer.Typer(
 )
 
 
-@embedded_app.command()
+@embedded_app.command(cls=PlainCommand)
 def start(
     ctx: typer.Context,
     control: Annotated[
@@ -56,12 +57,12 @@ def start(
     pcap: Annotated[bool, typer.Option("--pcap", help="Record to pcap files (needs --record-dir).")] = False,
     ttl: Annotated[
         int | None,
-        typer.Option("--ttl", metavar="SECONDS", min=1, show_default=False,
+        typer.Option("--ttl", metavar="SECONDS", min=1, max=limits.MAX_TTL, show_default=False,
                      help="End a session after this long without media (engine default: 60)."),
     ] = None,
     setup_ttl: Annotated[
         int | None,
-        typer.Option("--setup-ttl", metavar="SECONDS", min=1, show_default=False,
+        typer.Option("--setup-ttl", metavar="SECONDS", min=1, max=limits.MAX_TTL, show_default=False,
                      help="End a session that got no media at all after this long."),
     ] = None,
     engine_arg: Annotated[
@@ -69,7 +70,6 @@ def start(
         typer.Option("--engine-arg", metavar="ARG", show_default=False,
                      help="Pass one more switch to the engine verbatim (repeatable; write --engine-arg=-6)."),
     ] = None,
-    json_output: JsonOption = False,
 ) -> None:
     """Start the embedded relay in the background and check that it answers.
 
@@ -91,7 +91,7 @@ def start(
     from rtppctl import embedded  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     defaults = s.config.embedded
     port_min, port_max = _port_range(ports) if ports else (defaults.port_min, defaults.port_max)
     options = replace(
@@ -111,8 +111,8 @@ def start(
     out.emit(status.as_dict(), _status_table(status, "embedded relay started"))
 
 
-@embedded_app.command()
-def stop(ctx: typer.Context, json_output: JsonOption = False) -> None:
+@embedded_app.command(cls=PlainCommand)
+def stop(ctx: typer.Context) -> None:
     """Stop the embedded relay (SIGTERM, then SIGKILL after 5 s). Not running is not an error.
 
     Examples:
@@ -123,7 +123,7 @@ def stop(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """
     from rtppctl import embedded  # noqa: PLC0415
 
-    out = session(ctx).use_json(json_output)
+    out = session(ctx).output
     result = embedded.stop()
     if not result["stopped"]:
         line = "the embedded relay is not running"
@@ -133,8 +133,8 @@ def stop(ctx: typer.Context, json_output: JsonOption = False) -> None:
     out.emit(result, line)
 
 
-@embedded_app.command()
-def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
+@embedded_app.command(cls=PlainCommand)
+def status(ctx: typer.Context) -> None:
     """Is the embedded relay running, and where: pid, control sockets, uptime, engine switches, log.
 
     Exits 0 either way; scripts read "running" from --json.
@@ -147,7 +147,7 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """
     from rtppctl import embedded  # noqa: PLC0415
 
-    out = session(ctx).use_json(json_output)
+    out = session(ctx).output
     current = embedded.status()
     if not current.running:
         out.emit(current.as_dict(), "the embedded relay is not running", "start it with: rtppctl embedded start")
@@ -157,8 +157,8 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
 def _port_range(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", text)
-    if not match or not 1 <= int(match[1]) < int(match[2]) <= 65535:
-        raise typer.BadParameter(f"{text!r} is not MIN-MAX within 1-65535, e.g. 35000-65000", param_hint="--ports")
+    if not match or not limits.MIN_PORT <= int(match[1]) < int(match[2]) <= limits.MAX_PORT:
+        raise typer.BadParameter(f"{text!r} is not MIN-MAX within {limits.MIN_PORT}-{limits.MAX_PORT}, e.g. 35000-65000", param_hint="--ports")
     return int(match[1]), int(match[2])
 
 
@@ -171,6 +171,7 @@ def _status_table(current: EmbeddedStatus, title: str) -> Table:
         ["pid", data["pid"]],
         ["control", " ".join(data["control"])],
         ["protocol", data["protocol_version"]],
+        ["media", _media_text(data["media"], data["media_note"])],
         ["started", data["started_at"]],
         ["uptime", f"{uptime:.0f} s" if uptime is not None else None],
         ["engine", " ".join(data["engine_args"])],
@@ -178,3 +179,16 @@ def _status_table(current: EmbeddedStatus, title: str) -> Table:
         ["workdir", data["workdir"]],
     ]
     return Table([Column("what"), Column("value")], rows, title=title)
+
+
+def _media_text(media: dict[str, str | None] | None, note: str | None) -> str | None:
+    """"IPv4 127.0.0.1, IPv6 ::1"; a missing family is named with the reason when there is one."""
+    if not media:
+        return None
+    served = [f"{label} {media[family]}" for family, label in (("ipv4", "IPv4"), ("ipv6", "IPv6")) if media.get(family)]
+    text = ", ".join(served) or None
+    if note:
+        text = f"{text} ({note})" if text else note
+    elif not media.get("ipv6"):
+        text = f"{text} (IPv4 only)" if text else None
+    return text

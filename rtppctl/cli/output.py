@@ -1,11 +1,18 @@
 """The one renderer: decides between Rich on a terminal, plain text in a pipe, and JSON.
 
-Commands hand it plain data (dicts, lists, rows) and never print themselves. Data goes to stdout,
-diagnostics (errors, warnings, -v notes, -vv wire traces) to stderr. `--json` prints exactly one
-JSON object per command (NDJSON, one object per line, for streams). Without `--json`, a terminal
-gets Rich tables; a pipe gets plain aligned text, so scripts and `grep` see no escape codes and
-one-shot commands do not pay for importing Rich. No colour when stdout is not a terminal, when
-NO_COLOR is set, or with --no-color.
+Commands never print and never ask which mode is on. A one-shot command hands `emit` its data (what
+`--json` prints, one object) and its human view (tables, lines, verbatim text, a diff); a command
+that reports events as they happen (`show --watch`, `stats --watch`, `listen`) opens a `stream`
+and hands it each event's data and row, then a summary. Data goes to stdout, diagnostics (errors,
+warnings, notes, status lines, -vv wire traces) to stderr.
+
+Modes: `--json` prints exactly one JSON object per command, or one object per line (NDJSON) for a
+stream, flushed per event so a `jq` downstream sees each at once. Without it a terminal gets Rich
+tables (a stream's table refreshes in place), a pipe gets plain aligned text (a stream prints one
+line per event), so scripts see no escape codes and one-shot commands do not pay for importing
+Rich. Tables have one plain style, like kamcmd's and rtpengine-ctl's, and columns marked `keep`
+(relay URLs, numbers) are never cut at 80 columns: the other columns wrap. No colour when stdout
+is not a terminal, when NO_COLOR is set, or with --no-color.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ Row = Sequence[Any]
 
 
 class Column(NamedTuple):
-    """One table column: its header and how its cells are aligned."""
+    """One table column: its header, how its cells are aligned, and whether they may be cut."""
 
     header: str
     justify: str = "left"  # "left" or "right"
+    #: Never wrap or cut this column's cells (relay URLs, numbers); other columns give way.
+    keep: bool = False
 
 
 @dataclass
@@ -38,7 +47,29 @@ class Table:
     caption: str | None = None
 
 
-def _plain_cell(value: Any) -> str:
+@dataclass(frozen=True)
+class Verbatim:
+    """Text printed exactly as given (SDP bodies, SIP messages, relay replies)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Diff:
+    """A unified diff of two texts, for people."""
+
+    before: str
+    after: str
+    before_name: str = "before"
+    after_name: str = "after"
+
+
+#: What a human view is made of: tables, lines of text, verbatim text and diffs.
+View = Table | str | Verbatim | Diff
+
+
+def plain_cell(value: Any) -> str:
+    """A cell as text: None is "-", booleans are yes/no, floats lose trailing zeros."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -54,6 +85,12 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _dumps(data: Any) -> str:
+    import json  # noqa: PLC0415 - only --json pays for it
+
+    return json.dumps(data, default=_json_default, sort_keys=False)
 
 
 class Output:
@@ -76,95 +113,78 @@ class Output:
         if color is None:
             color = is_tty and not os.environ.get("NO_COLOR")
         self.color = bool(color)
-        self.rich = is_tty  # tables and panels only on a terminal
+        self.rich = is_tty  # tables and live views only on a terminal
         self._console = None
-        self._err_console = None
 
     # -- data ---------------------------------------------------------------------------------
 
-    def emit(self, data: dict[str, Any], *tables: Table | str, ok: bool = True) -> None:
-        """Print one command's result: `data` as JSON, or `tables` (and lines) for people."""
+    def emit(self, data: dict[str, Any], *views: View) -> None:
+        """Print one command's result: `data` as one JSON object, or the human `views` in order."""
         if self.json_mode:
-            import json  # noqa: PLC0415 - only --json pays for it
-
-            self.stdout.write(json.dumps(data, default=_json_default, sort_keys=False) + "\n")
+            self.stdout.write(_dumps(data) + "\n")
             self.stdout.flush()
             return
-        for number, item in enumerate(tables):
-            if isinstance(item, Table):
-                if number and not self.rich:
+        previous: View | None = None
+        for view in views:
+            if isinstance(view, Table):
+                if previous is not None and not self.rich:
                     self.stdout.write("\n")  # tables in a pipe stay apart, as Rich keeps them
-                self.table(item)
+                self._table(view)
+            elif isinstance(view, Verbatim):
+                self.stdout.write(view.text)
+            elif isinstance(view, Diff):
+                self._diff(view)
             else:
-                self.line(item)
+                self._line(view)
+            previous = view
+        self.stdout.flush()
+
+    def stream(self, columns: list[Column], *, title: str | None = None) -> EventStream:
+        """An event stream: NDJSON with --json, a live table on a terminal, plain lines in a pipe."""
+        return EventStream(self, columns, title)
+
+    # -- the interactive shell's conversation (never data a script reads) ----------------------
 
     def line(self, text: str = "", style: str | None = None) -> None:
+        """A line for the person at the shell, styled on a terminal."""
         if self.rich and style:
             self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
         else:
             self.stdout.write(text + "\n")
 
     def raw(self, text: str) -> None:
-        """Text printed exactly as given (SDP bodies, relay replies)."""
+        """Text exactly as given (SDP bodies) for the person at the shell."""
         self.stdout.write(text)
 
     def diff(self, before: str, after: str, before_name: str, after_name: str) -> None:
-        """A unified diff of two texts, line endings shown as they are; coloured on a terminal."""
+        self._diff(Diff(before, after, before_name, after_name))
+
+    def _line(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+
+    def _diff(self, diff: Diff) -> None:
+        """Line endings shown as they are (a CRLF line ends in \\r); coloured on a terminal."""
         import difflib  # noqa: PLC0415
 
         lines = difflib.unified_diff(
-            before.splitlines(keepends=True), after.splitlines(keepends=True), before_name, after_name
+            diff.before.splitlines(keepends=True), diff.after.splitlines(keepends=True),
+            diff.before_name, diff.after_name,
         )
         colour = self.color and self.rich
         for line in lines:
-            shown = line.rstrip("\r\n") + ("\\r" if line.endswith("\r\n") and not line.startswith(("---", "+++")) else "")
-            if colour and line.startswith(("+", "-")) and not line.startswith(("+++", "---")):
+            header = line.startswith(("---", "+++"))
+            shown = line.rstrip("\r\n") + ("\\r" if line.endswith("\r\n") and not header else "")
+            if colour and line.startswith(("+", "-")) and not header:
                 code = "32" if line.startswith("+") else "31"
                 self.stdout.write(f"\x1b[{code}m{shown}\x1b[0m\n")
             else:
                 self.stdout.write(shown + "\n")
 
-    def table(self, table: Table) -> None:
+    def _table(self, table: Table) -> None:
         if self.rich:
-            self._rich_table(table)
+            self.console.print(_rich_table(table))
         else:
-            self._plain_table(table)
-
-    def _plain_table(self, table: Table) -> None:
-        cells = [[_plain_cell(value) for value in row] for row in table.rows]
-        headers = [column.header for column in table.columns]
-        widths = [len(h) for h in headers]
-        for row in cells:
-            for i, cell in enumerate(row):
-                widths[i] = max(widths[i], len(cell))
-        out = self.stdout
-        if table.title:
-            out.write(table.title + "\n")
-
-        def fmt(row: list[str]) -> str:
-            parts = []
-            for i, cell in enumerate(row):
-                if table.columns[i].justify == "right":
-                    parts.append(cell.rjust(widths[i]))
-                else:
-                    parts.append(cell.ljust(widths[i]))
-            return "  ".join(parts).rstrip()
-
-        out.write(fmt(headers) + "\n")
-        for row in cells:
-            out.write(fmt(row) + "\n")
-        if table.caption:
-            out.write(table.caption + "\n")
-
-    def _rich_table(self, table: Table) -> None:
-        from rich.table import Table as RichTable  # noqa: PLC0415 - only terminals pay for Rich
-
-        rich_table = RichTable(title=table.title, caption=table.caption, title_justify="left")
-        for column in table.columns:
-            rich_table.add_column(column.header, justify=column.justify)  # type: ignore[arg-type]
-        for row in table.rows:
-            rich_table.add_row(*(_rich_cell(value) for value in row))
-        self.console.print(rich_table)
+            self.stdout.write(plain_table(table))
 
     @property
     def console(self):  # noqa: ANN201 - rich.console.Console, imported lazily
@@ -184,6 +204,10 @@ class Output:
     def warn(self, message: str) -> None:
         self._diag(f"rtppctl: warning: {message}", "yellow")
 
+    def status(self, message: str) -> None:
+        """A line for people that is not data (a section header, progress); always on stderr."""
+        self._diag(message, "bold")
+
     def note(self, message: str, level: int = 1) -> None:
         """A diagnostic shown from -v (level 1) or -vv (level 2) on."""
         if self.verbose >= level:
@@ -193,22 +217,134 @@ class Output:
         """Wire trace for -vv: every datagram or line sent (>) and received (<); dropped (!)."""
         text = data.decode("utf-8", "backslashreplace")
         self.stderr.write(f"{direction} {node} {text!r}\n")
+        self.stderr.flush()
 
     def _diag(self, text: str, style: str) -> None:
         if self.color and _isatty(self.stderr):
-            code = {"bold red": "1;31", "yellow": "33", "dim": "2"}.get(style, "0")
+            code = {"bold red": "1;31", "yellow": "33", "dim": "2", "bold": "1"}.get(style, "0")
             self.stderr.write(f"\x1b[{code}m{text}\x1b[0m\n")
         else:
             self.stderr.write(text + "\n")
         self.stderr.flush()
 
 
-def _rich_cell(value: Any) -> Any:
-    if value is True:
-        return "[green]yes[/green]"
-    if value is False:
-        return "[red]no[/red]"
-    return _plain_cell(value)
+class EventStream:
+    """Events as they happen. Use as a context manager; `event()` for each, `close()` once.
+
+    --json: one object per event, one line each, flushed at once (NDJSON), then the summary
+    object. Terminal: a table that grows and refreshes in place (the last rows that fit the
+    screen), then the summary views. Pipe: the header once, then one plain line per event,
+    flushed, then the summary views.
+    """
+
+    #: Rows kept on a terminal's live table; older ones scroll away.
+    LIVE_ROWS = 50
+
+    def __init__(self, output: Output, columns: list[Column], title: str | None) -> None:
+        self.output = output
+        self.columns = columns
+        self.title = title
+        self.rows: list[Row] = []
+        self.count = 0
+        self._live = None
+        self._widths = [max(len(column.header), 8) for column in columns]
+        self._header_written = False
+        self._closed = False
+
+    def __enter__(self) -> EventStream:
+        out = self.output
+        if not out.json_mode and out.rich:
+            from rich.live import Live  # noqa: PLC0415
+
+            self._live = Live(_rich_table(Table(self.columns, [], self.title)), console=out.console,
+                              auto_refresh=False, transient=False)
+            self._live.start()
+        return self
+
+    def event(self, data: dict[str, Any], row: Row) -> None:
+        """One event: `data` for --json, `row` (one cell per column) for people."""
+        out = self.output
+        self.count += 1
+        if out.json_mode:
+            out.stdout.write(_dumps(data) + "\n")
+        elif self._live is not None:
+            self.rows.append(row)
+            del self.rows[: -self.LIVE_ROWS]
+            self._live.update(_rich_table(Table(self.columns, list(self.rows), self.title)), refresh=True)
+            return
+        else:
+            if not self._header_written:
+                if self.title:
+                    out.stdout.write(self.title + "\n")
+                out.stdout.write(_plain_row([c.header for c in self.columns], self.columns, self._widths) + "\n")
+                self._header_written = True
+            cells = [plain_cell(value) for value in row]
+            # Widths only grow, so columns stay aligned as long as the values allow.
+            self._widths = [max(width, len(cell)) for width, cell in zip(self._widths, cells)]
+            out.stdout.write(_plain_row(cells, self.columns, self._widths) + "\n")
+        out.stdout.flush()
+
+    def close(self, summary: dict[str, Any] | None = None, *views: View) -> None:
+        """End the stream: the live table stays as it is; then the summary (object or views)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if summary is not None or views:
+            self.output.emit(summary or {}, *views)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def _plain_row(cells: list[str], columns: list[Column], widths: list[int]) -> str:
+    parts = [
+        cell.rjust(width) if column.justify == "right" else cell.ljust(width)
+        for cell, column, width in zip(cells, columns, widths)
+    ]
+    return "  ".join(parts).rstrip()
+
+
+def plain_table(table: Table) -> str:
+    """A table as aligned text with a header line, for pipes and logs."""
+    cells = [[plain_cell(value) for value in row] for row in table.rows]
+    headers = [column.header for column in table.columns]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row)]
+    lines = [table.title] if table.title else []
+    lines.append(_plain_row(headers, table.columns, widths))
+    lines.extend(_plain_row(row, table.columns, widths) for row in cells)
+    if table.caption:
+        lines.append(table.caption)
+    return "\n".join(lines) + "\n"
+
+
+def _rich_table(table: Table):  # noqa: ANN202 - rich.table.Table, imported lazily
+    """One plain style: a rule under the header, no boxes, no colour in the cells."""
+    from rich import box  # noqa: PLC0415 - only terminals pay for Rich
+    from rich.table import Table as RichTable  # noqa: PLC0415
+
+    from rich.text import Text  # noqa: PLC0415 - cells are data, never markup
+
+    rich_table = RichTable(
+        title=Text(table.title) if table.title else None, caption=Text(table.caption) if table.caption else None, title_justify="left", caption_justify="left",
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_style="bold", header_style="bold",
+    )
+    cells = [[plain_cell(value) for value in row] for row in table.rows]
+    for index, column in enumerate(table.columns):
+        if column.keep:
+            widest = max([len(column.header), *(len(row[index]) for row in cells)])
+            rich_table.add_column(Text(column.header), justify=column.justify, no_wrap=True, min_width=widest)  # type: ignore[arg-type]
+        else:
+            rich_table.add_column(Text(column.header), justify=column.justify, overflow="fold")  # type: ignore[arg-type]
+    for row in cells:
+        rich_table.add_row(*(Text(cell) for cell in row))
+    return rich_table
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -5,11 +5,11 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import JsonOption, SetOption, TargetOption, session
+from rtppctl.cli.common import SetOption, TargetOption, session
 from rtppctl.proto.errors import ExitCode
 
 
-def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None, json_output: JsonOption = False) -> None:
+def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None) -> None:
     """Protocol version (V) and every capability date (VF) of one relay.
 
     Examples:
@@ -21,14 +21,14 @@ def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption =
     from rtppctl import ops  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     member = s.node(target, set_id)
     with s.connect(member.node) as client:
         result = ops.version(client)
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
 
     table = Table(
-        [Column("date"), Column("capability"), Column("supported"), Column("module"), Column("meaning")],
+        [Column("date", keep=True), Column("capability", keep=True), Column("supported"), Column("module"), Column("meaning")],
         [[c.date, c.name, c.supported, c.module_bit, c.meaning] for c in result.capabilities],
         title=f"{result.node}: protocol {result.version}",
     )
@@ -40,8 +40,7 @@ def ping(
     target: TargetOption = None,
     set_id: SetOption = None,
     all_sets: Annotated[bool, typer.Option("--all", help="Every relay of every configured set.")] = False,
-    count: Annotated[int, typer.Option("--count", "-c", min=1, max=10000, help="Version requests per relay.")] = 1,
-    json_output: JsonOption = False,
+    count: Annotated[int, typer.Option("--count", "-c", metavar="N", min=1, max=10000, help="Version requests per relay.")] = 1,
 ) -> int:
     """Is each relay of a set reachable? Round-trip time, version and key capabilities.
 
@@ -57,16 +56,20 @@ def ping(
     """
     from rtppctl import ops  # noqa: PLC0415
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+    from rtppctl.proto.command import MODULE_PROBE_ORDER  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     members = s.nodes(target, set_id, all_sets=all_sets)
     results = ops.ping(s.connect, members, count)
+    # Narrow enough for 80 columns: the capability names and the version are in --json and in
+    # `rtppctl version`; here their count says whether the relay has what the module probes for.
+    probed = len(MODULE_PROBE_ORDER)
     table = Table(
-        [Column("set", "right"), Column("relay"), Column("ok"), Column("recv", "right"), Column("rtt min/avg/max ms", "right"),
-         Column("version"), Column("capabilities"), Column("error")],
+        [Column("set", "right", keep=True), Column("relay", keep=True), Column("ok", keep=True), Column("recv", "right", keep=True),
+         Column("rtt min/avg/max ms", "right", keep=True), Column("caps", "right", keep=True), Column("error")],
         [
-            [r.set_id, r.node, r.reachable, f"{r.received}/{r.sent}", _rtt(r), r.version, " ".join(r.capabilities) or None, r.error]
+            [r.set_id, r.node, r.reachable, f"{r.received}/{r.sent}", _rtt(r), f"{len(r.capabilities)}/{probed}" if r.reachable else None, r.error]
             for r in results
         ],
     )
@@ -81,7 +84,7 @@ def _rtt(result) -> str | None:  # noqa: ANN001
     return f"{result.rtt_min_ms:.3f}/{result.rtt_avg_ms:.3f}/{result.rtt_max_ms:.3f}"
 
 
-def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None, json_output: JsonOption = False) -> None:
+def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None) -> None:
     """Session and packet counters of one relay (I, and the global G statistics).
 
     Examples:
@@ -94,12 +97,12 @@ def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = No
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     member = s.node(target, set_id)
     with s.connect(member.node) as client:
         result = ops.info(client)
-    summary = Table([Column("counter"), Column("value", "right")], [[k, v] for k, v in result.info.items()], title=result.node)
-    stats = Table([Column("statistic"), Column("value", "right")], [[k, v] for k, v in result.stats.items()])
+    summary = Table([Column("counter", keep=True), Column("value", "right", keep=True)], [[k, v] for k, v in result.info.items()], title=result.node)
+    stats = Table([Column("statistic", keep=True), Column("value", "right", keep=True)], [[k, v] for k, v in result.stats.items()])
     out.emit(ops.as_dict(result), summary, stats)
 
 
@@ -109,7 +112,6 @@ def raw(
     batch: Annotated[str | None, typer.Option("--file", "-f", metavar="FILE", help="A batch: one command per line ('-' for stdin); blank lines and # comments skipped.", show_default=False)] = None,
     target: TargetOption = None,
     set_id: SetOption = None,
-    json_output: JsonOption = False,
 ) -> int:
     """Send raw control commands and print the replies in order (debugging and scripts).
 
@@ -130,7 +132,7 @@ def raw(
     from rtppctl.proto import command as cmd  # noqa: PLC0415
 
     s = session(ctx)
-    out = s.use_json(json_output)
+    out = s.output
     if words and batch:
         raise typer.BadParameter("give either a COMMAND or --file, not both")
     if batch:
@@ -146,13 +148,14 @@ def raw(
     member = s.node(target, set_id)
     with s.connect(member.node) as client:
         replies = ops.raw(client, commands)
+    from rtppctl.cli.output import Verbatim  # noqa: PLC0415
+
     failed = any(r.error_code is not None for r in replies)
-    if out.json_mode:
-        out.emit({"node": member.node.url, "replies": [ops.as_dict(r) for r in replies], "ok": not failed})
-    else:
-        for reply in replies:
-            text = reply.reply
-            if reply.error_code is not None:
-                text += f"    # {reply.error_name}: {reply.error_meaning}"
-            out.raw(text + "\n" if len(replies) == 1 else f"{reply.command} -> {text}\n")
+    lines = []
+    for reply in replies:
+        text = reply.reply
+        if reply.error_code is not None:
+            text += f"    # {reply.error_name}: {reply.error_meaning}"
+        lines.append(text + "\n" if len(replies) == 1 else f"{reply.command} -> {text}\n")
+    out.emit({"node": member.node.url, "replies": [ops.as_dict(r) for r in replies], "ok": not failed}, Verbatim("".join(lines)))
     return int(ExitCode.PROXY_ERROR) if failed else 0

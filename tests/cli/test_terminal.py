@@ -17,30 +17,44 @@ pytestmark = pytest.mark.relay
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
 
 
-def run_in_terminal(args: list[str], **env: str) -> tuple[str, int]:
+def run_in_terminal(args: list[str], columns: int = 160, **env: str) -> tuple[str, int]:
     child = pexpect.spawn(
-        sys.executable, ["-m", "rtppctl", *args], env={**os.environ, "COLUMNS": "160", **env},
-        encoding="utf-8", timeout=30, dimensions=(50, 160),
+        sys.executable, ["-m", "rtppctl", *args], env={**os.environ, "COLUMNS": str(columns), **env},
+        encoding="utf-8", timeout=30, dimensions=(50, columns),
     )
     child.expect(pexpect.EOF)
     child.close()
     return child.before, child.exitstatus
 
 
-def test_tables_and_colour_on_a_terminal(relay):
-    output, code = run_in_terminal(["ping", "-t", relay.udp])
+#: The rule Rich draws under a table's header in rtppctl's one plain style (no boxes).
+HEADER_RULE = re.compile(r"^\s*─{10,}", re.MULTILINE)
+
+
+def test_tables_on_a_terminal_are_plain_and_keep_urls_and_numbers_whole_at_80_columns(relay):
+    output, code = run_in_terminal(["ping", "-t", relay.udp], columns=80)
     assert code == 0
-    assert "┃" in output or "│" in output  # a Rich table, not the plain text of a pipe
-    assert COLOUR.search(output)  # coloured
-    assert relay.udp in output
+    assert HEADER_RULE.search(output)  # a Rich table, not the plain text of a pipe
+    assert not re.search(r"[│┃╭╮╰╯┏┓┗┛]", output)  # one plain style: no boxes
+    assert not COLOUR.search(output)  # data is not coloured
+    assert relay.udp in output  # the relay URL is never cut or wrapped
+    assert re.search(r"\b1/1\b", output) and re.search(r"\d+\.\d{3}/\d+\.\d{3}/\d+\.\d{3}", output)
+    visible = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    assert all(len(line.rstrip("\r")) <= 80 for line in visible.splitlines())
+
+
+def test_diagnostics_on_a_terminal_are_coloured(tmp_path):
+    output, code = run_in_terminal(["version", "-t", "udp6:[::1]:22222"])
+    assert code == 6
+    assert COLOUR.search(output)
 
 
 @pytest.mark.parametrize("how", ["env", "flag"])
-def test_no_color_keeps_tables_but_drops_escape_codes(relay, how):
-    args = ["ping", "-t", relay.udp] + (["--no-color"] if how == "flag" else [])
+def test_no_color_drops_colour_codes(relay, how):
+    args = ["version", "-t", "udp6:[::1]:22222"] + (["--no-color"] if how == "flag" else [])
     output, code = run_in_terminal(args, **({"NO_COLOR": "1"} if how == "env" else {}))
-    assert code == 0
-    assert "┃" in output or "│" in output
+    assert code == 6
+    assert "rtppctl: error:" in output
     assert not COLOUR.search(output)
 
 
