@@ -95,7 +95,7 @@ class Config:
     #: Set used by nodes without "N ==" and by commands without --set.
     default_set: int = 0
     #: The SDP line marking a body as already rewritten, without CRLF; "" disables the marker.
-    nortpproxy_str: str = "a=nortpproxy:yes"
+    nortpproxy_str: str = limits.DEFAULT_MARKER
     #: Database holding the relay sets instead of `rtpproxy_sock`; None: no database.
     db_url: str | None = None
     db_table: str = "rtpproxy_sockets"
@@ -248,7 +248,7 @@ def _sock_values(value: Any) -> tuple[str, ...]:
 def _marker(value: Any) -> str:
     """The nortpproxy line; trailing CR/LF stripped as the module does (it adds CRLF itself)."""
     if not isinstance(value, str):
-        raise _Unexpected('a string, e.g. "a=nortpproxy:yes" (or "" to disable the marker)')
+        raise _Unexpected(f'a string, e.g. "{limits.DEFAULT_MARKER}" (or "" to disable the marker)')
     # A TOML literal string ('a=x\r\n') keeps the backslashes an OpenSIPS config would have turned
     # into CR LF: strip those spelled-out line ends too.
     marker = re.sub(r"(?:\r|\n|\\r|\\n)+\Z", "", value)

@@ -1,7 +1,7 @@
 """`rtppctl embedded`: start, stop and inspect the real RTPProxy engine (rtp.io) on this machine.
 
 Options left out fall back to the config's `[embedded]` table, then to the built-in defaults
-(udp:127.0.0.1:22222, media on 127.0.0.1, ports 35000-65000). Running, stopping and the state files
+(udp:127.0.0.1:22222, media on 127.0.0.1 and, where IPv6 works, ::1, ports 35000-65000). Running, stopping and the state files
 belong to `rtppctl.embedded`; these commands only turn options into `EmbeddedOptions` and render.
 """
 
@@ -38,7 +38,8 @@ def start(
     listen: Annotated[
         str | None,
         typer.Option("--listen", "-l", metavar="ADDR", show_default=False,
-                     help="Address media is relayed on (default: the config's embedded.listen, else 127.0.0.1)."),
+                     help="IPv4 address media is relayed on (default: the config's embedded.listen, else 127.0.0.1; "
+                          "IPv6 media goes to embedded.listen6, ::1 by default)."),
     ] = None,
     ports: Annotated[
         str | None,
@@ -68,7 +69,7 @@ def start(
     engine_arg: Annotated[
         list[str] | None,
         typer.Option("--engine-arg", metavar="ARG", show_default=False,
-                     help="Pass one more switch to the engine verbatim (repeatable; write --engine-arg=-6)."),
+                     help="Pass one more switch to the engine verbatim (repeatable), e.g. --engine-arg -d --engine-arg info."),
     ] = None,
 ) -> None:
     """Start the embedded relay in the background and check that it answers.
@@ -84,7 +85,7 @@ def start(
 
       rtppctl embedded start -n tcp:127.0.0.1:9999 --record-dir /tmp/rec --ttl 30
 
-      rtppctl embedded start --engine-arg=-6 --engine-arg=v6@::1
+      rtppctl embedded start --engine-arg -d --engine-arg info   # the engine's own log level
     """
     from dataclasses import replace  # noqa: PLC0415
 

@@ -455,17 +455,17 @@ class RewriteShell(cmd.Cmd):
 
     def do_call_id(self, arg: str) -> None:
         """call-id ID|-: the Call-ID; - takes it from the SIP message again."""
-        self.settings.call_id = self._token(arg, "call-id ID|-", "call-id")
+        self.settings.call_id = self._token(arg, "call-id ID|-", "call-id", tag=False)
         self.out.line(f"call-id {self._effective('call_id').shown()}")
 
     def do_from_tag(self, arg: str) -> None:
         """from-tag TAG|-: the From tag; - takes it from the SIP message again."""
-        self.settings.from_tag = self._token(arg, "from-tag TAG|-", "from-tag")
+        self.settings.from_tag = self._token(arg, "from-tag TAG|-", "from-tag", tag=True)
         self.out.line(f"from-tag {self._effective('from_tag').shown()}")
 
     def do_to_tag(self, arg: str) -> None:
         """to-tag TAG|-: the To tag (an answer needs it); - takes it from the SIP message again, or none."""
-        self.settings.to_tag = self._token(arg, "to-tag TAG|-", "to-tag")
+        self.settings.to_tag = self._token(arg, "to-tag TAG|-", "to-tag", tag=True)
         self.out.line(f"to-tag {self._effective('to_tag').shown()}")
 
     def do_reply(self, arg: str) -> None:
@@ -665,11 +665,14 @@ class RewriteShell(cmd.Cmd):
             return "auto (a reply)" if in_reply.value else "auto (a request)"
         return "auto (a request for offer, a reply for answer)"
 
-    def _token(self, arg: str, usage: str, what: str) -> str | None:
-        from rtppctl.proto.command import validate_token  # noqa: PLC0415
+    def _token(self, arg: str, usage: str, what: str, *, tag: bool) -> str | None:
+        """A Call-ID or tag, checked as the relay will read it (a tag refuses ';') when it is set."""
+        from rtppctl.proto.command import validate_call_id, validate_tag  # noqa: PLC0415
 
         value = _one_word(arg, usage)
-        return None if value == "-" else validate_token(value, what)
+        if value == "-":
+            return None
+        return validate_tag(value, what) if tag else validate_call_id(value)
 
     def _address(self, arg: str, usage: str, what: str) -> str | None:
         from rtppctl.proto.command import validate_address  # noqa: PLC0415

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtppctl.ops import Connect, probe_capabilities
 from rtppctl.proto import command as cmd
+from rtppctl.proto import limits
 from rtppctl.proto import offer as planner
 from rtppctl.proto import sdp as sdp_mod
 from rtppctl.proto.errors import ExitCode, InputError, ProxyError, RtppctlError
@@ -99,7 +100,7 @@ class Relay:
     connect: Connect
     member: Member
     #: nortpproxy_str; empty disables the marker.
-    marker: str = "a=nortpproxy:yes"
+    marker: str = limits.DEFAULT_MARKER
     #: rtpp_notify_socket, as configured.
     notify_socket: str | None = None
 

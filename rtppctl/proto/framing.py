@@ -6,7 +6,7 @@ Three framings, one per transport family, and nothing else: datagrams (`udp:`, `
 `unix:` socket takes the bare command and answers once. Every reply is one line except the `I`
 report, whose end this module recognises so a stream reader never stops early or waits forever.
 The cookie sequence lives here too, because the cookie's shape is part of the framing; choosing
-its prefix (pid and a random number) is I/O and belongs to the net layer. Pure: bytes in, values out.
+its random prefix is I/O and belongs to the net layer. Pure: bytes in, values out.
 """
 
 from __future__ import annotations

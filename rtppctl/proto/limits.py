@@ -1,10 +1,13 @@
-"""Numeric bounds shared by the protocol core, command-line options and config keys.
+"""Numeric bounds and defaults shared by the protocol core, command-line options and config keys.
 
 A number a user gives travels into the relay's fields, socket timeouts and loop counts. Each bound
 lives here once, so `--timeout` on the command line and `rtpproxy_timeout` in the config file
 refuse the same values (a usage error there, a config error here), and no value can reach the
 platform's limits (a 1e10 s socket timeout overflows time_t). Constants only: cheap to import.
 """
+
+#: The module's default `nortpproxy_str`: the SDP line that marks a body as rewritten already.
+DEFAULT_MARKER = "a=nortpproxy:yes"
 
 #: Seconds to wait for one reply: at least a millisecond, at most an hour.
 MIN_TIMEOUT = 0.001

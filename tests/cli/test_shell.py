@@ -210,7 +210,9 @@ def test_errors_print_one_line_and_the_shell_goes_on(open_shell, tmp_path):
     assert "error: cannot read" in shell.run(f"load {tmp_path / 'missing.sdp'}")
     assert "error:" in shell.run("call-id")  # usage
     assert "error: nothing to run again yet" in shell.run("rerun")
+    assert "contains ';'" in shell.run("from-tag ft;2")  # the relay would read ';2' as a stream number
     settings = shell.run("settings")
+    assert re.search(r"^from-tag +-$", settings, re.MULTILINE)
     assert re.search(r"^flags +-$", settings, re.MULTILINE)  # the refused flags were not taken
     assert re.search(r"^input +none", settings, re.MULTILINE)
     assert shell.finish() == 0
