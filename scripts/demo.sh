@@ -30,5 +30,10 @@ step rtppctl offer "$offer" -t "$relay" --call-id demo@example.com --from-tag al
 step rtppctl answer "$answer" -t "$relay" --call-id demo@example.com --from-tag alice --to-tag bob
 step rtppctl info -t "$relay"
 step rtppctl unforce -t "$relay" --call-id demo@example.com --from-tag alice --to-tag bob
-rm -f "$offer" "$answer"
+# An IPv6 offer: the embedded relay serves ::1 as well (flag r sends the SDP's own address).
+offer6=$(mktemp --suffix=.sdp)
+printf 'v=0\r\no=carol 3 3 IN IP6 2001:db8::10\r\ns=-\r\nc=IN IP6 2001:db8::10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n' >"$offer6"
+step rtppctl offer "$offer6" -t "$relay" --call-id demo6@example.com --from-tag carol --flags r
+step rtppctl unforce -t "$relay" --call-id demo6@example.com --from-tag carol
+rm -f "$offer" "$answer" "$offer6"
 step rtppctl embedded stop
