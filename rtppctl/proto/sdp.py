@@ -10,10 +10,10 @@ Lines are recognised only at the start of a line, as the module finds them.
 
 How, cheaply: one regex split cuts the body at the lines the module reads (v= o= c= m= a=rtcp:),
 giving [text, line, text, line, ..., text] whose join is the body. `parse_sdp` checks the whole
-body and reads each of those lines with one match, keeping compact records; `rewrite` copies the
-list, replaces the lines it changes and joins. The `Line`, `Session` and `Stream` values (with
-their line indices) are built only when asked for. bench/bench_sdp.py holds parse + rewrite to at
-least half the speed of a naive split/replace/join.
+body and reads each of those lines with one match, keeping a small record per session and per m=
+line; `rewrite` copies the list, replaces the lines it changes and joins. The `Line`, `Session`
+and `Stream` values (with their line indices) are built only when asked for. bench/bench_sdp.py
+holds parse + rewrite to at least half the speed of a naive split/replace/join.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from typing import NamedTuple, NoReturn
 
 from rtppctl.proto.command import validate_token
 from rtppctl.proto.errors import InputError
+from rtppctl.proto.limits import DEFAULT_MARKER
+from rtppctl.proto.text import shown as _shown
 
 #: Largest body accepted, in bytes. Real SDP is a few kilobytes; this only bounds the work.
 MAX_SDP_BYTES = 1_048_576
-
-#: The module's default `nortpproxy_str`.
-DEFAULT_MARKER = "a=nortpproxy:yes"
 
 #: Protos carried over RTP: their numeric formats are payload types (the `c` modifier).
 RTP_PROTOS = frozenset({
@@ -51,7 +50,9 @@ _PROXYABLE = {**dict.fromkeys(RTP_PROTOS, True), **dict.fromkeys(PLAIN_PROTOS, F
 _LINES_RE = re.compile(r"(\n(?:[vocm]=|a=rtcp:)[^\n]*)")
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
+# Written out rather than as (...){3}: sre runs a counted group through its general repeat
+# machinery, and the plain sequence makes an o= or c= match about an eighth cheaper.
+_IPV4 = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
 _IPV4_RE = re.compile(_IPV4)
 # The common shapes of a captured o= and c= line, read with one match (group 1: an IPv4 address,
 # group 2: what may be an IPv6 one). Anything else (tabs, lower case, a multicast /ttl suffix, or
@@ -63,18 +64,24 @@ _CONNECTION_RE = re.compile(rf"\nc={_ADDRESS}")
 # through); a line that does not match is read again loosely to say what is wrong.
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[0-5]?[0-9]{1,4})"
 # Groups: the port token, its number, the proto; the media name and formats are read when asked for.
-_MEDIA_RE = re.compile(rf"\nm=[^ \t\r]+[ \t]+(({_PORT})(?:/[0-9]{{1,5}})?)[ \t]+([^ \t\r]+)")
+# The /count is "(?:...|)", the same as "(?:...)?" but a plain branch: sre runs an optional group
+# through its general repeat machinery, and the branch makes the match about an eighth cheaper.
+_MEDIA_RE = re.compile(rf"\nm=[^ \t\r]+[ \t]+(({_PORT})(?:/[0-9]{{1,5}}|))[ \t]+([^ \t\r]+)")
 _PORT_TOKEN_RE = re.compile(rf"{_PORT}(?:/[0-9]{{1,5}})?")
 _TOKEN_RE = re.compile(r"[^ \t]+")
 _IPV4_MULTICAST_SUFFIX_RE = re.compile(r"[0-9]{1,3}(?:/[0-9]{1,5})?")
 _IPV6_MULTICAST_SUFFIX_RE = re.compile(r"[0-9]{1,5}")
 # Control characters refused in a body: C0 except tab, CR and LF; DEL; C1; lone surrogates.
 _BINARY_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-# Every ASCII byte but the refused controls. Deleting these from an ASCII body leaves only the
-# refused bytes: one C call, several times faster than a regex search over the body.
+# Every ASCII byte but the refused controls.
 _ALLOWED_ASCII = bytes([9, 10, 13, *range(0x20, 0x7F)])
+# A bytes.translate table that turns each refused control into 0xFF and keeps every other byte: an
+# ASCII body holds no refused byte when translating gives it back unchanged. One C call, several
+# times faster than a regex search over the body, and cheaper than deleting the allowed bytes:
+# translate without deletions builds no deletion table and runs its simplest loop.
+_MARK_REFUSED = bytes(b if b in _ALLOWED_ASCII or b > 0x7F else 0xFF for b in range(256))
 # parse_sdp runs these on every body; bound once, they skip two lookups a call.
-_new_sdp = object.__new__
+_new_sdp = _new_record = object.__new__  # an Sdp or a record below, without an __init__ frame
 _split_lines = _LINES_RE.split
 _match_media = _MEDIA_RE.match
 _match_connection = _CONNECTION_RE.match
@@ -162,14 +169,67 @@ class Session(NamedTuple):
     streams: tuple[Stream, ...]
 
 
-# What parse_sdp keeps, besides the split body `parts` (captured lines at odd indices):
+# What parse_sdp keeps, besides the split body `parts` (captured lines at odd indices). A "part"
+# is an index in `parts`, -1 for a line that is not there; rewrite works from parts alone, and
+# Sdp turns them into line indices only when the model is asked for.
 #
-# A place, for a c= or o= line: (family, address, family start, family end, address start,
-# address end), the offsets being within the captured line.
-# A session record: [v= part (0 when the v= is in the first text piece), o= part, session c= part
-#   or -1, its place or None, index of the session's first stream record].
-# A stream record: [m= part, m= match, proxyable, proxied, medianum or None, media c= part or -1,
-#   its place or None, a=rtcp: part or -1, session number].
+# Slotted dataclasses rather than NamedTuples: CPython 3.11 specialises reading a slot but not a
+# NamedTuple field, and rewrite reads several per stream. They are mutable because parse_sdp fills
+# a session or stream record in as it meets the lines of the section; once it returns, nothing
+# changes them. The records every body needs (the first session, each stream, the common c= place)
+# parse_sdp makes with _new_record and sets every field itself: a call to __init__ costs a frame,
+# more than the rest of making one, and a slot left unset would raise when read.
+
+
+@dataclass(slots=True, eq=False)
+class _Place:
+    """Where a captured c= or o= line has its family and address: the values and their offsets."""
+
+    #: "IP4" or "IP6".
+    family: str
+    #: Without any multicast /ttl suffix, which the address token (address_start..address_end) holds.
+    address: str
+    #: Offsets within the captured line (which starts with its "\n"), end exclusive.
+    family_start: int
+    family_end: int
+    address_start: int
+    address_end: int
+
+
+@dataclass(slots=True, eq=False)
+class _SessionRecord:
+    """One `v=` session as parse_sdp found it."""
+
+    #: The v= line's part; 0 when the v= is in the first text piece.
+    v_part: int
+    #: Index in `Sdp._streams` of the session's first m= line (the count of m= lines before it).
+    first_stream: int
+    #: The first o= of the session, wherever it is.
+    o_part: int = -1
+    #: The session c= (the first c= between o= and the first m=) and where its address is.
+    c_part: int = -1
+    c_place: _Place | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _StreamRecord:
+    """One m= line and what parse_sdp found in its media section."""
+
+    #: The m= line's part.
+    m_part: int
+    #: The _MEDIA_RE match of the m= line: its port token, port number and proto.
+    m_match: re.Match[str]
+    #: Index in `Sdp._sessions` of the session holding the stream.
+    session_number: int
+    #: The stream's medianum when the module proxies its proto; None for an m= line it skips.
+    medianum: int | None = None
+    #: A command is sent for the stream: its proto is proxied and its port number is not 0.
+    proxied: bool = False
+    #: The media c= (the first c= in the section) and where its address is.
+    c_part: int = -1
+    c_place: _Place | None = None
+    #: The first `a=rtcp:` in the section.
+    rtcp_part: int = -1
 
 
 class Sdp:
@@ -177,7 +237,8 @@ class Sdp:
 
     Not a frozen dataclass: one is built on every parse and its parts only on first use, which a
     slotted class with read-only properties does cheaply. parse_sdp sets `_text`, `_parts`,
-    `_sessions` and `_streams`; `_lines` and `_model` stay unset until first asked for.
+    `_sessions` (a _SessionRecord list) and `_streams` (a _StreamRecord list); `_lines` and
+    `_model` stay unset until first asked for.
     """
 
     __slots__ = ("_lines", "_model", "_parts", "_sessions", "_streams", "_text")
@@ -230,26 +291,31 @@ class Sdp:
         def optional(part: int) -> int | None:
             return None if part < 0 else line_of[part]
 
+        # Stream and Session take their fields in order: a NamedTuple given keywords is built at
+        # less than half the speed.
         streams: list[Stream] = []
-        for (m_part, match, proxyable, proxied, medianum, c_part, c_place, rtcp_part,
-             session_number) in self._streams:
-            place = c_place or self._sessions[session_number][3]
-            family, address = (place[0], place[1]) if place else ("", "")
-            line = parts[m_part]
-            port, _, proto = match.groups()
-            media, formats = _media_name(line), line[match.end():].split()
+        for record in self._streams:
+            place = record.c_place or self._sessions[record.session_number].c_place
+            address, family = (place.address, place.family) if place else ("", "")
+            media_line = parts[record.m_part]
+            match = record.m_match
+            port, proto = match.group(1, 3)
+            formats = tuple(media_line[match.end():].split())
             streams.append(Stream(
-                medianum, media, port, proto, tuple(formats), proxyable, proxied, line_of[m_part],
-                optional(c_part), optional(rtcp_part), address, family, _is_null(address), session_number,
+                record.medianum, _media_name(media_line), port, proto, formats, record.medianum is not None,
+                record.proxied, line_of[record.m_part], optional(record.c_part), optional(record.rtcp_part),
+                address, family, _is_null(address), record.session_number,
             ))
         sessions = []
-        for number, (v_part, o_part, c_part, c_place, first) in enumerate(self._sessions):
-            following = self._sessions[number + 1][4] if number + 1 < len(self._sessions) else len(streams)
-            o_family, o_address = _address(parts[o_part], "o")[:2]
+        for number, session in enumerate(self._sessions):
+            following = (self._sessions[number + 1].first_stream if number + 1 < len(self._sessions)
+                         else len(streams))
+            origin = _address(parts[session.o_part], "o")
+            connection = session.c_place
             sessions.append(Session(
-                line_of[v_part], line_of[o_part], o_address, o_family, optional(c_part),
-                c_place[1] if c_place else None, c_place[0] if c_place else None,
-                tuple(streams[first:following]),
+                line_of[session.v_part], line_of[session.o_part], origin.address, origin.family,
+                optional(session.c_part), connection.address if connection else None,
+                connection.family if connection else None, tuple(streams[session.first_stream:following]),
             ))
         self._model: tuple[tuple[Session, ...], tuple[Stream, ...]] = (tuple(sessions), tuple(streams))
         return self._model
@@ -298,10 +364,6 @@ class _LineError(Exception):
         self.hint = hint
 
 
-def _shown(value: str, limit: int = 60) -> str:
-    return repr(value) if len(value) <= limit else repr(value[:limit]) + "..."
-
-
 def _is_null(address: str) -> bool:
     return address == "0.0.0.0" or (":" in address and not address.strip("0:"))
 
@@ -332,7 +394,7 @@ def _checked_text(body: str | bytes, source: str) -> str:
     # Tab, CR and LF are the only control characters let through. A CR not followed by LF stays
     # part of its line (lines end only at LF); the module would start a line after it, but no SDP
     # writer puts one there.
-    if text.isascii() and not text.encode("ascii").translate(None, _ALLOWED_ASCII):
+    if text.isascii() and (raw := text.encode("ascii")).translate(_MARK_REFUSED) == raw:
         return text
     found = _BINARY_RE.search(text)
     if found:
@@ -357,19 +419,20 @@ def _is_address(address: str, family: str) -> bool:
     return True
 
 
-def _address(line: str, kind: str) -> tuple[str, str, int, int, int, int]:
-    """The place of a captured o= or c= line: (family, address, and the two tokens' offsets)."""
+def _address(line: str, kind: str) -> _Place:
+    """Where a captured o= or c= line has its family and address, and what they are."""
     match = (_ORIGIN_RE if kind == "o" else _CONNECTION_RE).match(line)
     if match is not None:
         group = match.lastindex
         start, end = match.span(group)
         address = line[start:end]
         if group == 1 or _is_address(address, "IP6"):
-            return ("IP4" if group == 1 else "IP6"), address, start - 4, start - 1, start, end
+            family = "IP4" if group == 1 else "IP6"
+            return _Place(family, address, start - 4, start - 1, start, end)
     return _address_slowly(line, kind)
 
 
-def _address_slowly(line: str, kind: str) -> tuple[str, str, int, int, int, int]:
+def _address_slowly(line: str, kind: str) -> _Place:
     end = len(line) - 1 if line.endswith("\r") else len(line)
     tokens = list(_TOKEN_RE.finditer(line, 3, end))
     if kind == "o":
@@ -398,7 +461,7 @@ def _address_slowly(line: str, kind: str) -> tuple[str, str, int, int, int, int]
         if kind != "c" or not multicast or not suffix_ok:
             raise _LineError(f"{kind}= line has a bad address {_shown(token)}",
                              "a /ttl suffix belongs only after a multicast address on a c= line")
-    return (family, address, *tokens[1].span(), *tokens[2].span())  # type: ignore[return-value]
+    return _Place(family, address, *tokens[1].span(), *tokens[2].span())
 
 
 def _media_name(line: str) -> str:
@@ -444,73 +507,89 @@ def parse_sdp(body: str | bytes, *, source: str = "SDP") -> Sdp:
     `source` names the body in error messages, e.g. the file name.
     """
     if (type(body) is str and len(body) <= _FAST_LIMIT and body.startswith("v=") and body.isascii()
-            and not body.encode().translate(None, _ALLOWED_ASCII)):
+            and (raw := body.encode()).translate(_MARK_REFUSED) == raw):
         text, start = body, 0  # the common case, checked inline: no call is cheaper than one
     else:
         text = _checked_text(body, source)
         start = 0 if text.startswith("v=") else _first_content(text, source)
     parts = _split_lines(text)
-    sessions: list[list] = []
-    streams: list[list] = []
+    sessions: list[_SessionRecord] = []
+    streams: list[_StreamRecord] = []
     medianum = session_number = 0
-    stream: list | None = None
+    stream: _StreamRecord | None = None
     # Proxyable streams of a session without c=: each needs a media c=, checked at the session's end.
-    unconnected: list[list] = []
+    unconnected: list[_StreamRecord] = []
     # The first v= is in the first text piece unless a LF comes right before it.
-    session: list = [1 if start and text[start - 1] == "\n" else 0, -1, -1, None, 0]
+    session = _new_record(_SessionRecord)
+    session.v_part, session.first_stream = (1 if start and text[start - 1] == "\n" else 0), 0
+    session.o_part = session.c_part = -1
+    session.c_place = None
     part = 0
     try:
         for part in range(1, len(parts), 2):
             line = parts[part]
             kind = line[1]
             if kind == "a":  # a=rtcp:
-                if stream is not None and stream[7] < 0:
-                    stream[7] = part
-            elif kind == "m":
-                match = _match_media(line)
-                if match is None:
-                    _refuse_media_line(line)
-                _, number, proto = match.groups()
-                if proto in _PROXYABLE or proto.upper() in _PROXYABLE:
-                    medianum += 1
-                    proxied = number[0] != "0" or number.strip("0") != ""  # leading zeros are allowed
-                    stream = [part, match, True, proxied, medianum, -1, None, -1, session_number]
-                    if session[2] < 0:
-                        unconnected.append(stream)
-                else:
-                    stream = [part, match, False, False, None, -1, None, -1, session_number]
-                streams.append(stream)
+                if stream is not None and stream.rtcp_part < 0:
+                    stream.rtcp_part = part
             elif kind == "c":
                 # The first c= of a media section is the media c=; the session c= is the first
                 # one between o= and the first m=. Any other c= is not read, as in the module.
-                if (stream[5] >= 0) if stream is not None else (session[2] >= 0 or session[1] < 0):
+                if stream is not None:
+                    if stream.c_part >= 0:
+                        continue
+                elif session.c_part >= 0 or session.o_part < 0:
                     continue
                 match = _match_connection(line)
                 if match is not None and match.lastindex == 1:
-                    address = match.group(1)  # "\nc=IN IP4 <address>": the offsets are known
-                    place = ("IP4", address, 6, 9, 10, 10 + len(address))
+                    address = match[1]  # "\nc=IN IP4 <address>": the offsets are known
+                    place = _new_record(_Place)
+                    place.family, place.address, place.family_start, place.family_end = "IP4", address, 6, 9
+                    place.address_start, place.address_end = 10, 10 + len(address)
                 else:
                     place = _address(line, "c")
                 if stream is not None:
-                    stream[5], stream[6] = part, place
+                    stream.c_part, stream.c_place = part, place
                 else:
-                    session[2], session[3] = part, place
+                    session.c_part, session.c_place = part, place
             elif kind == "o":
-                if session[1] < 0:  # the first o= of the session, wherever it is
+                if session.o_part < 0:  # the first o= of the session, wherever it is
                     match = _match_origin(line)
-                    if match is None or (match.lastindex == 2 and not _is_address(match.group(2), "IP6")):
+                    if match is None or (match.lastindex == 2 and not _is_address(match[2], "IP6")):
                         _address_slowly(line, "o")  # explains what is wrong, or reads an odd shape
-                    session[1] = part
-            elif part != session[0]:  # v=: the next session
-                _end_session(session, len(streams), unconnected, parts, source)
-                sessions.append(session)
-                stream = None
-                unconnected = []
-                session_number += 1
-                session = [part, -1, -1, None, len(streams)]
+                    session.o_part = part
+            elif kind == "v":
+                if part != session.v_part:  # the next session (not the first v=, when a LF is before it)
+                    _end_session(session, len(streams), unconnected, parts, source)
+                    sessions.append(session)
+                    stream = None
+                    unconnected = []
+                    session_number += 1
+                    session = _SessionRecord(part, len(streams))  # v_part, first_stream
+            else:
+                # m=. It comes last, untested: CPython 3.11 leaves a test unspecialised when its
+                # jump is as long as this branch, and every line after it would pay for that.
+                match = _match_media(line)
+                if match is None:
+                    _refuse_media_line(line)
+                stream = _new_record(_StreamRecord)
+                stream.m_part, stream.m_match, stream.session_number = part, match, session_number
+                stream.c_part = stream.rtcp_part = -1
+                stream.c_place = None
+                proto = match[3]
+                if proto in _PROXYABLE or proto.upper() in _PROXYABLE:
+                    medianum += 1
+                    number = match[2]
+                    stream.medianum = medianum
+                    stream.proxied = number[0] != "0" or number.strip("0") != ""  # leading zeros are allowed
+                    if session.c_part < 0:
+                        unconnected.append(stream)
+                else:
+                    stream.medianum, stream.proxied = None, False
+                streams.append(stream)
     except _LineError as error:
         raise InputError(f"{source}: line {_line_number(parts, part)}: {error}", error.hint) from None
-    if session[1] < 0 or len(streams) == session[4] or unconnected:
+    if session.o_part < 0 or len(streams) == session.first_stream or unconnected:
         _end_session(session, len(streams), unconnected, parts, source)
     sessions.append(session)
     sdp = _new_sdp(Sdp)  # built without a call to __init__: one fewer frame on every parse
@@ -518,16 +597,20 @@ def parse_sdp(body: str | bytes, *, source: str = "SDP") -> Sdp:
     return sdp
 
 
-def _end_session(session: list, streams: int, unconnected: list[list], parts: list[str], source: str) -> None:
-    """Refuse a session without o= or m=, or with a proxied stream that has no c= anywhere."""
-    if session[1] < 0:
-        raise InputError(f"{source}: line {_line_number(parts, session[0])}: the session has no o= line")
-    if streams == session[4]:
-        raise InputError(f"{source}: line {_line_number(parts, session[0])}: the session has no m= line")
+def _end_session(session: _SessionRecord, streams: int, unconnected: list[_StreamRecord],
+                 parts: list[str], source: str) -> None:
+    """Refuse a session without o= or m=, or with a proxied stream that has no c= anywhere.
+
+    `streams` is how many m= lines the body has up to the session's end.
+    """
+    if session.o_part < 0:
+        raise InputError(f"{source}: line {_line_number(parts, session.v_part)}: the session has no o= line")
+    if streams == session.first_stream:
+        raise InputError(f"{source}: line {_line_number(parts, session.v_part)}: the session has no m= line")
     for stream in unconnected:
-        if stream[5] < 0:
+        if stream.c_part < 0:
             raise InputError(
-                f"{source}: line {_line_number(parts, stream[0])}: m={_media_name(parts[stream[0]])} "
+                f"{source}: line {_line_number(parts, stream.m_part)}: m={_media_name(parts[stream.m_part])} "
                 "has no c= line (neither in the media section nor at session level)"
             )
 
@@ -600,21 +683,20 @@ def _marker(marker: str | None) -> tuple[str, str, str, str] | None:
     return result
 
 
-def _replace_address(out: list[str], parts: list[str], part: int,
-                     place: tuple[str, str, int, int, int, int], family: str, address: str) -> None:
+def _replace_address(out: list[str], parts: list[str], part: int, place: _Place, family: str,
+                     address: str) -> None:
     """Put `address` (and `family` when it changes) into a c=/o= line, unless nothing changes.
 
     Nothing changes when address and family are the same, or when a null (on-hold) address stays
     null in the same family: the module leaves such a line as it is (protocol.md §4.5). The whole
     address token is replaced, a multicast /ttl suffix included: the relay's address is unicast.
     """
-    old_family, old_address, family_start, family_end, address_start, address_end = place
     line = parts[part]
-    if family != old_family:
-        out[part] = (line[:family_start] + family + line[family_end:address_start] + address
-                     + line[address_end:])
-    elif address != old_address and not (_is_null(address) and _is_null(old_address)):
-        out[part] = line[:address_start] + address + line[address_end:]
+    if family != place.family:
+        out[part] = (line[:place.family_start] + family + line[place.family_end:place.address_start]
+                     + address + line[place.address_end:])
+    elif address != place.address and not (_is_null(address) and _is_null(place.address)):
+        out[part] = line[:place.address_start] + address + line[place.address_end:]
 
 
 def rewrite(sdp: Sdp, targets: Mapping[int, MediaTarget], *, rewrite_origin: bool = False,
@@ -647,9 +729,10 @@ def rewrite(sdp: Sdp, targets: Mapping[int, MediaTarget], *, rewrite_origin: boo
     # Streams come in session order, so "once per session" is "not yet for this session number".
     connection_session = origin_session = -1
     used = 0
-    for m_part, match, _, proxied, medianum, c_part, c_place, rtcp_part, session_number in sdp._streams:
-        if not proxied:
+    for stream in sdp._streams:
+        if not stream.proxied:
             continue
+        medianum = stream.medianum
         target = targets.get(medianum)
         if target is None:
             continue
@@ -660,31 +743,35 @@ def rewrite(sdp: Sdp, targets: Mapping[int, MediaTarget], *, rewrite_origin: boo
             raise InputError(
                 f"the target of medianum {medianum} must be a MediaTarget, not {target!r}"
             ) from None
+        m_part = stream.m_part
         line = parts[m_part]
-        start, end = match.span(1)
+        start, end = stream.m_match.span(1)
         out[m_part] = f"{line[:start]}{port}{line[end:]}"
-        if c_part < 0:
-            session = sessions[session_number]
-            c_part, c_place = session[2], session[3]
-            if session_number == connection_session:
-                c_part = -1  # the session c= is replaced once per session
+        session_number = stream.session_number
+        # The c= to point at the relay: the media c=, else the session c= (None for neither).
+        c_part, c_place = stream.c_part, stream.c_place
+        if c_place is None:
+            if session_number != connection_session:  # the session c= is replaced once per session
+                session = sessions[session_number]
+                c_part, c_place = session.c_part, session.c_place
             connection_session = session_number
         elif rewrite_session_connection and session_number != connection_session:
             connection_session = session_number
             session = sessions[session_number]
-            if session[2] >= 0:
-                _replace_address(out, parts, session[2], session[3], family, address)
-        if c_part >= 0:
+            if session.c_place is not None:
+                _replace_address(out, parts, session.c_part, session.c_place, family, address)
+        if c_place is not None:
             # Inline for the common case: same family, another address.
-            if family == c_place[0] and address != c_place[1] and not _is_null(address):
+            if family == c_place.family and address != c_place.address and not _is_null(address):
                 line = parts[c_part]
-                out[c_part] = f"{line[:c_place[4]]}{address}{line[c_place[5]:]}"
+                out[c_part] = f"{line[:c_place.address_start]}{address}{line[c_place.address_end:]}"
             else:
                 _replace_address(out, parts, c_part, c_place, family, address)
         if rewrite_origin and session_number != origin_session:
             origin_session = session_number
-            o_part = sessions[session_number][1]
+            o_part = sessions[session_number].o_part
             _replace_address(out, parts, o_part, _address(parts[o_part], "o"), family, address)
+        rtcp_part = stream.rtcp_part
         if rtcp_part >= 0:
             cr = "\r" if parts[rtcp_part][-1] == "\r" else ""
             out[rtcp_part] = f"\na=rtcp:{port + 1} IN {family} {address}{cr}"
@@ -719,7 +806,7 @@ def _insert_before_last_line(out: list[str], text: str, marker: str) -> None:
 
 
 def _refuse_unknown_targets(sdp: Sdp, targets: Mapping[int, MediaTarget]) -> None:
-    proxied = [stream[4] for stream in sdp._streams if stream[3]]
+    proxied = [stream.medianum for stream in sdp._streams if stream.proxied]
     for medianum in targets:
         if medianum not in proxied:
             raise InputError(
@@ -735,8 +822,8 @@ def ret_value(targets: Mapping[int, MediaTarget], sdp: Sdp) -> str | None:
     """
     last = None
     for stream in sdp._streams:
-        if stream[3] and stream[4] in targets:
-            last = targets[stream[4]]
+        if stream.proxied and stream.medianum in targets:
+            last = targets[stream.medianum]
     return None if last is None else f"{last.address}:{last.port}"
 
 

@@ -5,6 +5,8 @@ Bodies go in as text or bytes, values and text come out; nothing here touches a 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -329,6 +331,27 @@ def test_port_count_is_replaced_with_the_port():
     assert rewrite(sdp, {1: target(30000)}, marker=None).splitlines()[5] == "m=video 30000 RTP/AVP 31"
 
 
+@pytest.mark.parametrize(("port", "proxied"), [
+    ("00", False), ("000", False), ("0/2", False), ("00001", True), ("65535", True), ("65535/2", True),
+    ("5/12345", True),
+])
+def test_port_tokens_with_leading_zeros_or_a_count(port, proxied):
+    body = lf("v=0", "o=- 1 1 IN IP4 10.0.0.5", "s=-", "c=IN IP4 10.0.0.5", "t=0 0", f"m=audio {port} RTP/AVP 0")
+    sdp = parse_sdp(body)
+    assert (sdp.streams[0].port, sdp.streams[0].proxied, sdp.streams[0].medianum) == (port, proxied, 1)
+    out = rewrite(sdp, {1: target(30000)} if proxied else {}, marker=None).splitlines()[5]
+    assert out == ("m=audio 30000 RTP/AVP 0" if proxied else f"m=audio {port} RTP/AVP 0")
+
+
+@pytest.mark.parametrize("address", ["0.0.0.9", "10.99.100.199", "200.249.250.255", "255.255.255.255"])
+def test_ipv4_octets_up_to_their_bounds_are_read_and_replaced(address):
+    body = crlf("v=0", f"o=- 1 1 IN IP4 {address}", "s=-", f"c=IN IP4 {address}", "t=0 0", "m=audio 4000 RTP/AVP 0")
+    sdp = parse_sdp(body)
+    assert (sdp.sessions[0].origin_address, sdp.sessions[0].connection_address) == (address, address)
+    out = rewrite(sdp, {1: target(30000)}, rewrite_origin=True, marker=None).splitlines()
+    assert (out[1], out[3]) == (f"o=- 1 1 IN IP4 {RELAY}", f"c=IN IP4 {RELAY}")
+
+
 def test_odd_spacing_in_m_line_kept():
     body = lf("v=0", "o=- 1 1 IN IP4 10.0.0.5", "s=-", "c=IN IP4 10.0.0.5", "t=0 0", "m=audio\t4000  RTP/AVP  0 8 ")
     sdp = parse_sdp(body)
@@ -613,6 +636,8 @@ def with_line(index: int, line: str) -> str:
         (with_line(5, "m=audio 65536 RTP/AVP 0"), "SDP: line 6: m= line has a bad port '65536'"),
         (with_line(5, "m=audio 4000/x RTP/AVP 0"), "SDP: line 6: m= line has a bad port '4000/x'"),
         (with_line(5, "m=audio -1 RTP/AVP 0"), "SDP: line 6: m= line has a bad port '-1'"),
+        (with_line(5, "m=audio 065535 RTP/AVP 0"), "SDP: line 6: m= line has a bad port '065535'"),
+        (with_line(5, "m=audio 5/123456 RTP/AVP 0"), "SDP: line 6: m= line has a bad port '5/123456'"),
         (with_line(5, "m=audio 4000"), "SDP: line 6: m= line needs at least media, port and proto: 'm=audio 4000'"),
         (with_line(5, "m="), "SDP: line 6: m= line needs at least media, port and proto: 'm='"),
         (with_line(5, "m=au\rdio 4000 RTP/AVP 0"), "SDP: line 6: m= line is not m=<media> <port> <proto>"),
@@ -621,6 +646,10 @@ def with_line(index: int, line: str) -> str:
         (with_line(3, "c=IN IP4"), "SDP: line 4: c= line has no address"),
         (with_line(3, "c="), "SDP: line 4: c= line is not c=IN IP4|IP6 <address>: 'c='"),
         (with_line(3, "c=IN IP4 300.1.1.1"), "SDP: line 4: c= line has a bad IP4 address '300.1.1.1'"),
+        (with_line(3, "c=IN IP4 1.2.256.4"), "SDP: line 4: c= line has a bad IP4 address '1.2.256.4'"),
+        (with_line(3, "c=IN IP4 1.2.3.04"), "SDP: line 4: c= line has a bad IP4 address '1.2.3.04'"),
+        (with_line(3, "c=IN IP4 1.2.3"), "SDP: line 4: c= line has a bad IP4 address '1.2.3'"),
+        (with_line(3, "c=IN IP4 1.2.3.4.5"), "SDP: line 4: c= line has a bad IP4 address '1.2.3.4.5'"),
         (with_line(3, "c=IN IP4 ::1"), "SDP: line 4: c= line has a bad IP4 address '::1'"),
         (with_line(3, "c=IN IP6 10.0.0.5"), "SDP: line 4: c= line has a bad IP6 address '10.0.0.5'"),
         (with_line(3, "c=IN IP4 host.example"), "SDP: line 4: c= line has a bad IP4 address 'host.example'"),
@@ -676,6 +705,21 @@ def test_binary_data_is_refused():
 def test_tabs_are_not_binary():
     body = crlf("v=0", "o=- 1 1 IN IP4 10.0.0.5", "s=a\tb", *BASE[3:])
     assert parse_sdp(body).lines[2].text == "s=a\tb"
+
+
+REFUSED_ASCII = {*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F}
+
+
+@pytest.mark.parametrize("code", range(0x80))
+def test_each_ascii_control_but_tab_cr_lf_is_refused_as_text_and_as_bytes(code):
+    body = crlf("v=0", "o=- 1 1 IN IP4 10.0.0.5", f"s=a{chr(code)}b", *BASE[3:])
+    for given in (body, body.encode()):  # text starting with v= takes parse_sdp's inline check
+        if code in REFUSED_ASCII:
+            message = rf"^SDP contains binary data at line 3 \(control character {re.escape(repr(chr(code)))}\)$"
+            with pytest.raises(InputError, match=message):
+                parse_sdp(given)
+        else:
+            assert str(parse_sdp(given)) == body
 
 
 def test_size_limit():
