@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import typer
 
 from rtppctl import __version__
-from rtppctl.proto import limits
 from rtppctl.cli.common import PlainCommand, PlainGroup, Session
+from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode, RtppctlError
 
 # Click's exception base, reached through a public name: Typer vendors Click from 0.29 on
@@ -226,16 +226,18 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _run(args: list[str]) -> int:
+    # The global options alone decide how a failure is reported (-vv, --no-color): a '-vv' given as
+    # the value of a command's own option is not one. Until the split, the raw line stands in.
+    options = args
     try:
         name = command_name(args)
         tree = build_app(name) if name else __getattr__("app")
         command = typer.main.get_command(tree)
-        args = hoist_global_options(args, command)
-        # Click consumes the list it parses; `args` stays whole for the error report.
-        with command.make_context("rtppctl", list(args)) as ctx:
+        options, rest = split_global_options(args, command)
+        with command.make_context("rtppctl", options + rest) as ctx:
             result = command.invoke(ctx)
     except RtppctlError as err:
-        _report(err, args)
+        _report(err, options)
         return int(err.exit_code)
     except _ClickException as err:
         err.show()  # type: ignore[attr-defined]
@@ -251,7 +253,7 @@ def _run(args: list[str]) -> int:
         # and exits 1. The reader going away is not a failure here either.
         return int(ExitCode.OK) if _stdout_is_null() else _exit_status(exit_.code)
     except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said in one line
-        if _verbosity(args) >= 2:
+        if _verbosity(options) >= 2:
             import traceback  # noqa: PLC0415
 
             traceback.print_exc()
@@ -303,10 +305,10 @@ def _exit_status(code: object) -> int:
     return code if isinstance(code, int) else int(ExitCode.UNEXPECTED)
 
 
-def _report(err: RtppctlError, args: list[str]) -> None:
+def _report(err: RtppctlError, options: list[str]) -> None:
     from rtppctl.cli.output import Output  # noqa: PLC0415
 
-    Output(color=False if "--no-color" in args else None, verbose=_verbosity(args)).error(err)
+    Output(color=False if "--no-color" in options else None, verbose=_verbosity(options)).error(err)
 
 
 def main() -> None:
