@@ -237,7 +237,7 @@ def plan(
         if socket is None:
             raise InputError(
                 f"flag {'n' if wants_notify else 'd'} needs a notification socket",
-                "set rtpp_notify_socket in the config, give --notify-socket, or write the flag as n<tcp:HOST:PORT>",
+                "set rtpp_notify_socket in the config, or name the socket in the flags: n<tcp:HOST:PORT>",
             )
         if letter == "U":
             # L takes at most 6 arguments: notify arguments there are E1 (§9.1).
