@@ -12,7 +12,7 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw offer answer engage unforce shell config embedded'
+            subs='version ping info raw offer answer engage unforce shell config embedded lb'
             opts='--json -v --verbose --timeout --retries --no-color --config --version -h --help'
             valued='--timeout --retries --config'
             ;;
@@ -82,6 +82,18 @@ _rtppctl_spec()
         'rtppctl embedded status')
             opts='-h --help'
             ;;
+        'rtppctl lb')
+            subs='explain simulate'
+            opts='-h --help'
+            ;;
+        'rtppctl lb explain')
+            opts='--set -t --target --disable -h --help'
+            valued='--set -t --target --disable'
+            ;;
+        'rtppctl lb simulate')
+            opts='--calls --call-ids --seed --set -t --target --disable -h --help'
+            valued='--calls --call-ids --seed --set -t --target --disable'
+            ;;
     esac
 }
 
@@ -98,6 +110,7 @@ _rtppctl_value()
         'rtppctl engage --answer') kind=file ;;
         'rtppctl shell --history') kind=file ;;
         'rtppctl embedded start --record-dir') kind=dir ;;
+        'rtppctl lb simulate --call-ids') kind=file ;;
     esac
 }
 

@@ -18,6 +18,7 @@ complete -c rtppctl -n '__fish_use_subcommand' -a unforce -d 'Tear a call\'s rel
 complete -c rtppctl -n '__fish_use_subcommand' -a shell -d 'Rewrite SDP by hand in an interactive session: load or paste, set tags and flags, offer, answer.'
 complete -c rtppctl -n '__fish_use_subcommand' -a config -d 'Show, locate and create the configuration file.'
 complete -c rtppctl -n '__fish_use_subcommand' -a embedded -d 'Run the real RTPProxy engine (rtp.io) on loopback.'
+complete -c rtppctl -n '__fish_use_subcommand' -a lb -d 'Explain and simulate the module\'s choice of relay for a call.'
 complete -c rtppctl -n '__fish_use_subcommand' -l json -d 'Data as JSON on stdout: one object per command, one per line (NDJSON) for streams.'
 complete -c rtppctl -n '__fish_use_subcommand' -s v -l verbose -d '-v: notes on stderr; -vv: every datagram/line sent and received, tracebacks.'
 complete -c rtppctl -n '__fish_use_subcommand' -l timeout -r -f -d 'Wait for each reply, 0.001 to 3600 (default: rtpproxy_timeout, 1 s).'
@@ -156,3 +157,23 @@ complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_su
 
 # rtppctl embedded status
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl lb
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and not __fish_seen_subcommand_from explain simulate' -a explain -d 'Which relay a Call-ID goes to, and why: the hash, the cut, each node\'s range and state.'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and not __fish_seen_subcommand_from explain simulate' -a simulate -d 'The share of calls each relay of a set gets, against the share its weight promises.'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and not __fish_seen_subcommand_from explain simulate' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl lb explain
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from explain' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from explain' -s t -l target -r -f -d 'A node of an ad hoc set instead of the configured one, with its weight, e.g. udp:10.0.0.5:22222=2 (repeatable, in set order).'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from explain' -l disable -r -f -d 'Treat this relay as disabled, as the module does after a failure (repeatable).'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from explain' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl lb simulate
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -l calls -r -f -d 'Generated Call-IDs to spread.'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -l call-ids -r -F -d 'Real Call-IDs instead, one a line (\'-\' for stdin).'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -l seed -r -f -d 'Seed of the generated Call-IDs.'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -s t -l target -r -f -d 'A node of an ad hoc set instead of the configured one, with its weight, e.g. udp:10.0.0.5:22222=2 (repeatable, in set order).'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -l disable -r -f -d 'Treat this relay as disabled, as the module does after a failure (repeatable).'
+complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -s h -l help -d 'Show this message and exit.'

@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 GROUPS: dict[str, tuple[str, str, str]] = {
     "config": ("rtppctl.cli.config_cmd", "config_app", "Show, locate and create the configuration file."),
     "embedded": ("rtppctl.cli.embedded_cmd", "embedded_app", "Run the real RTPProxy engine (rtp.io) on loopback."),
+    "lb": ("rtppctl.cli.lb_cmd", "lb_app", "Explain and simulate the module's choice of relay for a call."),
 }
 
 

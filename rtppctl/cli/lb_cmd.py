@@ -1,0 +1,137 @@
+"""`rtppctl lb`: the module's load balancing over a relay set, explained and simulated.
+
+Both commands read the set from the configuration (or from `--target` specs with their weights)
+and call `rtppctl.ops.lb`; no relay is contacted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rtppctl.cli.common import PlainCommand, SetOption, session
+
+lb_app = typer.Typer(
+    help="Predict and simulate which relay of a set the module picks for a call (no relay is contacted).",
+    no_args_is_help=True,
+)
+
+SetTargetOption = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", metavar="SPEC", show_default=False,
+                 help="A node of an ad hoc set instead of the configured one, with its weight, e.g. "
+                      "udp:10.0.0.5:22222=2 (repeatable, in set order)."),
+]
+DisableOption = Annotated[
+    list[str] | None,
+    typer.Option("--disable", metavar="URL", show_default=False,
+                 help="Treat this relay as disabled, as the module does after a failure (repeatable)."),
+]
+
+_BAR_WIDTH = 30
+
+
+def _set_nodes(ctx: typer.Context, targets: list[str] | None, set_id: int | None):  # noqa: ANN202
+    members = session(ctx).nodes(targets, set_id)
+    return (members[0].set_id if members else set_id), [member.node for member in members]
+
+
+@lb_app.command(cls=PlainCommand)
+def explain(
+    ctx: typer.Context,
+    call_id: Annotated[str, typer.Argument(metavar="CALL-ID", help="The Call-ID, as in the SIP message.")],
+    set_id: SetOption = None,
+    target: SetTargetOption = None,
+    disable: DisableOption = None,
+) -> None:
+    """Which relay a Call-ID goes to, and why: the hash, the cut, each node's range and state.
+
+    Examples:
+
+      rtppctl lb explain a84b4c76e66710@pc33.example.com
+
+      rtppctl lb explain call-0001 -t udp:10.0.0.5:22222=2 -t udp:10.0.0.6:22222 --disable udp:10.0.0.5:22222
+
+      rtppctl lb explain call-0001 --set 1 --json
+    """
+    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+    from rtppctl.ops import as_dict, lb  # noqa: PLC0415
+
+    s = session(ctx)
+    set_id, nodes = _set_nodes(ctx, target, set_id)
+    result = lb.explain(call_id, nodes, set_id=set_id, disabled=disable or ())
+    for warning in result.warnings:
+        s.output.warn(warning)
+    if result.forced_cut is not None:
+        walk = f"cut {result.hash} % {result.total_weight} = {result.cut} falls on a disabled relay; " \
+               f"forced walk over the enabled weight: {result.hash} % {result.enabled_weight} = {result.forced_cut}"
+    elif result.reason == "single node":
+        walk = "a set of one relay is not hashed"
+    elif result.cut < 0:
+        walk = "every enabled relay has weight 0: the first enabled one is chosen"
+    else:
+        walk = f"cut {result.hash} % {result.total_weight} = {result.cut}"
+    chosen = result.node or "no relay (none is enabled)"
+    summary = f"{result.call_id}: hash {result.hash}; {walk}; chosen: {chosen} ({result.reason})"
+    table = Table(
+        [Column("#", "right", keep=True), Column("relay", keep=True), Column("weight", "right", keep=True),
+         Column("cuts", "right", keep=True), Column("state", keep=True), Column("chosen", keep=True)],
+        [[index, node.url, node.weight, f"{node.range_start}-{node.range_end - 1}" if node.weight else "-",
+          "enabled" if node.enabled else "disabled", "<-" if node.chosen else ""]
+         for index, node in enumerate(result.nodes)],
+        title=f"set {set_id}" if set_id is not None else "set given with --target",
+    )
+    s.output.emit(as_dict(result), summary, table)
+
+
+@lb_app.command(cls=PlainCommand)
+def simulate(
+    ctx: typer.Context,
+    calls: Annotated[int, typer.Option("--calls", metavar="N", min=1, max=100_000_000, help="Generated Call-IDs to spread.")] = 100_000,
+    call_ids: Annotated[str | None, typer.Option("--call-ids", metavar="FILE", show_default=False,
+                                                 help="Real Call-IDs instead, one a line ('-' for stdin).")] = None,
+    seed: Annotated[int, typer.Option("--seed", metavar="S", min=0, max=2**63 - 1, help="Seed of the generated Call-IDs.")] = 1,
+    set_id: SetOption = None,
+    target: SetTargetOption = None,
+    disable: DisableOption = None,
+) -> None:
+    """The share of calls each relay of a set gets, against the share its weight promises.
+
+    Warns when the weights add up to more than 256 (the hash cannot reach every node) and when a
+    weight-0 node is unreachable.
+
+    Examples:
+
+      rtppctl lb simulate --calls 1000000
+
+      rtppctl lb simulate --call-ids callids.txt --set 1 --json
+
+      rtppctl lb simulate -t udp:10.0.0.5:22222=3 -t udp:10.0.0.6:22222=1 --disable udp:10.0.0.5:22222
+    """
+    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+    from rtppctl.ops import as_dict, lb  # noqa: PLC0415
+
+    s = session(ctx)
+    set_id, nodes = _set_nodes(ctx, target, set_id)
+    if call_ids is not None:
+        from rtppctl.files import read_input  # noqa: PLC0415
+
+        text, source = read_input(call_ids)
+        stream = (line for line in text.splitlines() if line.strip())
+        result = lb.simulate(stream, nodes, set_id=set_id, disabled=disable or (), source=source)
+    else:
+        result = lb.simulate(lb.generated_call_ids(calls, seed), nodes, set_id=set_id, disabled=disable or (), seed=seed)
+    for warning in result.warnings:
+        s.output.warn(warning)
+    top = max((node.share for node in result.nodes), default=0.0) or 1.0
+    table = Table(
+        [Column("relay", keep=True), Column("weight", "right", keep=True), Column("expected", "right", keep=True),
+         Column("calls", "right", keep=True), Column("share", "right", keep=True), Column("")],
+        [[node.url, node.weight, f"{node.expected_share:.1%}", node.calls, f"{node.share:.1%}",
+          "█" * round(_BAR_WIDTH * node.share / top)] for node in result.nodes],
+        title=f"{result.calls} calls ({result.source}) over "
+              + (f"set {set_id}" if set_id is not None else "the set given with --target"),
+        caption=f"{result.unassigned} calls found no enabled relay" if result.unassigned else None,
+    )
+    s.output.emit(as_dict(result), table)
