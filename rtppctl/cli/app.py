@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from rtppctl import __version__
-from rtppctl.cli.common import PlainCommand, PlainGroup, Session
+from rtppctl.cli.common import PlainCommand, PlainGroup, RunContext
 from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode, RtppctlError
 
@@ -88,7 +88,7 @@ def root(
     config: Annotated[str | None, typer.Option("--config", metavar="FILE", help="Config file (default: $RTPPCTL_CONFIG, then ~/.config/rtppctl/config.toml, then /etc/rtppctl/config.toml).", show_default=False)] = None,
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print rtppctl's version and exit.")] = False,
 ) -> None:
-    ctx.obj = Session(
+    ctx.obj = RunContext(
         json=json_output,
         verbose=verbose,
         timeout=timeout,

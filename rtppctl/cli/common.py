@@ -1,7 +1,7 @@
-"""What every command shares: the per-run `Session` object and the options reused across commands.
+"""What every command shares: the per-run `RunContext` and the options reused across commands.
 
-The root callback builds one `Session` from the global options and stores it on the Typer context;
-commands fetch it with `session(ctx)`. The session loads the configuration lazily (a command given
+The root callback builds one `RunContext` from the global options and stores it on the Typer context;
+commands fetch it with `run_context(ctx)`. It loads the configuration lazily (a command given
 `--target` and no config file never reads TOML), opens channels with the effective timeout and
 retries, and owns the one `Output`. Option types defined here keep help texts identical everywhere.
 """
@@ -70,7 +70,7 @@ class PlainGroup(TyperGroup):
 
 
 @dataclass
-class Session:
+class RunContext:
     """Global options of one run, and the objects built from them on demand."""
 
     json: bool = False
@@ -131,7 +131,7 @@ class Session:
         return pick_node(self.config, targets=targets, set_id=set_id)
 
 
-def relay_for(s: Session, targets: list[str] | None, set_id: int | None):  # noqa: ANN201
+def relay_for(s: RunContext, targets: list[str] | None, set_id: int | None):  # noqa: ANN201
     """The ops.Relay an SDP operation talks to: the chosen node plus the config's SDP settings."""
     from rtppctl.ops import Relay  # noqa: PLC0415
 
@@ -139,10 +139,10 @@ def relay_for(s: Session, targets: list[str] | None, set_id: int | None):  # noq
     return Relay(s.connect, s.node(targets, set_id), marker=config.nortpproxy_str, notify_socket=config.rtpp_notify_socket)
 
 
-def session(ctx: typer.Context) -> Session:
-    """The run's Session (the root callback always sets one; tests calling commands directly get a fresh one)."""
-    obj = ctx.find_object(Session)
+def run_context(ctx: typer.Context) -> RunContext:
+    """The run's RunContext (the root callback always sets one; tests calling commands directly get a fresh one)."""
+    obj = ctx.find_object(RunContext)
     if obj is None:
-        obj = Session()
+        obj = RunContext()
         ctx.obj = obj
     return obj

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rtppctl.cli.common import PlainCommand, session
+from rtppctl.cli.common import PlainCommand, run_context
 
 config_app = typer.Typer(
     help="Show, locate and create the configuration file (keys named as the OpenSIPS rtpproxy module's parameters).",
@@ -42,7 +42,7 @@ def init(
     """
     from rtppctl.config import user_config_path, write_starter_config  # noqa: PLC0415
 
-    out = session(ctx).output
+    out = run_context(ctx).output
     written = write_starter_config(path if path is not None else user_config_path(), force=force)
     out.emit({"path": str(written), "written": True}, f"wrote {written}", "check it with: rtppctl config show")
 
@@ -64,7 +64,7 @@ def show(ctx: typer.Context) -> None:
     from rtppctl.config import toml_spelling  # noqa: PLC0415
     from rtppctl.proto.url import format_node  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     config = s.config
     settings = config.as_dict()
@@ -119,7 +119,7 @@ def path_(ctx: typer.Context) -> None:
     from rtppctl.config import config_candidates, find_config  # noqa: PLC0415
     from rtppctl.proto.errors import ConfigError  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     candidates = config_candidates(s.config_path)
     try:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rtppctl.cli.common import PlainCommand, session
+from rtppctl.cli.common import PlainCommand, run_context
 from rtppctl.proto import limits
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def start(
 
     from rtppctl import embedded  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     defaults = s.config.embedded
     port_min, port_max = _port_range(ports) if ports else (defaults.port_min, defaults.port_max)
@@ -124,7 +124,7 @@ def stop(ctx: typer.Context) -> None:
     """
     from rtppctl import embedded  # noqa: PLC0415
 
-    out = session(ctx).output
+    out = run_context(ctx).output
     result = embedded.stop()
     if not result["stopped"]:
         line = "the embedded relay is not running"
@@ -148,7 +148,7 @@ def status(ctx: typer.Context) -> None:
     """
     from rtppctl import embedded  # noqa: PLC0415
 
-    out = session(ctx).output
+    out = run_context(ctx).output
     current = embedded.status()
     if not current.running:
         out.emit(current.as_dict(), "the embedded relay is not running", "start it with: rtppctl embedded start")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import PlainCommand, SetOption, session
+from rtppctl.cli.common import PlainCommand, SetOption, run_context
 
 lb_app = typer.Typer(
     help="Predict and simulate which relay of a set the module picks for a call (no relay is contacted).",
@@ -33,7 +33,7 @@ _BAR_WIDTH = 30
 
 
 def _set_nodes(ctx: typer.Context, targets: list[str] | None, set_id: int | None):  # noqa: ANN202
-    members = session(ctx).nodes(targets, set_id)
+    members = run_context(ctx).nodes(targets, set_id)
     return (members[0].set_id if members else set_id), [member.node for member in members]
 
 
@@ -58,7 +58,7 @@ def explain(
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
     from rtppctl.ops import as_dict, lb  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     set_id, nodes = _set_nodes(ctx, target, set_id)
     result = lb.explain(call_id, nodes, set_id=set_id, disabled=disable or ())
     for warning in result.warnings:
@@ -112,7 +112,7 @@ def simulate(
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
     from rtppctl.ops import as_dict, lb  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     set_id, nodes = _set_nodes(ctx, target, set_id)
     if call_ids is not None:
         from rtppctl.files import read_input  # noqa: PLC0415

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import SetOption, TargetOption, session
+from rtppctl.cli.common import SetOption, TargetOption, run_context
 from rtppctl.proto.errors import ExitCode
 
 
@@ -20,7 +20,7 @@ def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption =
     """
     from rtppctl import ops  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     member = s.node(target, set_id)
     with s.connect(member.node) as client:
@@ -58,7 +58,7 @@ def ping(
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
     from rtppctl.proto.command import MODULE_PROBE_ORDER  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     members = s.nodes(target, set_id, all_sets=all_sets)
     results = ops.ping(s.connect, members, count)
@@ -96,7 +96,7 @@ def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = No
     from rtppctl import ops  # noqa: PLC0415
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     member = s.node(target, set_id)
     with s.connect(member.node) as client:
@@ -131,7 +131,7 @@ def raw(
     from rtppctl import ops  # noqa: PLC0415
     from rtppctl.proto import command as cmd  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     if words and batch:
         raise typer.BadParameter("give either a COMMAND or --file, not both")

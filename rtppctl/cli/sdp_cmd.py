@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import SetOption, TargetOption, relay_for, session
+from rtppctl.cli.common import SetOption, TargetOption, relay_for, run_context
 
 InputArgument = Annotated[
     str, typer.Argument(metavar="[FILE|-]", help="An SDP body or a whole SIP message ('-' or nothing: stdin).")
@@ -99,7 +99,7 @@ answer = _rewrite_command(False, "answer", """Put an SDP answer through a relay 
 def _rewrite(ctx: typer.Context, is_offer: bool, options: dict) -> None:
     from rtppctl import ops  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     destination = _destination(options["file"], options["output"], options["in_place"])
     text, name = _read(s, options["file"])
     request = ops.RewriteRequest(
@@ -192,7 +192,7 @@ def engage(
     from rtppctl import ops  # noqa: PLC0415
     from rtppctl.cli.output import Verbatim  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     requests = []
     for path in (offer_file, answer_file):
@@ -231,7 +231,7 @@ def unforce(
     """
     from rtppctl import ops  # noqa: PLC0415
 
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     result = ops.unforce(relay_for(s, target, set_id), call_id, from_tag, to_tag)
     line = (

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rtppctl.cli.common import Session, SetOption, TargetOption, relay_for, session
+from rtppctl.cli.common import RunContext, SetOption, TargetOption, relay_for, run_context
 from rtppctl.proto.errors import InputError, RtppctlError
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def shell(
 
       rtppctl shell --set 1 --history ~/.rtppctl_shell_history
     """
-    s = session(ctx)
+    s = run_context(ctx)
     out = s.output
     if target or set_id is not None:
         # A relay named on the command line is checked now: a typo should not wait for the first offer.
@@ -185,7 +185,7 @@ class RewriteShell(cmd.Cmd):
 
     def __init__(
         self,
-        s: Session,
+        s: RunContext,
         settings: Settings,
         *,
         line_editor: ModuleType | None = None,
