@@ -1,0 +1,357 @@
+"""The state store: every field round-trips, the ledger's rules, the state path, refusing files that
+are not rtppctl's (byte-for-byte untouched), and eight processes changing one file at once."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rtppctl.proto.errors import ConfigError, ExitCode
+from rtppctl.relays.health import Health, State
+from rtppctl.relays.store import (
+    DEFAULT_LEDGER_TTL,
+    SCHEMA_VERSION,
+    LedgerEntry,
+    LedgerStream,
+    NodeRecord,
+    StateStore,
+    default_state_path,
+    resolve_state_path,
+)
+
+NOW = 1_700_000_000.0
+
+
+def entry(call_id: str = "call-1", **changes) -> LedgerEntry:
+    fields = dict(
+        call_id=call_id,
+        from_tag="from-1",
+        to_tag=None,
+        set_id=0,
+        node_url="udp:10.0.0.5:7722",
+        advertised=None,
+        streams=(LedgerStream(0, 30000, (0, 8, 101)),),
+        notify_tag=None,
+        dtmf_tag=None,
+        created_at=NOW,
+        last_used_at=NOW,
+    )
+    fields.update(changes)
+    return LedgerEntry(**fields)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with StateStore.open(tmp_path / "state.sqlite3") as opened:
+        yield opened
+
+
+# -- round trips -------------------------------------------------------------------------------------
+
+# Any Unicode text but NUL and lone surrogates: the token validators refuse NUL before a tag reaches
+# the ledger (and PostgreSQL text cannot hold it); surrogates are not text that UTF-8 can carry.
+texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+times = st.floats(min_value=0, max_value=4e9, allow_nan=False)
+streams = st.builds(
+    LedgerStream,
+    medianum=st.integers(0, 64),
+    port=st.integers(1, 65535),
+    codecs=st.lists(st.integers(0, 127), max_size=8).map(tuple),
+)
+entries = st.builds(
+    LedgerEntry,
+    call_id=texts,
+    from_tag=texts,
+    to_tag=st.none() | texts,
+    set_id=st.none() | st.integers(0, 2**31 - 1),
+    node_url=texts,
+    advertised=st.none() | texts,
+    streams=st.lists(streams, max_size=4).map(tuple),
+    notify_tag=st.none() | texts,
+    dtmf_tag=st.none() | texts,
+    created_at=times,
+    last_used_at=times,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries)
+def test_every_ledger_field_round_trips(store, ledger_entry):
+    store.record_session(ledger_entry)
+    assert store.session(ledger_entry.call_id) == ledger_entry
+    assert ledger_entry in store.sessions(ledger_entry.node_url)
+
+
+nodes = st.builds(
+    NodeRecord,
+    url=texts,
+    health=st.builds(Health, st.sampled_from(State), st.none() | times),
+    capabilities=st.lists(texts, max_size=6).map(tuple),
+    last_rtt_ms=st.none() | st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    updated_at=times,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(nodes)
+def test_every_node_field_round_trips(store, record):
+    store.save_node(record)
+    assert store.load_node(record.url) == record
+
+
+def test_nodes_are_kept_between_opens_and_replaced_by_url(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    first = NodeRecord("udp:10.0.0.5:7722", Health(State.DISABLED, NOW + 60), (), 1.5, NOW)
+    second = NodeRecord("unix:/run/rtpproxy.sock", Health(), ("20040107", "20071218"), None, NOW)
+    with StateStore.open(path) as store:
+        store.save_node(first)
+        store.save_node(second)
+    enabled = NodeRecord(first.url, Health(State.ENABLED, None), ("20040107",), 0.75, NOW + 61)
+    with StateStore.open(path) as store:
+        assert store.load_node(first.url) == first
+        store.save_node(enabled)
+        assert store.nodes() == [enabled, second]
+        assert store.load_node("udp:10.0.0.6:7722") is None
+
+
+# -- the ledger's rules ------------------------------------------------------------------------------
+
+
+def test_a_new_offer_for_a_call_id_replaces_its_entry(store):
+    store.record_session(entry(to_tag="to-1", notify_tag="n", dtmf_tag="d", advertised="192.0.2.1"))
+    again = entry(from_tag="from-2", node_url="udp:10.0.0.6:7722", streams=(), created_at=NOW + 5, last_used_at=NOW + 5)
+    store.record_session(again)
+    assert store.session("call-1") == again
+    assert store.sessions() == [again]
+    assert store.sessions("udp:10.0.0.5:7722") == []
+
+
+def test_sessions_are_listed_by_offer_time_and_by_node(store):
+    late = entry("b", created_at=NOW + 10)
+    early = entry("c", created_at=NOW - 10, node_url="udp:10.0.0.6:7722")
+    middle = entry("a")
+    for each in (late, early, middle):
+        store.record_session(each)
+    assert store.sessions() == [early, middle, late]
+    assert store.sessions("udp:10.0.0.5:7722") == [middle, late]
+
+
+def test_touch_moves_last_use_forward_only(store):
+    store.record_session(entry())
+    assert store.touch("call-1", NOW + 30)
+    assert store.session("call-1").last_used_at == NOW + 30
+    assert store.touch("call-1", NOW + 10)  # a slower process's older clock reading
+    assert store.session("call-1").last_used_at == NOW + 30
+    assert store.session("call-1").created_at == NOW
+    assert not store.touch("no-such-call", NOW)
+
+
+def test_forget(store):
+    store.record_session(entry())
+    assert store.forget("call-1")
+    assert store.session("call-1") is None
+    assert not store.forget("call-1")
+
+
+def test_prune_drops_entries_unused_for_longer_than_the_ttl(store):
+    store.record_session(entry("old", last_used_at=NOW - DEFAULT_LEDGER_TTL - 1))
+    store.record_session(entry("edge", last_used_at=NOW - DEFAULT_LEDGER_TTL))
+    store.record_session(entry("touched", last_used_at=NOW - DEFAULT_LEDGER_TTL - 100))
+    store.record_session(entry("fresh"))
+    store.touch("touched", NOW - 1)
+    assert store.prune(DEFAULT_LEDGER_TTL, NOW) == 1
+    assert [each.call_id for each in store.sessions()] == ["edge", "fresh", "touched"]
+    assert store.prune(DEFAULT_LEDGER_TTL, NOW) == 0
+    assert store.prune(0, NOW + 1) == 3
+    assert store.sessions() == []
+
+
+def test_default_ttl_is_a_few_hours():
+    assert DEFAULT_LEDGER_TTL == 4 * 3600
+
+
+# -- the state path ----------------------------------------------------------------------------------
+
+
+def test_state_path_precedence(tmp_path):
+    env = {"XDG_STATE_HOME": str(tmp_path / "xdg"), "RTPPCTL_STATE": str(tmp_path / "env.sqlite3")}
+    assert default_state_path(env) == tmp_path / "xdg" / "rtppctl" / "state.sqlite3"
+    assert resolve_state_path(str(tmp_path / "opt.sqlite3"), env) == tmp_path / "opt.sqlite3"
+    assert resolve_state_path(None, env) == tmp_path / "env.sqlite3"
+    assert resolve_state_path(None, {"XDG_STATE_HOME": env["XDG_STATE_HOME"]}) == default_state_path(env)
+    assert resolve_state_path(None, {**env, "RTPPCTL_STATE": ""}) == default_state_path(env)
+    # A relative XDG value is ignored (files.user_dir), so the default lands under the home folder.
+    assert default_state_path({"XDG_STATE_HOME": "rel"}) == Path.home() / ".local/state/rtppctl/state.sqlite3"
+    assert resolve_state_path("~/s.sqlite3", env) == Path.home() / "s.sqlite3"
+
+
+def test_none_keeps_no_state_from_either_place(tmp_path):
+    env = {"RTPPCTL_STATE": "none"}
+    assert resolve_state_path("none", {}) is None
+    assert resolve_state_path(None, env) is None
+    # The option still wins over the variable, both ways.
+    assert resolve_state_path(str(tmp_path / "s"), env) == tmp_path / "s"
+    assert resolve_state_path("none", {"RTPPCTL_STATE": str(tmp_path / "s")}) is None
+
+
+def test_open_creates_a_private_folder_and_file(tmp_path):
+    path = tmp_path / "a" / "rtppctl" / "state.sqlite3"
+    with StateStore.open(path) as store:
+        store.record_session(entry())
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_mode & 0o077 == 0
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_an_empty_file_becomes_a_new_store(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    path.touch()
+    with StateStore.open(path) as store:
+        assert store.sessions() == []
+
+
+# -- files that are not rtppctl's: refused, untouched -------------------------------------------------
+
+
+def _newer(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE rtppctl_sessions (call_id TEXT PRIMARY KEY, more TEXT)")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+
+
+def _newer_in_wal(path: Path) -> None:
+    _newer(path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+
+
+def _foreign(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+    db.execute("INSERT INTO moz_places (url) VALUES ('https://example.org')")
+    db.commit()
+    db.close()
+
+
+def _foreign_with_a_version(path: Path) -> None:
+    _foreign(path)
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.close()
+
+
+def _damaged(path: Path) -> None:
+    _foreign(path)
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\xff" * 3996  # the schema page, after a valid header
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda p: p.write_bytes(os.urandom(4096)), "not a SQLite database"),
+        (lambda p: p.write_text("[nodes]\nurl = 'udp:10.0.0.5:7722'\n"), "not a SQLite database"),
+        (lambda p: p.write_bytes(b"SQLite"), "not a SQLite database"),
+        (_newer, f"version {SCHEMA_VERSION + 1}, newer than this rtppctl"),
+        (_newer_in_wal, f"version {SCHEMA_VERSION + 1}, newer than this rtppctl"),
+        (_foreign, "not rtppctl's state (it holds moz_places)"),
+        (_foreign_with_a_version, "not rtppctl's state"),
+        (_damaged, "cannot be used"),
+    ],
+    ids=["random-bytes", "text", "short", "newer-version", "newer-version-wal", "foreign", "foreign-version", "damaged"],
+)
+def test_a_file_that_is_not_rtppctls_is_refused_and_untouched(tmp_path, make, says):
+    path = tmp_path / "state.sqlite3"
+    make(path)
+    before, listing = path.read_bytes(), sorted(os.listdir(tmp_path))
+    with pytest.raises(ConfigError) as caught:
+        StateStore.open(path)
+    assert str(path) in caught.value.message
+    assert says in caught.value.message
+    assert caught.value.hint and "--state" in caught.value.hint
+    assert caught.value.exit_code is ExitCode.CONFIG
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == listing
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        StateStore.open(tmp_path)
+
+
+def test_importing_the_store_does_not_import_sqlite3():
+    code = "import sys, rtppctl.relays.store; print('sqlite3' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+# -- eight processes at once -------------------------------------------------------------------------
+
+WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from rtppctl.relays.health import Health, State
+    from rtppctl.relays.store import LedgerEntry, LedgerStream, NodeRecord, StateStore
+
+    path, worker, start_at = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    now = 1_700_000_000.0
+    time.sleep(max(0.0, start_at - time.time()))  # all eight begin together, on a missing file
+    with StateStore.open(path) as store:
+        for n in range(50):
+            stream = (LedgerStream(0, 20000 + n, (0, 8)),)
+            store.record_session(LedgerEntry(
+                f"call-{worker}-{n}", "f", None, 1, f"udp:node-{n % 3}", None, stream, None, None, now, now))
+            store.record_session(LedgerEntry(
+                f"stale-{worker}-{n}", "f", None, 1, "udp:node-0", None, (), None, None, now - 99, now - 99))
+            store.save_node(NodeRecord(
+                f"udp:node-{n % 3}", Health(State.ENABLED), ("20040107",), float(worker), now + n))
+            store.touch(f"call-{worker}-{n}", now + n)
+            store.prune(10, now)
+            assert store.session(f"call-{worker}-{n}") is not None
+    """
+)
+
+
+def test_eight_processes_at_once_leave_the_state_consistent(tmp_path):
+    path = tmp_path / "shared" / "state.sqlite3"
+    start_at = time.time() + 1.0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(path), str(worker), str(start_at)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for worker in range(8)
+    ]
+    for process in workers:
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+    with StateStore.open(path) as store:
+        store.prune(10, NOW)
+        found = {each.call_id: each for each in store.sessions()}
+        assert set(found) == {f"call-{w}-{n}" for w in range(8) for n in range(50)}
+        assert all(found[f"call-{w}-{n}"].last_used_at == NOW + n for w in range(8) for n in range(50))
+        assert [node.url for node in store.nodes()] == ["udp:node-0", "udp:node-1", "udp:node-2"]
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    db.close()
+
