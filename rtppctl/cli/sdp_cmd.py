@@ -107,9 +107,7 @@ def _rewrite(ctx: typer.Context, is_offer: bool, options: dict) -> None:
         to_tag=options["to_tag"], in_reply=options["reply"], source_ip=options["source_ip"], ip=options["ip"],
         dialog_id=options["dialog_id"],
     )
-    relay = relay_for(s, options["target"], options["set_id"])
-    prepared = ops.prepare_rewrite(relay, request, offer=is_offer)
-    result = ops.send_rewrite(relay, prepared)
+    result = ops.rewrite_sdp(relay_for(s, options["target"], options["set_id"]), request, offer=is_offer)
     _deliver(s, result, text, destination, options["diff"])
 
 

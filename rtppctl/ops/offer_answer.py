@@ -197,10 +197,18 @@ class PreparedRewrite:
     offer: bool
 
 
-def prepare_rewrite(relay: Relay, request: RewriteRequest, *, offer: bool) -> PreparedRewrite:
+#: `prepare_rewrite`'s default: the request's text has not been read as a SIP message yet.
+_UNREAD: Any = object()
+
+
+def prepare_rewrite(relay: Relay, request: RewriteRequest, *, offer: bool,
+                    message: SipMessage | None = _UNREAD) -> PreparedRewrite:
     """Every check of rtpproxy_offer (offer=True) or rtpproxy_answer that needs no relay: the
-    message, the SDP, the flags, the marker, every token the commands will carry."""
-    call = resolve_call(request, read_message(request.text, request.source), offer=offer)
+    message, the SDP, the flags, the marker, every token the commands will carry. `message` is
+    the request's text already read by `read_message`, when the caller has it."""
+    if message is _UNREAD:
+        message = read_message(request.text, request.source)
+    call = resolve_call(request, message, offer=offer)
     leg = call.leg(request.source)
     flags = parse_flags(request.flags)
     source = request.source if call.message is None else f"{request.source} (body)"
@@ -297,14 +305,17 @@ def engage(relay: Relay, offer_request: RewriteRequest, answer_request: RewriteR
     Both inputs are checked, and checked to belong to one call, before the offer is sent: an
     answer that cannot go through must not leave the offer's session behind on the relay.
     """
+    # Each message is read once, here, and handed on.
+    offer_message = read_message(offer_request.text, offer_request.source)
+    answer_message = read_message(answer_request.text, answer_request.source)
     if late is None:
         # The offer travelling in a reply means the INVITE came without SDP.
-        offer_message = read_message(offer_request.text, offer_request.source)
         late = offer_message is not None and not offer_message.is_request
-    first = prepare_rewrite(relay, _with_direction(offer_request, in_reply=late), offer=True)
+    first = prepare_rewrite(relay, _with_direction(offer_request, in_reply=late), offer=True, message=offer_message)
     # The answer belongs to the same dialog: what it does not say, it takes from the offer.
-    answer_request = _inherit_call(answer_request, first)
-    second = prepare_rewrite(relay, _with_direction(answer_request, in_reply=not late), offer=late)
+    answer_request = _inherit_call(answer_request, answer_message, first)
+    second = prepare_rewrite(relay, _with_direction(answer_request, in_reply=not late), offer=late,
+                             message=answer_message)
     _check_same_call(first, second)
     return EngageResult(bool(late), send_rewrite(relay, first), send_rewrite(relay, second))
 
@@ -313,9 +324,9 @@ def _with_direction(request: RewriteRequest, *, in_reply: bool) -> RewriteReques
     return request if request.in_reply is not None else replace(request, in_reply=in_reply)
 
 
-def _inherit_call(answer: RewriteRequest, offer: PreparedRewrite) -> RewriteRequest:
+def _inherit_call(answer: RewriteRequest, message: SipMessage | None, offer: PreparedRewrite) -> RewriteRequest:
     """The answer's request with the offer's call identity where the answer has none of its own."""
-    own = resolve_call(answer, read_message(answer.text, answer.source), offer=None)
+    own = resolve_call(answer, message, offer=None)
     return replace(
         answer,
         call_id=answer.call_id or (None if own.call_id.value else offer.leg.call_id),
