@@ -144,20 +144,14 @@ def _verbosity(argv: list[str]) -> int:
 
 
 def command_name(args: list[str]) -> str | None:
-    """The top-level command or group on the line, skipping global options and their values."""
-    index = 0
-    while index < len(args):
-        arg = args[index]
+    """The top-level command or group on the line: the first word that is not a global option,
+    its value, or another option."""
+    _, rest = split_global_options(args)
+    for arg in rest:
         if arg == "--":
             return None
-        name = arg.split("=", 1)[0]
-        if name in GLOBAL_OPTIONS:
-            index += 2 if GLOBAL_OPTIONS[name] and "=" not in arg else 1
-            continue
-        if arg.startswith("-"):
-            index += 1
-            continue
-        return arg if arg in COMMANDS or arg in GROUPS else None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS or arg in GROUPS else None
     return None
 
 

@@ -135,7 +135,7 @@ class Output:
             elif isinstance(view, Diff):
                 self._diff(view)
             else:
-                self._line(view)
+                self.line(view)
             previous = view
         self.stdout.flush()
 
@@ -146,7 +146,7 @@ class Output:
     # -- the interactive shell's conversation (never data a script reads) ----------------------
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        """A line for the person at the shell, styled on a terminal."""
+        """A line of text for people; styled on a terminal when a style is given (the shell)."""
         if self.rich and style:
             self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
         else:
@@ -158,9 +158,6 @@ class Output:
 
     def diff(self, before: str, after: str, before_name: str, after_name: str) -> None:
         self._diff(Diff(before, after, before_name, after_name))
-
-    def _line(self, text: str) -> None:
-        self.stdout.write(text + "\n")
 
     def _diff(self, diff: Diff) -> None:
         """Line endings shown as they are (a CRLF line ends in \\r); coloured on a terminal."""
