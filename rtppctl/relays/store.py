@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rtppctl.files import user_dir
+from rtppctl.proto import limits
 from rtppctl.proto.errors import ConfigError
 from rtppctl.relays.health import Health, State
 
@@ -40,9 +41,8 @@ if TYPE_CHECKING:
 #: down; an older one will be migrated up when there is one.
 SCHEMA_VERSION = 1
 
-#: How long a ledger entry lives unused (seconds) unless configured otherwise: longer than any
-#: ordinary call, short enough that abandoned calls do not pile up.
-DEFAULT_LEDGER_TTL = 4 * 3600
+#: How long a ledger entry lives unused (seconds) unless configured otherwise (`ledger_ttl`).
+DEFAULT_LEDGER_TTL = limits.DEFAULT_LEDGER_TTL
 
 #: The environment variable naming the state file, below `--state` and above the default.
 STATE_ENV = "RTPPCTL_STATE"
@@ -66,13 +66,16 @@ _TABLES = frozenset({_NODE_TABLE, _SESSION_TABLE})
 
 # Table names carry a prefix so that the PostgreSQL store can share a database with others.
 _SCHEMA = (
+    # A node's health is per set, as in the module: one relay in two sets is two nodes.
     f"""CREATE TABLE {_NODE_TABLE} (
-        url TEXT PRIMARY KEY,
+        set_id INTEGER NOT NULL,
+        url TEXT NOT NULL,
         state TEXT NOT NULL,
         recheck_at REAL,
-        capabilities TEXT NOT NULL,
+        capabilities TEXT,
         last_rtt_ms REAL,
-        updated_at REAL NOT NULL
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (set_id, url)
     )""",
     f"""CREATE TABLE {_SESSION_TABLE} (
         call_id TEXT PRIMARY KEY,
@@ -95,7 +98,7 @@ _SCHEMA = (
 _SESSION_COLUMNS = (
     "call_id, from_tag, to_tag, set_id, node_url, advertised, streams, notify_tag, dtmf_tag, created_at, last_used_at"
 )
-_NODE_COLUMNS = "url, state, recheck_at, capabilities, last_rtt_ms, updated_at"
+_NODE_COLUMNS = "set_id, url, state, recheck_at, capabilities, last_rtt_ms, updated_at"
 
 _HINT_OTHER_FILE = f"move the file aside, or give another one with --state FILE (--state {NO_STATE} keeps no state)"
 
@@ -124,12 +127,15 @@ def resolve_state_path(option: str | None, env: Mapping[str, str] | None = None)
 class NodeRecord:
     """What is kept about one relay node between runs."""
 
-    #: The node's URL as configured, e.g. "udp:10.0.0.5:7722"; the key.
+    #: The set the node belongs to; with `url`, the key.
+    set_id: int
+    #: The node's URL as configured, e.g. "udp:10.0.0.5:7722".
     url: str
     #: Its health (state, and when it is probed again).
     health: Health
-    #: The capabilities its last probe found, e.g. ("20040107", "20071218").
-    capabilities: tuple[str, ...]
+    #: The module capability names its last successful probe found, e.g. ("CODECS", "STATS");
+    #: None while no probe has succeeded.
+    capabilities: tuple[str, ...] | None
     #: Round-trip time of the last command that got a reply, in milliseconds; None before any.
     last_rtt_ms: float | None
     #: When this record was written (seconds since the epoch, the caller's clock).
@@ -166,9 +172,9 @@ class LedgerEntry:
     advertised: str | None
     #: The streams, in SDP order.
     streams: tuple[LedgerStream, ...]
-    #: The notify tag sent with U, if any (as sent, i.e. percent-encoded).
+    #: The notify tag sent with U, if any, as the relay reports it in notifications.
     notify_tag: str | None
-    #: The DTMF tag sent, if any.
+    #: The DTMF tag sent, if any, as the relay reports it (before rtppctl percent-encoded it).
     dtmf_tag: str | None
     #: When the offer was recorded (seconds since the epoch, the caller's clock).
     created_at: float
@@ -250,31 +256,41 @@ class StateStore:
 
     # -- node health -----------------------------------------------------------------------------
 
-    def load_node(self, url: str) -> NodeRecord | None:
-        """The record of the node `url`, or None if none was saved."""
-        rows = self._read(f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} WHERE url = ?", (url,))
+    def load_node(self, set_id: int, url: str) -> NodeRecord | None:
+        """The record of the node `url` in set `set_id`, or None if none was saved."""
+        rows = self._read(f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} WHERE set_id = ? AND url = ?", (set_id, url))
         return self._node(rows[0]) if rows else None
 
     def save_node(self, record: NodeRecord) -> None:
         """Keep `record`, replacing the node's earlier one."""
-        row = (
-            record.url,
-            record.health.state.value,
-            record.health.recheck_at,
-            json.dumps(list(record.capabilities)),
-            record.last_rtt_ms,
-            record.updated_at,
-        )
+        self._transaction(lambda db: self._write_node(db, record), write=True)
 
-        def save(db: sqlite3.Connection) -> None:
-            db.execute(f"DELETE FROM {_NODE_TABLE} WHERE url = ?", (record.url,))
-            db.execute(f"INSERT INTO {_NODE_TABLE} ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", row)
+    def update_node(self, set_id: int, url: str, change: Callable[[NodeRecord | None], NodeRecord]) -> NodeRecord:
+        """Read the node's record, `change` it and write the result, in one write transaction, so
+        that two processes changing the same node never lose one of the changes; the record
+        written is returned. `change` gets None when the node has no record yet."""
 
-        self._transaction(save, write=True)
+        def update(db: sqlite3.Connection) -> NodeRecord:
+            rows = db.execute(
+                f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} WHERE set_id = ? AND url = ?", (set_id, url)
+            ).fetchall()
+            record = change(self._node(rows[0]) if rows else None)
+            self._write_node(db, record)
+            return record
+
+        return self._transaction(update, write=True)
 
     def nodes(self) -> list[NodeRecord]:
-        """Every saved node, by URL."""
-        return [self._node(row) for row in self._read(f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} ORDER BY url")]
+        """Every saved node, by set and URL."""
+        query = f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} ORDER BY set_id, url"
+        return [self._node(row) for row in self._read(query)]
+
+    def _write_node(self, db: sqlite3.Connection, record: NodeRecord) -> None:
+        capabilities = None if record.capabilities is None else json.dumps(list(record.capabilities))
+        row = (record.set_id, record.url, record.health.state.value, record.health.recheck_at, capabilities,
+               record.last_rtt_ms, record.updated_at)
+        db.execute(f"DELETE FROM {_NODE_TABLE} WHERE set_id = ? AND url = ?", (record.set_id, record.url))
+        db.execute(f"INSERT INTO {_NODE_TABLE} ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
 
     # -- session ledger --------------------------------------------------------------------------
 
@@ -365,12 +381,13 @@ class StateStore:
     # -- rows --------------------------------------------------------------------------------------
 
     def _node(self, row: tuple[Any, ...]) -> NodeRecord:
-        url, state, recheck_at, capabilities, last_rtt_ms, updated_at = row
+        set_id, url, state, recheck_at, capabilities, last_rtt_ms, updated_at = row
         with self._decoding(f"node {url!r}"):
             return NodeRecord(
+                set_id=int(set_id),
                 url=url,
                 health=Health(State(state), recheck_at),
-                capabilities=tuple(str(c) for c in json.loads(capabilities)),
+                capabilities=None if capabilities is None else tuple(str(c) for c in json.loads(capabilities)),
                 last_rtt_ms=last_rtt_ms,
                 updated_at=updated_at,
             )

@@ -93,9 +93,10 @@ def test_every_ledger_field_round_trips(store, ledger_entry):
 
 nodes = st.builds(
     NodeRecord,
+    set_id=st.integers(0, 2**31 - 1),
     url=texts,
     health=st.builds(Health, st.sampled_from(State), st.none() | times),
-    capabilities=st.lists(texts, max_size=6).map(tuple),
+    capabilities=st.none() | st.lists(texts, max_size=6).map(tuple),
     last_rtt_ms=st.none() | st.floats(min_value=0, max_value=1e6, allow_nan=False),
     updated_at=times,
 )
@@ -105,22 +106,32 @@ nodes = st.builds(
 @given(nodes)
 def test_every_node_field_round_trips(store, record):
     store.save_node(record)
-    assert store.load_node(record.url) == record
+    assert store.load_node(record.set_id, record.url) == record
 
 
-def test_nodes_are_kept_between_opens_and_replaced_by_url(tmp_path):
+def test_nodes_are_kept_between_opens_and_replaced_by_set_and_url(tmp_path):
     path = tmp_path / "state.sqlite3"
-    first = NodeRecord("udp:10.0.0.5:7722", Health(State.DISABLED, NOW + 60), (), 1.5, NOW)
-    second = NodeRecord("unix:/run/rtpproxy.sock", Health(), ("20040107", "20071218"), None, NOW)
+    first = NodeRecord(0, "udp:10.0.0.5:7722", Health(State.DISABLED, NOW + 60), (), 1.5, NOW)
+    second = NodeRecord(0, "unix:/run/rtpproxy.sock", Health(), ("CODECS", "STATS"), None, NOW)
+    # The same relay in another set is another node, with health of its own (as in the module).
+    other_set = NodeRecord(1, first.url, Health(), None, None, NOW)
     with StateStore.open(path) as store:
         store.save_node(first)
         store.save_node(second)
-    enabled = NodeRecord(first.url, Health(State.ENABLED, None), ("20040107",), 0.75, NOW + 61)
+        store.save_node(other_set)
+    enabled = NodeRecord(0, first.url, Health(State.ENABLED, None), ("CODECS",), 0.75, NOW + 61)
     with StateStore.open(path) as store:
-        assert store.load_node(first.url) == first
+        assert store.load_node(0, first.url) == first
         store.save_node(enabled)
-        assert store.nodes() == [enabled, second]
-        assert store.load_node("udp:10.0.0.6:7722") is None
+        assert store.nodes() == [enabled, second, other_set]
+        assert store.load_node(0, "udp:10.0.0.6:7722") is None
+
+
+def test_update_node_changes_the_current_record(store):
+    assert store.update_node(0, "udp:a:1", lambda old: NodeRecord(0, "udp:a:1", Health(), None, None, NOW)).updated_at == NOW
+    changed = store.update_node(0, "udp:a:1", lambda old: NodeRecord(0, old.url, old.health, ("STATS",), 2.0, old.updated_at + 1))
+    assert changed == store.load_node(0, "udp:a:1")
+    assert changed.capabilities == ("STATS",) and changed.updated_at == NOW + 1
 
 
 # -- the ledger's rules ------------------------------------------------------------------------------
@@ -320,7 +331,10 @@ WORKER = textwrap.dedent(
             store.record_session(LedgerEntry(
                 f"stale-{worker}-{n}", "f", None, 1, "udp:node-0", None, (), None, None, now - 99, now - 99))
             store.save_node(NodeRecord(
-                f"udp:node-{n % 3}", Health(State.ENABLED), ("20040107",), float(worker), now + n))
+                1, f"udp:node-{n % 3}", Health(State.ENABLED), ("CODECS",), float(worker), now + n))
+            # A read-modify-write counter: a lost update would leave it short of 8 x 50.
+            store.update_node(2, "udp:counter", lambda old: NodeRecord(
+                2, "udp:counter", Health(), None, (old.last_rtt_ms if old else 0.0) + 1, now))
             store.touch(f"call-{worker}-{n}", now + n)
             store.prune(10, now)
             assert store.session(f"call-{worker}-{n}") is not None
@@ -350,7 +364,8 @@ def test_eight_processes_at_once_leave_the_state_consistent(tmp_path):
         found = {each.call_id: each for each in store.sessions()}
         assert set(found) == {f"call-{w}-{n}" for w in range(8) for n in range(50)}
         assert all(found[f"call-{w}-{n}"].last_used_at == NOW + n for w in range(8) for n in range(50))
-        assert [node.url for node in store.nodes()] == ["udp:node-0", "udp:node-1", "udp:node-2"]
+        assert [node.url for node in store.nodes()] == ["udp:node-0", "udp:node-1", "udp:node-2", "udp:counter"]
+        assert store.load_node(2, "udp:counter").last_rtt_ms == 8 * 50
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     db.close()
