@@ -12,9 +12,9 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw offer answer engage unforce shell config embedded lb'
-            opts='--json -v --verbose --timeout --retries --no-color --config --version -h --help'
-            valued='--timeout --retries --config'
+            subs='version ping info raw offer answer engage unforce shell show enable sessions config embedded lb'
+            opts='--json -v --verbose --timeout --retries --no-color --config --state --version -h --help'
+            valued='--timeout --retries --config --state'
             ;;
         'rtppctl version')
             opts='-t --target --set -h --help'
@@ -29,8 +29,8 @@ _rtppctl_spec()
             valued='-t --target --set'
             ;;
         'rtppctl raw')
-            opts='-f --file -t --target --set -h --help'
-            valued='-f --file -t --target --set'
+            opts='-f --file --call-id -t --target --set -h --help'
+            valued='-f --file --call-id -t --target --set'
             ;;
         'rtppctl offer')
             opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff -h --help'
@@ -53,6 +53,17 @@ _rtppctl_spec()
         'rtppctl shell')
             opts='-t --target --set --history -h --help'
             valued='-t --target --set --history'
+            ;;
+        'rtppctl show')
+            opts='--set --probe --watch -h --help'
+            valued='--set --watch'
+            ;;
+        'rtppctl enable')
+            opts='--set -h --help'
+            valued='--set'
+            ;;
+        'rtppctl sessions')
+            opts='--prune -h --help'
             ;;
         'rtppctl config')
             subs='init show path'

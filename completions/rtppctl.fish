@@ -7,15 +7,18 @@
 complete -c rtppctl -f
 
 # rtppctl
-complete -c rtppctl -n '__fish_use_subcommand' -a version -d 'Protocol version (V) and every capability date (VF) of one relay.'
+complete -c rtppctl -n '__fish_use_subcommand' -a version -d 'Protocol version (V) and every capability date (VF) of each relay of a set.'
 complete -c rtppctl -n '__fish_use_subcommand' -a ping -d 'Is each relay of a set reachable? Round-trip time, version and key capabilities.'
-complete -c rtppctl -n '__fish_use_subcommand' -a info -d 'Session and packet counters of one relay (I, and the global G statistics).'
-complete -c rtppctl -n '__fish_use_subcommand' -a raw -d 'Send raw control commands and print the replies in order (debugging and scripts).'
+complete -c rtppctl -n '__fish_use_subcommand' -a info -d 'Session and packet counters of each relay of a set (I, and the global G statistics).'
+complete -c rtppctl -n '__fish_use_subcommand' -a raw -d 'Send raw control commands to one relay and print the replies in order (debugging and scripts).'
 complete -c rtppctl -n '__fish_use_subcommand' -a offer -d 'Put an SDP offer through a relay (rtpproxy_offer): U per stream, SDP rewritten.'
 complete -c rtppctl -n '__fish_use_subcommand' -a answer -d 'Put an SDP answer through a relay (rtpproxy_answer): L per stream, SDP rewritten.'
 complete -c rtppctl -n '__fish_use_subcommand' -a engage -d 'A dialog\'s whole offer/answer exchange through one relay (rtpproxy_engage); prints both bodies.'
 complete -c rtppctl -n '__fish_use_subcommand' -a unforce -d 'Tear a call\'s relay session down (rtpproxy_unforce): D, every stream of the call.'
 complete -c rtppctl -n '__fish_use_subcommand' -a shell -d 'Rewrite SDP by hand in an interactive session: load or paste, set tags and flags, offer, answer.'
+complete -c rtppctl -n '__fish_use_subcommand' -a show -d 'Relay sets and their nodes: weight, advertised address, state, capabilities, round trip, calls.'
+complete -c rtppctl -n '__fish_use_subcommand' -a enable -d 'Take a relay out of selection or put it back (the module\'s rtpproxy_enable).'
+complete -c rtppctl -n '__fish_use_subcommand' -a sessions -d 'The session ledger: which relay holds each call rtppctl set up, its tags, ports and codecs.'
 complete -c rtppctl -n '__fish_use_subcommand' -a config -d 'Show, locate and create the configuration file.'
 complete -c rtppctl -n '__fish_use_subcommand' -a embedded -d 'Run the real RTPProxy engine (rtp.io) on loopback.'
 complete -c rtppctl -n '__fish_use_subcommand' -a lb -d 'Explain and simulate the module\'s choice of relay for a call.'
@@ -25,6 +28,7 @@ complete -c rtppctl -n '__fish_use_subcommand' -l timeout -r -f -d 'Wait for eac
 complete -c rtppctl -n '__fish_use_subcommand' -l retries -r -f -d 'Sends per command on datagram relays, 1 to 100 (default: rtpproxy_retr, 5).'
 complete -c rtppctl -n '__fish_use_subcommand' -l no-color -d 'No colour (also when NO_COLOR is set or stdout is not a terminal).'
 complete -c rtppctl -n '__fish_use_subcommand' -l config -r -F -d 'Config file (default: $RTPPCTL_CONFIG, then ~/.config/rtppctl/config.toml, then /etc/rtppctl/config.toml).'
+complete -c rtppctl -n '__fish_use_subcommand' -l state -r -f -d 'State file: relay health and the session ledger (default: $RTPPCTL_STATE, then ~/.local/state/rtppctl/state.sqlite3); none keeps no state.'
 complete -c rtppctl -n '__fish_use_subcommand' -l version -d 'Print rtppctl\'s version and exit.'
 complete -c rtppctl -n '__fish_use_subcommand' -s h -l help -d 'Show this message and exit.'
 
@@ -47,6 +51,7 @@ complete -c rtppctl -n '__fish_seen_subcommand_from info' -s h -l help -d 'Show 
 
 # rtppctl raw
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s f -l file -r -F -d 'A batch: one command per line (\'-\' for stdin); blank lines and # comments skipped.'
+complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l call-id -r -f -d 'Send to this call\'s relay: the ledger\'s node, else the node the Call-ID hashes to (default: the set\'s first enabled node).'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s h -l help -d 'Show this message and exit.'
@@ -116,6 +121,20 @@ complete -c rtppctl -n '__fish_seen_subcommand_from shell' -s t -l target -r -f 
 complete -c rtppctl -n '__fish_seen_subcommand_from shell' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
 complete -c rtppctl -n '__fish_seen_subcommand_from shell' -l history -r -F -d 'History file for the line editor (default: $XDG_STATE_HOME/rtppctl/shell_history, XDG_STATE_HOME defaulting to ~/.local/state).'
 complete -c rtppctl -n '__fish_seen_subcommand_from shell' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl show
+complete -c rtppctl -n '__fish_seen_subcommand_from show; and not __fish_seen_subcommand_from config' -l set -r -f -d 'Only this set (default: every set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from show; and not __fish_seen_subcommand_from config' -l probe -d 'Probe every node first (V and the VF questions), as the module does; updates their health.'
+complete -c rtppctl -n '__fish_seen_subcommand_from show; and not __fish_seen_subcommand_from config' -l watch -r -f -d 'Refresh every SECONDS until Ctrl-C, and print each state change as an E_RTPPROXY_STATUS event.'
+complete -c rtppctl -n '__fish_seen_subcommand_from show; and not __fish_seen_subcommand_from config' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl enable
+complete -c rtppctl -n '__fish_seen_subcommand_from enable' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from enable' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl sessions
+complete -c rtppctl -n '__fish_seen_subcommand_from sessions' -l prune -d 'Drop calls unused longer than ledger_ttl, and calls their relay no longer has (asked with a harmless Q).'
+complete -c rtppctl -n '__fish_seen_subcommand_from sessions' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl config
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from init path show' -a init -d 'Write a starter config file: every key at its default, each with a comment saying what it is.'

@@ -107,6 +107,8 @@ class Config:
     generated_sdp_port_min: int = 35000
     generated_sdp_port_max: int = 65000
     generated_sdp_media_ip: str = "127.0.0.1"
+    #: rtppctl's own: seconds a call's ledger entry lives unused before it is dropped.
+    ledger_ttl: int = limits.DEFAULT_LEDGER_TTL
     #: Defaults of `rtppctl embedded start` (the `[embedded]` table).
     embedded: EmbeddedOptions = field(default_factory=EmbeddedOptions)
     #: The file these values came from; None when every value is a default.
@@ -355,6 +357,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("generated_sdp_port_min", _integer(limits.MIN_PORT, limits.MAX_PORT), "Lowest port in SDP that rtppctl generates itself."),
     Parameter("generated_sdp_port_max", _integer(limits.MIN_PORT, limits.MAX_PORT), "Highest port in SDP that rtppctl generates itself."),
     Parameter("generated_sdp_media_ip", _ip_address, "Address in the c= and o= lines of generated SDP."),
+    Parameter("ledger_ttl", _integer(limits.MIN_LEDGER_TTL, limits.MAX_LEDGER_TTL),
+              "rtppctl's own: seconds a call stays in the session ledger after its last command."),
 )
 
 def _listen6(value: Any) -> str | None:

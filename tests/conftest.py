@@ -23,6 +23,7 @@ def isolated_dirs(tmp_path, monkeypatch):
         path.mkdir(parents=True)
         monkeypatch.setenv(var, str(path))
     monkeypatch.delenv("RTPPCTL_CONFIG", raising=False)
+    monkeypatch.delenv("RTPPCTL_STATE", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     return tmp_path / "xdg"
 

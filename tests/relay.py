@@ -78,6 +78,7 @@ class RelayFactory:
         extra_args: list[str] | None = None,
         listen: str = "127.0.0.1",
         ipv6: bool = False,
+        udp_port: int | None = None,
     ) -> Relay:
         workdir = Path(tempfile.mkdtemp(prefix="relay-", dir=self.base))
         args = ["-F", "-d", "err"]
@@ -88,7 +89,7 @@ class RelayFactory:
         specs: dict[str, str] = {}
         for transport in transports:
             if transport == "udp":
-                spec = f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+                spec = f"udp:127.0.0.1:{udp_port or free_port(socket.SOCK_DGRAM)}"
             elif transport == "udp6":
                 spec = f"udp6:::1:{free_port(socket.SOCK_DGRAM, '::1')}"
             elif transport == "tcp":

@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rtppctl import ops
-from rtppctl.nodes import Member
 from rtppctl.proto.errors import InputError
 from rtppctl.proto.sdp import DEFAULT_MARKER, parse_sdp
 from rtppctl.proto.url import parse_node
+from rtppctl.relays.service import RelayService, RelaySets
 from tests.proto.test_sdp import sdp_bodies
 
 
@@ -18,7 +18,9 @@ def refusing_connect(node):
     raise AssertionError(f"nothing may be sent to {node.url} for this input")
 
 
-RELAY = ops.Relay(refusing_connect, Member(0, parse_node("udp:127.0.0.1:9")))
+RELAY = ops.Relay(RelayService(
+    lambda: RelaySets({0: [parse_node("udp:127.0.0.1:9")]}, 0), refusing_connect, state_path=None,
+))
 
 
 def marked(body: str, position: int) -> str:

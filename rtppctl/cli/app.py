@@ -56,6 +56,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "engage": ("rtppctl.cli.sdp_cmd", "engage", "SDP"),
     "unforce": ("rtppctl.cli.sdp_cmd", "unforce", "SDP"),
     "shell": ("rtppctl.cli.shell_cmd", "shell", "SDP"),
+    "show": ("rtppctl.cli.sets_cmd", "show", "Relay sets"),
+    "enable": ("rtppctl.cli.sets_cmd", "enable", "Relay sets"),
+    "sessions": ("rtppctl.cli.sets_cmd", "sessions", "Relay sets"),
 }
 #: Command groups: name -> (module, Typer attribute, one-line help).
 GROUPS: dict[str, tuple[str, str, str]] = {
@@ -86,16 +89,21 @@ def root(
     retries: Annotated[int | None, typer.Option("--retries", metavar="N", min=1, max=limits.MAX_RETRIES, help=f"Sends per command on datagram relays, 1 to {limits.MAX_RETRIES} (default: rtpproxy_retr, 5).", show_default=False)] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also when NO_COLOR is set or stdout is not a terminal).")] = False,
     config: Annotated[str | None, typer.Option("--config", metavar="FILE", help="Config file (default: $RTPPCTL_CONFIG, then ~/.config/rtppctl/config.toml, then /etc/rtppctl/config.toml).", show_default=False)] = None,
+    state: Annotated[str | None, typer.Option("--state", metavar="FILE|none", help="State file: relay health and the session ledger (default: $RTPPCTL_STATE, then ~/.local/state/rtppctl/state.sqlite3); none keeps no state.", show_default=False)] = None,
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print rtppctl's version and exit.")] = False,
 ) -> None:
-    ctx.obj = RunContext(
+    run = RunContext(
         json=json_output,
         verbose=verbose,
         timeout=timeout,
         retries=retries,
         color=False if no_color else None,
         config_path=config,
+        state=state,
     )
+    ctx.obj = run
+    # Channels and the state file close when the run ends, however it ends.
+    ctx.call_on_close(run.close)
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -131,7 +139,8 @@ def __getattr__(name: str) -> typer.Typer:
 
 #: Global options that may also be written after the command (`rtppctl ping --timeout 0.2`), and
 #: whether each takes a value. Operators add them at the end of a command line they are editing.
-GLOBAL_OPTIONS = {"--json": False, "--verbose": False, "--no-color": False, "--timeout": True, "--retries": True, "--config": True}
+GLOBAL_OPTIONS = {"--json": False, "--verbose": False, "--no-color": False, "--timeout": True, "--retries": True, "--config": True,
+                  "--state": True}
 
 
 def _is_verbose_cluster(arg: str) -> bool:

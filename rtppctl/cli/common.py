@@ -2,8 +2,10 @@
 
 The root callback builds one `RunContext` from the global options and stores it on the Typer context;
 commands fetch it with `run_context(ctx)`. It loads the configuration lazily (a command given
-`--target` and no config file never reads TOML), opens channels with the effective timeout and
-retries, and owns the one `Output`. Option types defined here keep help texts identical everywhere.
+`--target` and no config file never reads TOML), builds the run's one `RelayService` (the only way
+to a relay: channels opened with the effective timeout and retries, the state file opened only when
+a command needs it), owns the one `Output`, and closes both when the run ends. Option types
+defined here keep help texts identical everywhere.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from typer.core import TyperCommand, TyperGroup
 from rtppctl.proto import limits
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rtppctl.cli.output import Output
     from rtppctl.config import Config
     from rtppctl.net.client import RelayClient
+    from rtppctl.ops import Relay
     from rtppctl.proto.url import NodeSpec
+    from rtppctl.relays.service import RelaySets, RelayService, StatusChange
 
 TargetOption = Annotated[
     list[str] | None,
@@ -79,8 +85,11 @@ class RunContext:
     retries: int | None = None
     color: bool | None = None
     config_path: str | None = None
+    #: --state: the state file, "none", or None for RTPPCTL_STATE / the default.
+    state: str | None = None
     _config: Config | None = field(default=None, repr=False)
     _output: Output | None = field(default=None, repr=False)
+    _relays: RelayService | None = field(default=None, repr=False)
 
     @property
     def output(self) -> Output:
@@ -107,36 +116,72 @@ class RunContext:
     def effective_retries(self) -> int:
         return self.retries if self.retries is not None else self.config.rtpproxy_retr
 
-    def connect(self, node: NodeSpec) -> RelayClient:
+    @property
+    def relays(self) -> RelayService:
+        """The run's relay service, built on first use."""
+        if self._relays is None:
+            from rtppctl.relays.service import RelayService  # noqa: PLC0415
+
+            self._relays = RelayService(
+                self._relay_sets, self._open_client, state_path=self._state_path,
+                on_status=self._status_changed, on_note=self.output.note,
+            )
+        return self._relays
+
+    def close(self) -> None:
+        """End of the run: close the relay channels and the state file."""
+        if self._relays is not None:
+            self._relays.close()
+
+    def _state_path(self) -> Path | None:
+        from rtppctl.relays.store import resolve_state_path  # noqa: PLC0415
+
+        return resolve_state_path(self.state)
+
+    def _relay_sets(self) -> RelaySets:
+        from rtppctl.relays.service import RelaySets  # noqa: PLC0415
+
+        config = self.config
+        return RelaySets(
+            config.sets(), config.default_set, f" in {config.path}" if config.path else "",
+            disable_timeout=config.rtpproxy_disable_tout, ledger_ttl=config.ledger_ttl,
+        )
+
+    def _open_client(self, node: NodeSpec) -> RelayClient:
         """A client for `node` with the effective timeout, retries and -vv wire trace."""
         from rtppctl.net.client import RelayClient  # noqa: PLC0415
 
         trace = self.output.trace if self.verbose >= 2 else None
         timeout, retries = self.effective_timeout, self.effective_retries
         tries = f", {retries} tries" if node.is_datagram else ""
-        self.output.note(f"relay: {node.url} (timeout {timeout:g} s{tries})")
+        self.output.note(f"channel: {node.url} (timeout {timeout:g} s{tries})")
         return RelayClient.open(node, timeout=timeout, retries=retries, trace=trace)
 
-    def nodes(self, targets: list[str] | None, set_id: int | None, *, all_sets: bool = False):  # noqa: ANN201
-        """(set id, node) pairs for the targets, or the chosen set, or every set."""
-        from rtppctl.nodes import resolve_nodes  # noqa: PLC0415
+    def _status_changed(self, change: StatusChange) -> None:
+        # E_RTPPROXY_STATUS as the operator sees it: on stderr, beside the command's own output.
+        where = f"{change.url} (set {change.set_id})"
+        if change.status == "active":
+            self.output.status(f"relay {where} is active again ({change.reason})")
+            return
+        import time  # noqa: PLC0415
 
-        # A --target needs no config file, but still honours one for timeout/retries when present.
-        return resolve_nodes(self.config, targets=targets, set_id=set_id, all_sets=all_sets)
-
-    def node(self, targets: list[str] | None, set_id: int | None):  # noqa: ANN201
-        """The single relay a one-relay command talks to."""
-        from rtppctl.nodes import pick_node  # noqa: PLC0415
-
-        return pick_node(self.config, targets=targets, set_id=set_id)
+        until = ""
+        if change.recheck_at is not None:
+            until = f"; probed again in {max(0, round(change.recheck_at - time.time()))} s"
+        self.output.warn(f"relay {where} is now {change.state} ({change.reason}){until}")
 
 
-def relay_for(s: RunContext, targets: list[str] | None, set_id: int | None):  # noqa: ANN201
-    """The ops.Relay an SDP operation talks to: the chosen node plus the config's SDP settings."""
+def relay_for(s: RunContext, targets: list[str] | None, set_id: int | None) -> Relay:
+    """The ops.Relay an SDP operation uses: the service, the command's target or set, and the
+    config's SDP settings."""
     from rtppctl.ops import Relay  # noqa: PLC0415
 
     config = s.config
-    return Relay(s.connect, s.node(targets, set_id), marker=config.nortpproxy_str, notify_socket=config.rtpp_notify_socket)
+    if targets:
+        s.relays.one_target(targets)  # a bad spec or two targets fail now, before any input is read
+    else:
+        s.relays.members(set_id=set_id)  # an unknown set fails now
+    return Relay(s.relays, targets, set_id, marker=config.nortpproxy_str, notify_socket=config.rtpp_notify_socket)
 
 
 def run_context(ctx: typer.Context) -> RunContext:

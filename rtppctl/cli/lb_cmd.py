@@ -33,7 +33,7 @@ _BAR_WIDTH = 30
 
 
 def _set_nodes(ctx: typer.Context, targets: list[str] | None, set_id: int | None):  # noqa: ANN202
-    members = run_context(ctx).nodes(targets, set_id)
+    members = run_context(ctx).relays.members(targets, set_id)
     return (members[0].set_id if members else set_id), [member.node for member in members]
 
 

@@ -145,6 +145,10 @@ class Output:
 
     # -- the interactive shell's conversation (never data a script reads) ----------------------
 
+    def watch(self) -> Watch:
+        """A view refreshed in place with events in between (`show --watch`)."""
+        return Watch(self)
+
     def line(self, text: str = "", style: str | None = None) -> None:
         """A line of text for people; styled on a terminal when a style is given (the shell)."""
         if self.rich and style:
@@ -291,6 +295,62 @@ class EventStream:
             self._live = None
         if summary is not None or views:
             self.output.emit(summary or {}, *views)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+class Watch:
+    """A view refreshed in place, with events between refreshes. Use as a context manager.
+
+    --json: only the events, one object per line, flushed (NDJSON); the view is for people.
+    Terminal: the tables redrawn in place, each event printed above them as it happens. Pipe:
+    the tables once, then one plain line per event, flushed.
+    """
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self._live = None
+        self._shown = False
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def update(self, *tables: Table) -> None:
+        out = self.output
+        if out.json_mode:
+            return
+        if not out.rich:
+            if not self._shown:
+                for table in tables:
+                    out.stdout.write(plain_table(table))
+                out.stdout.flush()
+                self._shown = True
+            return
+        from rich.console import Group  # noqa: PLC0415
+
+        view = Group(*(_rich_table(table) for table in tables))
+        if self._live is None:
+            from rich.live import Live  # noqa: PLC0415
+
+            self._live = Live(view, console=out.console, auto_refresh=False, transient=False)
+            self._live.start()
+        self._live.update(view, refresh=True)
+
+    def event(self, data: dict[str, Any], text: str) -> None:
+        out = self.output
+        if out.json_mode:
+            out.stdout.write(_dumps(data) + "\n")
+        elif self._live is not None:
+            from rich.text import Text  # noqa: PLC0415
+
+            self._live.console.print(Text(text))
+            return
+        else:
+            out.stdout.write(text + "\n")
+        out.stdout.flush()
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:

@@ -9,8 +9,11 @@ from rtppctl.cli.common import SetOption, TargetOption, run_context
 from rtppctl.proto.errors import ExitCode
 
 
-def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None) -> None:
-    """Protocol version (V) and every capability date (VF) of one relay.
+def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None) -> int:
+    """Protocol version (V) and every capability date (VF) of each relay of a set.
+
+    Without --target, every node of the set (default: default_set), one table each.
+    Exits 4 when any relay does not answer.
 
     Examples:
 
@@ -19,20 +22,24 @@ def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption =
       rtppctl version --set 1 --json
     """
     from rtppctl import ops  # noqa: PLC0415
-
-    s = run_context(ctx)
-    out = s.output
-    member = s.node(target, set_id)
-    with s.connect(member.node) as client:
-        result = ops.version(client)
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
 
-    table = Table(
-        [Column("date", keep=True), Column("capability", keep=True), Column("supported"), Column("module"), Column("meaning")],
-        [[c.date, c.name, c.supported, c.module_bit, c.meaning] for c in result.capabilities],
-        title=f"{result.node}: protocol {result.version}",
-    )
-    out.emit(ops.as_dict(result), table)
+    s = run_context(ctx)
+    results = ops.version(s.relays, s.relays.members(target, set_id))
+    tables = [
+        Table(
+            [Column("date", keep=True), Column("capability", keep=True), Column("supported"), Column("module"), Column("meaning")],
+            [[c.date, c.name, c.supported, c.module_bit, c.meaning] for c in result.capabilities],
+            title=f"{result.node}: protocol {result.version}",
+        )
+        for result in results
+        if result.error is None  # a failed node is named on stderr
+    ]
+    failed = [r for r in results if r.error is not None]
+    for result in failed:
+        s.output.warn(result.error)
+    s.output.emit({"relays": [ops.as_dict(r) for r in results], "ok": not failed}, *tables)
+    return int(ExitCode.TRANSPORT) if failed else 0
 
 
 def ping(
@@ -60,8 +67,7 @@ def ping(
 
     s = run_context(ctx)
     out = s.output
-    members = s.nodes(target, set_id, all_sets=all_sets)
-    results = ops.ping(s.connect, members, count)
+    results = ops.ping(s.relays, s.relays.members(target, set_id, all_sets=all_sets), count)
     # Narrow enough for 80 columns: the capability names and the version are in --json and in
     # `rtppctl version`; here their count says whether the relay has what the module probes for.
     probed = len(MODULE_PROBE_ORDER)
@@ -84,8 +90,11 @@ def _rtt(result) -> str | None:  # noqa: ANN001
     return f"{result.rtt_min_ms:.3f}/{result.rtt_avg_ms:.3f}/{result.rtt_max_ms:.3f}"
 
 
-def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None) -> None:
-    """Session and packet counters of one relay (I, and the global G statistics).
+def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None) -> int:
+    """Session and packet counters of each relay of a set (I, and the global G statistics).
+
+    Without --target, every node of the set (default: default_set).
+    Exits 4 when any relay does not answer.
 
     Examples:
 
@@ -97,26 +106,34 @@ def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = No
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
 
     s = run_context(ctx)
-    out = s.output
-    member = s.node(target, set_id)
-    with s.connect(member.node) as client:
-        result = ops.info(client)
-    summary = Table([Column("counter", keep=True), Column("value", "right", keep=True)], [[k, v] for k, v in result.info.items()], title=result.node)
-    stats = Table([Column("statistic", keep=True), Column("value", "right", keep=True)], [[k, v] for k, v in result.stats.items()])
-    out.emit(ops.as_dict(result), summary, stats)
+    results = ops.info(s.relays, s.relays.members(target, set_id))
+    views = []
+    for result in results:
+        if result.error is not None:
+            continue  # named on stderr
+        views.append(Table([Column("counter", keep=True), Column("value", "right", keep=True)],
+                           [[k, v] for k, v in result.info.items()], title=result.node))
+        views.append(Table([Column("statistic", keep=True), Column("value", "right", keep=True)],
+                           [[k, v] for k, v in result.stats.items()]))
+    failed = [r for r in results if r.error is not None]
+    for result in failed:
+        s.output.warn(result.error)
+    s.output.emit({"relays": [ops.as_dict(r) for r in results], "ok": not failed}, *views)
+    return int(ExitCode.TRANSPORT) if failed else 0
 
 
 def raw(
     ctx: typer.Context,
     words: Annotated[list[str] | None, typer.Argument(metavar="[COMMAND]...", help="One command, e.g. V or 'VF 20050322'.", show_default=False)] = None,
     batch: Annotated[str | None, typer.Option("--file", "-f", metavar="FILE", help="A batch: one command per line ('-' for stdin); blank lines and # comments skipped.", show_default=False)] = None,
+    call_id: Annotated[str | None, typer.Option("--call-id", metavar="ID", help="Send to this call's relay: the ledger's node, else the node the Call-ID hashes to (default: the set's first enabled node).", show_default=False)] = None,
     target: TargetOption = None,
     set_id: SetOption = None,
 ) -> int:
-    """Send raw control commands and print the replies in order (debugging and scripts).
+    """Send raw control commands to one relay and print the replies in order (debugging and scripts).
 
-    The cookie (datagram relays) and line framing are added for you. Exits 3 when any
-    reply is an error E<n>.
+    The cookie (datagram relays) and line framing are added for you. A batch goes over one
+    channel. Exits 3 when any reply is an error E<n>.
 
     Examples:
 
@@ -127,6 +144,8 @@ def raw(
       printf 'V\\nI\\n' | rtppctl raw -f -
 
       rtppctl raw --json -f commands.txt
+
+      rtppctl raw --call-id 'abc@host' 'Q abc@host ft tt'
     """
     from rtppctl import ops  # noqa: PLC0415
     from rtppctl.proto import command as cmd  # noqa: PLC0415
@@ -145,9 +164,8 @@ def raw(
         commands = [line]
     else:
         raise typer.BadParameter("no command given; e.g. rtppctl raw V, or rtppctl raw -f FILE")
-    member = s.node(target, set_id)
-    with s.connect(member.node) as client:
-        replies = ops.raw(client, commands)
+    member = s.relays.for_call(call_id, targets=target, set_id=set_id)
+    replies = ops.raw(s.relays, member, commands)
     from rtppctl.cli.output import Verbatim  # noqa: PLC0415
 
     failed = any(r.error_code is not None for r in replies)

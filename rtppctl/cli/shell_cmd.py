@@ -258,7 +258,7 @@ class RewriteShell(cmd.Cmd):
         if not self.interactive:
             return
         try:
-            relay = self._relay().member.node.url
+            relay = self._relay().describe()
         except RtppctlError as err:
             relay = f"none yet ({err.message}); use: target SPEC"
         self.out.line(f"rtppctl shell: relay {relay}", style="bold")
@@ -486,7 +486,7 @@ class RewriteShell(cmd.Cmd):
         target = None if value == "-" else value
         relay = relay_for(self.session, [target] if target else None, self.settings.set_id)
         self.settings.target = target
-        self.out.line(f"relay {relay.member.node.url}")
+        self.out.line(f"relay {relay.describe()}")
 
     def do_set(self, arg: str) -> None:
         """set N|-: use relay set N of the configuration (when no target is given); - for the default set."""
@@ -500,14 +500,14 @@ class RewriteShell(cmd.Cmd):
                 raise InputError(f"set takes a set number or -, not {value!r}") from None
         relay = relay_for(self.session, [self.settings.target] if self.settings.target else None, set_id)
         self.settings.set_id = set_id
-        self.out.line(f"relay {relay.member.node.url}" + (" (target wins over set)" if self.settings.target else ""))
+        self.out.line(f"relay {relay.describe()}" + (" (target wins over set)" if self.settings.target else ""))
 
     def do_settings(self, arg: str) -> None:
         """settings: print every setting, and where the ones not set come from."""
         s = self.settings
         try:
-            relay = self._relay().member.node.url
-            relay += " (target)" if s.target else f" (set {s.set_id})" if s.set_id is not None else " (default set)"
+            relay = self._relay().describe()
+            relay += " (target)" if s.target else "" if s.set_id is not None else " (the default set)"
         except RtppctlError as err:
             relay = f"none ({err.message})"
         rows = [

@@ -1,13 +1,13 @@
-"""The operations behind the commands, as plain functions over relay clients.
+"""The operations behind the commands, as plain functions over the relay service.
 
-Each takes what it needs (a client, or a way to open one), speaks through the protocol core and
-returns a result dataclass; none of them prints. The command line renders the results, and scripts
-or tests can call these directly.
+Each takes the run's `RelayService` (the only way to a relay) and the nodes or call it is about,
+speaks through the protocol core and returns a result dataclass; none of them prints. The command
+line renders the results, and scripts or tests can call these directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +17,7 @@ from rtppctl.proto.errors import InputError, RtppctlError, describe_error_code
 if TYPE_CHECKING:
     from rtppctl.net.client import RelayClient
     from rtppctl.net.probe import ProbeResult
-    from rtppctl.nodes import Member
-    from rtppctl.proto.url import NodeSpec
-
-Connect = Callable[["NodeSpec"], "RelayClient"]
+    from rtppctl.relays.service import Member, RelayService
 
 
 def as_dict(result: Any) -> dict[str, Any]:
@@ -44,24 +41,39 @@ class CapabilityStatus:
 
 @dataclass(frozen=True)
 class VersionResult:
-    """What `V` and every `VF` said."""
+    """What `V` and every `VF` said, for one relay."""
 
     node: str
-    #: The base protocol version (`V`); 20040107 for every RTPProxy.
-    version: int
+    set_id: int | None
+    #: The base protocol version (`V`); 20040107 for every RTPProxy; None when it did not answer.
+    version: int | None
     capabilities: list[CapabilityStatus]
+    error: str | None = None
 
 
-def version(client: RelayClient, dates: Iterable[str] | None = None) -> VersionResult:
-    """`V`, then `VF <date>` for every known capability (or the given dates)."""
-    base = cmd.parse_version(client.call(cmd.version()))
+def version(service: RelayService, members: Sequence[Member], dates: Iterable[str] | None = None) -> list[VersionResult]:
+    """`V`, then `VF <date>` for every known capability (or the given dates), on every member at once."""
     wanted = [cmd.capability(d) for d in dates] if dates else list(cmd.CAPABILITIES)
-    answers = client.replies([cmd.version_feature(cap.date) for cap in wanted])
-    statuses = [
-        CapabilityStatus(cap.date, cap.name, cap.meaning, cmd.parse_capability(answer), cap.module_bit)
-        for cap, answer in zip(wanted, answers, strict=True)
-    ]
-    return VersionResult(client.node.url, base, statuses)
+
+    def ask(client: RelayClient) -> tuple[int, list[CapabilityStatus]]:
+        base = cmd.parse_version(client.call(cmd.version()))
+        answers = client.replies([cmd.version_feature(cap.date) for cap in wanted])
+        return base, [
+            CapabilityStatus(cap.date, cap.name, cap.meaning, cmd.parse_capability(answer), cap.module_bit)
+            for cap, answer in zip(wanted, answers, strict=True)
+        ]
+
+    results = []
+    for member, probed in zip(members, service.each(members, ask), strict=True):
+        if probed.answer is None:
+            results.append(VersionResult(member.node.url, member.set_id, None, [], _failure(probed)))
+        else:
+            results.append(VersionResult(member.node.url, member.set_id, probed.answer[0], probed.answer[1]))
+    return results
+
+
+def _failure(probed: ProbeResult[Any]) -> str:
+    return probed.error.message if probed.error is not None else "no answer"
 
 
 # -- ping ---------------------------------------------------------------------------------------
@@ -85,40 +97,58 @@ class PingResult:
     error: str | None = None
 
 
-def ping(connect: Connect, members: list[Member], count: int = 1) -> list[PingResult]:
-    """Probe every member at once: `count` x `V` timed, then the module's capability probe (`VF`s).
+def ping(service: RelayService, members: Sequence[Member], count: int = 1) -> list[PingResult]:
+    """Probe every member at once: `count` x `V` timed, then the module's probe (§2.1).
 
     Results come in the members' order; a dead relay costs one timeout x retries, not one each.
+    Each outcome is a probe for the node's health: a relay that answers comes back, one that does
+    not is disabled (see `RelayService.observe_probe`).
     """
     if count < 1:
         raise InputError(f"--count must be at least 1, got {count}")
-    from rtppctl.net.probe import probe_nodes  # noqa: PLC0415 - threads only when pinging
+    from rtppctl.net.probe import ProbeResult  # noqa: PLC0415
 
-    probed = probe_nodes([member.node for member in members], lambda client: _ping_one(client, count), connect=connect)
-    return [_ping_result(member, count, result) for member, result in zip(members, probed, strict=True)]
+    probed = service.each(members, lambda client: _ping_one(client, count))
+    results = []
+    for member, result in zip(members, probed, strict=True):
+        ping_result = _ping_result(member, count, result)
+        answer = result.answer
+        found = answer.found if answer is not None else None
+        error = result.error if result.error is not None else (
+            None if found is not None else _PingFailure(ping_result.error or "no answer"))
+        service.observe_probe(member, ProbeResult(member.node, found, error, result.elapsed_ms))
+        results.append(ping_result)
+    return results
+
+
+class _PingFailure(RtppctlError):
+    """A ping that got replies but no usable probe (not an RTPProxy, or lost requests)."""
 
 
 class _PingAnswer:
     """What one relay said to ping; a plain class, as it is made at every import of ops."""
 
-    __slots__ = ("rtts", "version", "capabilities", "error")
+    __slots__ = ("rtts", "version", "capabilities", "error", "found")
 
-    def __init__(self, rtts: list[float], version: int | None, capabilities: list[str], error: str | None) -> None:
+    def __init__(self, rtts: list[float], version: int | None, capabilities: list[str], error: str | None,
+                 found: Any = None) -> None:
         self.rtts = rtts
         self.version = version
         self.capabilities = capabilities
         self.error = error
+        #: The module probe's result (RelayCapabilities) when it passed.
+        self.found = found
 
 
 def _ping_one(client: RelayClient, count: int) -> _PingAnswer:
-    """`count` timed `V`s, then the capabilities; a failed `V` is counted, not raised, so one lost
-    request among several still leaves the relay reachable."""
-    from rtppctl.net.probe import supported_capabilities  # noqa: PLC0415
+    """`count` timed `V`s, then the module's probe; a failed `V` is counted, not raised, so one
+    lost request among several still leaves the relay reachable."""
+    from rtppctl.net.probe import module_probe  # noqa: PLC0415
 
     rtts: list[float] = []
     base: int | None = None
     error: str | None = None
-    caps: list[str] = []
+    found = None
     try:
         for _ in range(count):
             try:
@@ -128,11 +158,11 @@ def _ping_one(client: RelayClient, count: int) -> _PingAnswer:
                 continue
             rtts.append(exchange.rtt_ms)
             base = cmd.parse_version(exchange.reply)
-        if rtts:
-            caps = list(supported_capabilities(client, cmd.MODULE_PROBE_ORDER))
+        if rtts and base == int(cmd.BASE_VERSION):
+            found = module_probe(client)
     except RtppctlError as err:
         error = err.message
-    return _PingAnswer(rtts, base, caps, error)
+    return _PingAnswer(rtts, base, list(found.capabilities) if found else [], error, found)
 
 
 def _ping_result(member: Member, count: int, probed: ProbeResult[_PingAnswer]) -> PingResult:
@@ -165,22 +195,35 @@ def _ping_result(member: Member, count: int, probed: ProbeResult[_PingAnswer]) -
 
 @dataclass(frozen=True)
 class InfoResult:
-    """The relay's `I` summary and its global `G` counters."""
+    """One relay's `I` summary and its global `G` counters."""
 
     node: str
+    set_id: int | None
     info: dict[str, int | float]
     stats: dict[str, int | float]
+    error: str | None = None
 
 
-def info(client: RelayClient, with_load: bool = True) -> InfoResult:
-    summary = cmd.parse_info(client.call(cmd.info(load=with_load)))
-    stats: dict[str, int | float] = {}
-    names = list(cmd.GLOBAL_STATS)
-    # The engine refuses commands with too many arguments (E5), so ask in batches.
-    for start in range(0, len(names), cmd.MAX_STATS_PER_QUERY):
-        batch = names[start : start + cmd.MAX_STATS_PER_QUERY]
-        stats.update(cmd.parse_stats(client.call(cmd.get_stats(batch, verbose=True)), batch))
-    return InfoResult(client.node.url, summary, stats)
+def info(service: RelayService, members: Sequence[Member], with_load: bool = True) -> list[InfoResult]:
+    """`I` and the global statistics of every member at once."""
+
+    def ask(client: RelayClient) -> tuple[dict[str, int | float], dict[str, int | float]]:
+        summary = cmd.parse_info(client.call(cmd.info(load=with_load)))
+        stats: dict[str, int | float] = {}
+        names = list(cmd.GLOBAL_STATS)
+        # The engine refuses commands with too many arguments (E5), so ask in batches.
+        for start in range(0, len(names), cmd.MAX_STATS_PER_QUERY):
+            batch = names[start : start + cmd.MAX_STATS_PER_QUERY]
+            stats.update(cmd.parse_stats(client.call(cmd.get_stats(batch, verbose=True)), batch))
+        return summary, stats
+
+    results = []
+    for member, probed in zip(members, service.each(members, ask), strict=True):
+        if probed.answer is None:
+            results.append(InfoResult(member.node.url, member.set_id, {}, {}, _failure(probed)))
+        else:
+            results.append(InfoResult(member.node.url, member.set_id, *probed.answer))
+    return results
 
 
 # -- raw ----------------------------------------------------------------------------------------
@@ -214,8 +257,12 @@ def parse_raw_batch(text: str, source: str) -> list[str]:
     return commands
 
 
-def raw(client: RelayClient, commands: list[str]) -> list[RawReply]:
-    """Send each command in order, one outstanding at a time; replies as they came."""
+def raw(service: RelayService, member: Member, commands: list[str]) -> list[RawReply]:
+    """Send each command in order to `member`, one outstanding at a time; replies as they came."""
+    return service.attempt(member, lambda client: _raw(client, commands))
+
+
+def _raw(client: RelayClient, commands: list[str]) -> list[RawReply]:
     replies = []
     for command in commands:
         exchange = client.exchange(command)
@@ -232,17 +279,6 @@ def raw(client: RelayClient, commands: list[str]) -> list[RawReply]:
             )
         )
     return replies
-
-
-# -- capabilities -------------------------------------------------------------------------------
-
-
-def probe_capabilities(client: RelayClient) -> frozenset[str]:
-    """The module's probe (§2.1): V must be 20040107 and VF 20050322 must be 1, then one VF per
-    optional capability; returns the module bit names the relay has."""
-    from rtppctl.net.probe import module_probe  # noqa: PLC0415
-
-    return frozenset(module_probe(client).capabilities)
 
 
 #: Names defined in rtppctl.ops.offer_answer, loaded when first asked for (start-up time).

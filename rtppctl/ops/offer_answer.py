@@ -6,10 +6,10 @@ for loading them; `rtppctl.ops` re-exports every name here on first use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from rtppctl.ops import Connect, probe_capabilities
 from rtppctl.proto import command as cmd
 from rtppctl.proto import limits
 from rtppctl.proto import offer as planner
@@ -19,7 +19,8 @@ from rtppctl.proto.flags import parse_flags
 from rtppctl.proto.sip import SipMessage, looks_like_sip, parse_sip, with_body
 
 if TYPE_CHECKING:
-    from rtppctl.nodes import Member
+    from rtppctl.net.client import RelayClient
+    from rtppctl.relays.service import Member, RelayService
 
 
 # -- offer / answer / engage / unforce ------------------------------------------------------------
@@ -95,14 +96,25 @@ class RewriteResult:
 
 @dataclass(frozen=True)
 class Relay:
-    """The relay an operation talks to, with what rtppctl's configuration says about SDP."""
+    """Where an operation's commands go (the service, and the --target or --set the command was
+    given), with what rtppctl's configuration says about SDP."""
 
-    connect: Connect
-    member: Member
+    service: RelayService
+    #: The --target specs; when given, they bypass the sets and the ledger.
+    targets: Sequence[str] | None = None
+    #: The set to choose from (None: the default set).
+    set_id: int | None = None
     #: nortpproxy_str; empty disables the marker.
     marker: str = limits.DEFAULT_MARKER
     #: rtpp_notify_socket, as configured.
     notify_socket: str | None = None
+
+    def describe(self) -> str:
+        """The relays this names, for people: the target's url, or the set and its nodes."""
+        members = self.service.members(self.targets, self.set_id)
+        if self.targets:
+            return members[0].node.url
+        return f"set {members[0].set_id}: " + ", ".join(member.node.url for member in members)
 
 
 @dataclass(frozen=True)
@@ -237,14 +249,19 @@ def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> Rewrit
 
 
 def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
-    """The relay part of an offer or answer, and the SDP rewritten from its replies."""
+    """The relay part of an offer or answer, and the SDP rewritten from its replies.
+
+    An offer (U) goes to the node the service picks and fails over to the next one; everything
+    else goes to the node of the call (the ledger's, else the hash's) and stays there.
+    """
     request, sdp, flags, leg = prepared.request, prepared.sdp, prepared.flags, prepared.leg
     source_ip = prepared.call.source_ip.value
-    node = relay.member.node
-    with relay.connect(node) as client:
-        capabilities = probe_capabilities(client)
+    service = relay.service
+    letter, _ = planner.command_and_tags(leg, offer=prepared.offer, force_lookup=flags.force_lookup)
+
+    def send(member: Member, client: RelayClient) -> tuple[Member, planner.Plan, list[dict[str, str]], dict[int, Any]]:
         steps = planner.plan(
-            sdp, flags, leg, offer=prepared.offer, capabilities=capabilities, source_ip=source_ip,
+            sdp, flags, leg, offer=prepared.offer, capabilities=service.capabilities(member), source_ip=source_ip,
             notify_socket=relay.notify_socket, dialog_id=prepared.dialog_id,
         )
         sent: list[dict[str, str]] = []
@@ -253,6 +270,14 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
             reply = client.call(step.command)
             sent.append({"command": step.command, "reply": reply})
             replies[step.medianum] = cmd.parse_port_reply(reply)
+        return member, steps, sent, replies
+
+    if letter == "U":
+        member, steps, sent, replies = service.offer(leg.call_id, send, targets=relay.targets, set_id=relay.set_id)
+    else:
+        chosen = service.for_call(leg.call_id, targets=relay.targets, set_id=relay.set_id)
+        member, steps, sent, replies = service.attempt(chosen, lambda client: send(chosen, client), letter=letter)
+    node = member.node
     targets: dict[int, Any] = {}
     streams: list[StreamResult] = []
     by_medianum = {s.medianum: s for s in sdp.streams if s.medianum is not None}
@@ -269,6 +294,7 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
         )
         targets[medianum] = sdp_mod.MediaTarget(reply.port, address, family)
         streams.append(StreamResult(medianum, stream.media, reply.port, address, family))
+    _keep_in_ledger(service, member, prepared, steps, streams, by_medianum)
     body = prepared.call.body
     new_sdp = body if flags.keep_sdp else sdp_mod.rewrite(
         sdp, targets, rewrite_origin=flags.rewrite_origin,
@@ -286,6 +312,33 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
         commands=sent,
         warnings=list(steps.warnings),
     )
+
+
+def _keep_in_ledger(service: RelayService, member: Member, prepared: PreparedRewrite, steps: planner.Plan,
+                    streams: list[StreamResult], by_medianum: dict[int, Any]) -> None:
+    """An offer (re)writes the call's ledger entry; an answer adds the To tag to it (or, for a
+    call the ledger does not know, writes one, so the call's later commands find its node)."""
+    from rtppctl.relays.store import LedgerEntry, LedgerStream  # noqa: PLC0415
+
+    leg = prepared.leg
+    known = service.ledger(leg.call_id)
+    now = service.now()
+    if known is not None and not prepared.offer:
+        service.remember(replace(known, to_tag=known.to_tag or leg.to_tag or None, last_used_at=now))
+        return
+    service.remember(LedgerEntry(
+        call_id=leg.call_id,
+        from_tag=leg.from_tag,
+        to_tag=leg.to_tag or None,
+        set_id=member.set_id,
+        node_url=member.node.url,
+        advertised=member.node.advertised,
+        streams=tuple(LedgerStream(s.medianum, s.port, tuple(by_medianum[s.medianum].codecs)) for s in streams),
+        notify_tag=steps.notify_tag,
+        dtmf_tag=steps.dtmf_tag,
+        created_at=known.created_at if known is not None else now,
+        last_used_at=now,
+    ))
 
 
 @dataclass(frozen=True)
@@ -369,9 +422,12 @@ class UnforceResult:
 def unforce(relay: Relay, call_id: str, from_tag: str, to_tag: str | None = None) -> UnforceResult:
     """rtpproxy_unforce: `D callid ftag [ttag]`, tags never swapped, no medianum (every stream goes)."""
     line = cmd.delete(call_id, from_tag, to_tag or None)
-    with relay.connect(relay.member.node) as client:
-        reply = client.exchange(line).reply
+    service = relay.service
+    member = service.for_call(call_id, targets=relay.targets, set_id=relay.set_id)
+    reply = service.attempt(member, lambda client: client.exchange(line).reply, letter="D")
     code = cmd.error_code(reply)
-    if code is not None and code != 50:
-        raise ProxyError(code, command=line, node=relay.member.node.url)
-    return UnforceResult(relay.member.node.url, line, reply, code is None)
+    if code is not None and code != cmd.SESSION_NOT_FOUND:
+        raise ProxyError(code, command=line, node=member.node.url)
+    # Deleted, or already gone: either way the relay holds no session for the call any more.
+    service.forget(call_id)
+    return UnforceResult(member.node.url, line, reply, code is None)

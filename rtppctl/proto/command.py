@@ -47,6 +47,9 @@ COOKIE_ALLOWANCE = 40
 #: The relay's tokeniser keeps at most 23 tokens per command or sub-command (the cookie not counted).
 MAX_TOKENS_PER_COMMAND = 23
 
+#: The error code of a command for a session the relay does not have (SESUNKN, §12.4).
+SESSION_NOT_FOUND = 50
+
 #: At most this many `&&` sub-commands follow one command.
 MAX_SUBCOMMANDS = 15
 

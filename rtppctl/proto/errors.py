@@ -146,6 +146,12 @@ def describe_error_code(code: int) -> ErrorCode:
     return ERROR_CODES.get(code) or ErrorCode(code, "UNKNOWN", f"error code {code} not known to rtppctl")
 
 
+#: Error codes the module takes for a broken relay (§2.2, from legacy RTPProxy's internal
+#: failures): an offer answered with one disables the node and goes to the next. Today's RTPProxy
+#: uses them for parse errors (§15.2), which rtppctl's checks keep from being sent.
+NODE_FAILURE_CODES = frozenset({7, 8, 9, 10})
+
+
 class ProxyError(RtppctlError):
     """The relay answered `E<n>`."""
 

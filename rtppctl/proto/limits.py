@@ -23,3 +23,8 @@ MAX_TTL = 2**31 - 1
 #: UDP/TCP ports.
 MIN_PORT = 1
 MAX_PORT = 65535
+#: Seconds a session ledger entry lives unused (`ledger_ttl`): by default longer than any ordinary
+#: call, short enough that abandoned calls do not pile up; from a minute to thirty days.
+DEFAULT_LEDGER_TTL = 4 * 3600
+MIN_LEDGER_TTL = 60
+MAX_LEDGER_TTL = 30 * 24 * 3600

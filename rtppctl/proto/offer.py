@@ -76,6 +76,10 @@ class Plan:
     commands: tuple[StreamCommand, ...]
     #: Requested features the relay lacks or the module would not send, in words.
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    #: The timeout notification tag sent with U (flag n), as the relay will report it.
+    notify_tag: str | None = None
+    #: The DTMF tag sent (flag d), as the relay will report it (before percent-encoding).
+    dtmf_tag: str | None = None
 
 
 def command_and_tags(leg: CallLeg, *, offer: bool, force_lookup: bool) -> tuple[str, tuple[str, ...]]:
@@ -223,6 +227,8 @@ def plan(
 
     notify_args: tuple[str, str] | None = None
     dtmf_subcommand: str | None = None
+    sent_dtmf_tag: str | None = None
+    sent_notify_tag: str | None = None
     wants_notify = flags.notify and "NOTIFY" in capabilities
     wants_dtmf = flags.dtmf and "SUBCOMMAND" in capabilities
     if flags.notify and not wants_notify:
@@ -241,9 +247,12 @@ def plan(
             )
         if letter == "U":
             # L takes at most 6 arguments: notify arguments there are E1 (§9.1).
-            notify_args = (socket, notify_tag(dialog) if wants_notify and dialog else "I")
+            # Without flag n (only d), a placeholder tag holds the notify socket's place.
+            sent_notify_tag = notify_tag(dialog) if wants_notify and dialog else None
+            notify_args = (socket, sent_notify_tag or "I")
         if wants_dtmf:
-            dtmf_subcommand = cmd.dtmf_subcommand(dtmf_tag(leg.call_id, dialog), flags.dtmf_payload_type)
+            sent_dtmf_tag = dtmf_tag(leg.call_id, dialog)
+            dtmf_subcommand = cmd.dtmf_subcommand(sent_dtmf_tag, flags.dtmf_payload_type)
 
     commands = []
     for stream in sdp.streams:
@@ -272,4 +281,4 @@ def plan(
             line = cmd.lookup(leg.call_id, address, port, tags[0], tags[1], medianum=stream.medianum,
                               modifiers=modifiers, subcommands=subcommands)
         commands.append(StreamCommand(stream.medianum, line))
-    return Plan(letter, tags, tuple(commands), tuple(warnings))
+    return Plan(letter, tags, tuple(commands), tuple(warnings), sent_notify_tag, sent_dtmf_tag)

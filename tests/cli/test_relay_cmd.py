@@ -29,8 +29,8 @@ def write_config(path, *lines: str) -> str:
 def test_version_json_lists_every_capability_with_the_relays_answer(capsys, relay):
     result = cli(capsys, "version", "-t", relay.udp, "--json")
     assert result.code == 0, result.stderr
-    data = result.json()
-    assert data["node"] == relay.udp and data["version"] == 20040107
+    data = result.json()["relays"][0]
+    assert data["node"] == relay.udp and data["version"] == 20040107 and data["error"] is None
     supported = {c["date"]: c["supported"] for c in data["capabilities"]}
     assert len(supported) == len(cmd.CAPABILITIES)
     assert supported["20081224"] is True and supported["20191015"] is True
@@ -41,7 +41,7 @@ def test_version_json_lists_every_capability_with_the_relays_answer(capsys, rela
 def test_version_over_every_transport(capsys, relay, transport):
     result = cli(capsys, "--json", "version", "-t", relay.specs[transport])
     assert result.code == 0, result.stderr
-    assert result.json()["version"] == 20040107
+    assert result.json()["relays"][0]["version"] == 20040107
 
 
 def test_version_plain_text_in_a_pipe_has_no_escape_codes(capsys, relay):
@@ -152,7 +152,7 @@ def test_info_reports_sessions_and_global_stats(capsys, relays):
     assert cli(capsys, "raw", "-t", fresh.udp, "U info1@t 127.0.0.1 30000 a;1").code == 0
     result = cli(capsys, "info", "-t", fresh.udp, "--json")
     assert result.code == 0, result.stderr
-    data = result.json()
+    data = result.json()["relays"][0]
     assert data["info"]["sessions_created"] == 1 and data["info"]["active_sessions"] == 1
     assert "average_load" in data["info"]
     assert data["stats"]["nsess_created"] == 1
@@ -265,5 +265,5 @@ def test_verbose_notes_say_which_config_and_relay(capsys, relay):
     result = cli(capsys, "-v", "raw", "-t", relay.udp, "V")
     assert result.stdout == "20040107\n"
     assert "config: none found, built-in defaults" in result.stderr
-    assert f"relay: {relay.udp} (timeout 1 s, 5 tries)" in result.stderr
+    assert f"channel: {relay.udp} (timeout 1 s, 5 tries)" in result.stderr
     assert cli(capsys, "raw", "-t", relay.udp, "V").stderr == ""

@@ -43,7 +43,7 @@ def call(name: str) -> list[str]:
 
 
 def sessions(capsys, relay) -> int:
-    return cli(capsys, "info", "-t", relay.udp, "--json").json()["info"]["active_sessions"]
+    return cli(capsys, "info", "-t", relay.udp, "--json").json()["relays"][0]["info"]["active_sessions"]
 
 
 def test_offer_from_a_file_prints_the_rewritten_sdp(capsys, relay, work):
@@ -118,7 +118,7 @@ def test_in_place_failure_leaves_the_file_identical_and_sends_nothing(capsys, re
     assert message in result.stderr and result.stdout == ""
     assert body.read_bytes() == text.encode() and body.stat().st_mtime_ns == before
     assert [p.name for p in work.iterdir()] == ["bad.sdp"]
-    assert cli(capsys, "info", "-t", fresh.udp, "--json").json()["info"]["sessions_created"] == 0
+    assert cli(capsys, "info", "-t", fresh.udp, "--json").json()["relays"][0]["info"]["sessions_created"] == 0
 
 
 def test_relay_failure_leaves_the_in_place_file_untouched(capsys, work):
@@ -185,7 +185,7 @@ def test_tags_with_whitespace_never_reach_the_relay(capsys, relays, work):
     fresh = relays.start()
     body = work / "a.sdp"
     body.write_text(ANSWER)
-    commands_seen = lambda: cli(capsys, "info", "-t", fresh.udp, "--json").json()["stats"]["ncmds_rcvd"]  # noqa: E731
+    commands_seen = lambda: cli(capsys, "info", "-t", fresh.udp, "--json").json()["relays"][0]["stats"]["ncmds_rcvd"]  # noqa: E731
     before = commands_seen()
     result = cli(capsys, "offer", str(body), "-t", fresh.udp, "--call-id", "a\nX", "--from-tag", "ft")
     assert result.code == 6
@@ -283,7 +283,7 @@ def test_set_picks_the_relay_set_from_the_config(capsys, relays, relay, work):
     result = cli(capsys, "--config", str(config), "offer", str(body), "--set", "3", *call("set"), "--json")
     assert result.code == 0, result.stderr
     assert result.json()["node"] == other.udp
-    assert cli(capsys, "info", "-t", other.udp, "--json").json()["info"]["active_sessions"] == 1
+    assert cli(capsys, "info", "-t", other.udp, "--json").json()["relays"][0]["info"]["active_sessions"] == 1
 
 
 def test_a_custom_marker_is_checked_and_inserted(capsys, relay, work):

@@ -1,0 +1,212 @@
+"""Relay sets as operators manage them: show, enable, and the session ledger.
+
+`show` is the module's MI `rtpproxy_show` with what it leaves out (advertised address,
+capabilities, round trip, when a node is probed again, the calls it holds); `enable` is MI
+`rtpproxy_enable`; `sessions` lists the ledger and prunes the calls relays no longer have. Each
+works through the relay service and returns result dataclasses; none prints.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rtppctl.proto import command as cmd
+from rtppctl.proto.errors import ProxyError, RtppctlError
+
+if TYPE_CHECKING:
+    from rtppctl.relays.service import Member, RelayService
+    from rtppctl.relays.store import LedgerEntry, NodeRecord
+
+
+# -- show -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One node of a set as `show` reports it."""
+
+    set_id: int
+    url: str
+    weight: int
+    #: The address written into SDP instead of the relay's own (`|advertised`), if any.
+    advertised: str | None
+    #: "enabled", "disabled", "probing" or "off".
+    state: str
+    #: When a disabled or probing node is probed again (seconds since the epoch); None otherwise.
+    recheck_at: float | None
+    #: Seconds until then, never negative (0: at the next selection); None when no recheck is due.
+    recheck_in: float | None
+    #: What its last successful probe found (module names); None while never probed.
+    capabilities: list[str] | None
+    last_rtt_ms: float | None
+    #: Calls in the ledger held by this node.
+    sessions: int
+    #: With --probe: why the probe failed, or "off: not probed"; None when it passed.
+    probe_error: str | None = None
+
+
+@dataclass(frozen=True)
+class SetState:
+    set_id: int
+    #: The set commands use without --set.
+    default: bool
+    nodes: list[NodeState] = field(default_factory=list)
+
+
+def show(service: RelayService, set_id: int | None = None, *, probe: bool = False) -> list[SetState]:
+    """Every set (or one) and its nodes; `probe` runs the module's probe on each node first
+    (the outcome changes their health as any probe does)."""
+    members = service.members(set_id=set_id) if set_id is not None else service.members(all_sets=True)
+    errors: dict[tuple[int | None, str], str] = {}
+    if probe:
+        for member, result in zip(members, service.probe(members), strict=True):
+            if result is None:
+                errors[(member.set_id, member.node.url)] = "off: not probed"
+            elif result.error is not None:
+                errors[(member.set_id, member.node.url)] = result.error.message
+    held = Counter((entry.set_id, entry.node_url) for entry in service.sessions())
+    now = service.now()
+    sets: dict[int, SetState] = {}
+    for member in members:
+        assert member.set_id is not None  # members of sets, never targets
+        state = sets.setdefault(member.set_id, SetState(member.set_id, member.set_id == service.config.default_set))
+        state.nodes.append(_node_state(member, service.record(member), held, now, errors))
+    return list(sets.values())
+
+
+def _node_state(member: Member, record: NodeRecord, held: Counter, now: float,
+                errors: dict[tuple[int | None, str], str]) -> NodeState:
+    health = record.health
+    recheck_in = None if health.recheck_at is None else max(0.0, health.recheck_at - now)
+    key = (member.set_id, member.node.url)
+    return NodeState(
+        set_id=member.set_id or 0,
+        url=member.node.url,
+        weight=member.node.weight,
+        advertised=member.node.advertised,
+        state=health.state.value,
+        recheck_at=health.recheck_at,
+        recheck_in=recheck_in,
+        capabilities=list(record.capabilities) if record.capabilities is not None else None,
+        last_rtt_ms=record.last_rtt_ms,
+        sessions=held[key],
+        probe_error=errors.get(key),
+    )
+
+
+def status_changes(before: list[SetState], after: list[SetState]) -> list[dict[str, object]]:
+    """E_RTPPROXY_STATUS events between two `show` results: a node that became usable
+    ("active") or stopped being usable ("inactive"), the right way round."""
+    was = {(node.set_id, node.url): node.state for state in before for node in state.nodes}
+    events = []
+    for state in after:
+        for node in state.nodes:
+            old = was.get((node.set_id, node.url))
+            if old is None or (old == "enabled") == (node.state == "enabled"):
+                continue
+            events.append({
+                "type": "status", "socket": node.url, "set": node.set_id,
+                "status": "active" if node.state == "enabled" else "inactive", "state": node.state,
+            })
+    return events
+
+
+# -- enable ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnableChange:
+    """One node `enable` changed."""
+
+    set_id: int
+    url: str
+    before: str
+    after: str
+    #: When it is probed again (probing mode); None otherwise.
+    recheck_at: float | None
+    #: The E_RTPPROXY_STATUS event raised, the right way round: "active" when the node became
+    #: usable, "inactive" when it stopped; None when its usability did not change.
+    status: str | None
+
+
+def enable(service: RelayService, url: str, mode: int, set_id: int | None = None) -> list[EnableChange]:
+    """MI rtpproxy_enable: 0 off for good, 1 on at once (no probe), 2 probing mode."""
+    changes = []
+    for member, before, after in service.enable(url, mode, set_id):
+        was, now = before.health.selectable, after.health.selectable
+        changes.append(EnableChange(
+            member.set_id or 0, member.node.url, before.health.state.value, after.health.state.value,
+            after.health.recheck_at, None if was == now else ("active" if now else "inactive"),
+        ))
+    return changes
+
+
+# -- sessions -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """A ledger entry `sessions --prune` dropped, and why."""
+
+    call_id: str
+    node: str
+    #: "expired" (unused longer than ledger_ttl) or "gone" (the relay has no such session).
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionsResult:
+    sessions: list[LedgerEntry]
+    pruned: list[Pruned] = field(default_factory=list)
+    #: Calls whose relay could not be asked, with the reason; kept in the ledger.
+    unchecked: dict[str, str] = field(default_factory=dict)
+
+
+def sessions(service: RelayService, *, prune: bool = False) -> SessionsResult:
+    """The ledger, oldest offer first. `prune` drops the entries unused longer than ledger_ttl
+    and asks each call's relay with a harmless query (`Q`) whether it still has the call: an
+    `E50` (no such session) drops the entry; a relay that does not answer keeps it."""
+    entries = service.sessions()
+    if not prune:
+        return SessionsResult(entries)
+    pruned: list[Pruned] = []
+    unchecked: dict[str, str] = {}
+    now = service.now()
+    ttl = service.config.ledger_ttl
+    live = []
+    for entry in entries:
+        if entry.last_used_at < now - ttl:
+            service.forget(entry.call_id)
+            pruned.append(Pruned(entry.call_id, entry.node_url, "expired"))
+        else:
+            live.append(entry)
+    for entry in live:
+        gone = _session_gone(service, entry)
+        if isinstance(gone, str):
+            unchecked[entry.call_id] = gone
+        elif gone:
+            service.forget(entry.call_id)
+            pruned.append(Pruned(entry.call_id, entry.node_url, "gone"))
+    return SessionsResult(service.sessions(), pruned, unchecked)
+
+
+def _session_gone(service: RelayService, entry: LedgerEntry) -> bool | str:
+    """True when the relay says it has no such session, False when it has, else why it cannot say."""
+    line = cmd.query(entry.call_id, entry.from_tag, entry.to_tag, medianum=1)
+    member = service.for_call(entry.call_id)
+    try:
+        reply = service.attempt(member, lambda client: client.exchange(line).reply)
+    except RtppctlError as err:
+        return err.message
+    code = cmd.error_code(reply)
+    if code == cmd.SESSION_NOT_FOUND:
+        return True
+    if code is not None:
+        return ProxyError(code, command=line, node=member.node.url).message
+    return False
+
+
+__all__ = ["EnableChange", "NodeState", "Pruned", "SessionsResult", "SetState", "enable", "sessions", "show",
+           "status_changes"]

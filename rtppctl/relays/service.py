@@ -1,0 +1,576 @@
+"""The relay service: the one way operations reach relays.
+
+The run context builds one per run. It owns:
+
+- the sets and their nodes (from the configuration), and the nodes a `--target` names;
+- selection: the module's hash and weighted walk (`proto.select`) over each node's health, with the
+  re-probes the module does on the way (protocol.md §2.2, §3);
+- health: every event goes through the table in `relays.health`; with a state store the new
+  record is written in the same transaction that read the current one, so processes working at
+  once lose no change;
+- the capability cache: what the last successful probe of a node found, kept with its health. A
+  node is probed when nothing is known about it or when its recheck is due, not on every command;
+- the channels: one client per node, opened on first use, reused by every command of the run
+  (`raw -f`, `shell`, `engage`), closed by `close()`; a channel that failed is dropped;
+- failover: an offer whose node fails (no usable reply, or `E7`-`E10` to `U`) disables the node and
+  goes to the node the module picks next; every other command stays on its node and fails naming it;
+- the session ledger: which node holds each call, so a call's later commands follow its offer.
+
+Nodes named by `--target` are the operator's explicit choice: they bypass selection and are never
+disabled, but an offer through one is still recorded in the ledger. Nothing here prints; status
+changes go to the `on_status` callback.
+
+Probe results and health: a probe applies to an enabled node (failure disables it) and to a
+disabled one (success brings it back: the disable timeout spares a dead relay, not a live one). A
+node in probing mode (`enable 2`) is only judged once its recheck is due, as the operator asked,
+and a node that is off is never probed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+from rtppctl.proto import limits
+from rtppctl.proto.errors import NODE_FAILURE_CODES, ConfigError, InputError, ProxyError, TransportError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rtppctl.net.client import RelayClient
+    from rtppctl.net.probe import ProbeResult, RelayCapabilities
+    from rtppctl.proto.select import Candidate
+    from rtppctl.proto.url import NodeSpec
+    from rtppctl.relays.health import Event, Health
+    from rtppctl.relays.store import LedgerEntry, NodeRecord, StateStore
+
+T = TypeVar("T")
+
+#: Seconds the health read from the store is trusted before it is read again: long-running
+#: commands (`shell`, `show --watch`) see what other processes changed, one-shot ones read once.
+REFRESH_SECONDS = 1.0
+
+
+class Member(NamedTuple):
+    """A node and the set it was taken from (None for a --target)."""
+
+    set_id: int | None
+    node: NodeSpec
+
+
+@dataclass(frozen=True)
+class RelaySets:
+    """The configured sets, as the service needs them."""
+
+    sets: Mapping[int, Sequence[NodeSpec]]
+    default_set: int
+    #: Where they came from, for messages: " in /etc/rtppctl/config.toml", or "".
+    origin: str = ""
+    #: Seconds a failed node stays disabled (rtpproxy_disable_tout).
+    disable_timeout: float = 60.0
+    #: Seconds a ledger entry lives unused.
+    ledger_ttl: float = limits.DEFAULT_LEDGER_TTL
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A node became usable ("active") or stopped being usable ("inactive"): E_RTPPROXY_STATUS."""
+
+    set_id: int
+    url: str
+    status: str
+    #: The node's state afterwards: "enabled", "disabled", "probing" or "off".
+    state: str
+    #: Why, in words: "timeout ...", "probe ok", "enable 0".
+    reason: str
+    #: When the node is probed again (seconds since the epoch), if it is out for a while.
+    recheck_at: float | None
+
+
+class NodeFailed(TransportError):
+    """A command to a node got no usable reply, or an answer the module counts as a node failure."""
+
+    def __init__(self, member: Member, cause: TransportError | ProxyError, hint: str | None = None) -> None:
+        self.member = member
+        self.cause = cause
+        super().__init__(cause.message, hint or cause.hint)
+        self.exit_code = cause.exit_code
+
+
+class RelayService:
+    """Sets, selection, health, capabilities, channels and the ledger of one run."""
+
+    def __init__(
+        self,
+        load_sets: Callable[[], RelaySets],
+        open_client: Callable[[NodeSpec], RelayClient],
+        *,
+        state_path: Path | None | Callable[[], Path | None],
+        on_status: Callable[[StatusChange], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._load_sets = load_sets
+        self._open_client = open_client
+        # A callable is asked on first use: working out the default path costs imports that a
+        # command given --target never needs.
+        self._state_path = state_path
+        self._on_status = on_status
+        self._on_note = on_note
+        self._clock = clock
+        self._sets: RelaySets | None = None
+        self._clients: dict[str, RelayClient] = {}
+        self._store: StateStore | None = None
+        self._records: dict[tuple[int | None, str], NodeRecord] = {}
+        self._records_read_at: float | None = None
+
+    # -- configuration -----------------------------------------------------------------------------
+
+    @property
+    def config(self) -> RelaySets:
+        if self._sets is None:
+            self._sets = self._load_sets()
+        return self._sets
+
+    def members(self, targets: Sequence[str] | None = None, set_id: int | None = None, *,
+                all_sets: bool = False) -> list[Member]:
+        """The relays the options name: the targets, else every set (`all_sets`), else one set."""
+        if targets:
+            from rtppctl.proto.url import parse_node  # noqa: PLC0415
+
+            return [Member(None, parse_node(spec)) for spec in targets]
+        sets = self.config.sets
+        if all_sets:
+            members = [Member(sid, node) for sid in sorted(sets) for node in sets[sid]]
+            if not members:
+                raise ConfigError(f"no relays are configured{self.config.origin}",
+                                  "add rtpproxy_sock to the config, or use --target")
+            return members
+        wanted = self.config.default_set if set_id is None else set_id
+        if not sets.get(wanted):
+            known = ", ".join(str(s) for s in sorted(sets)) or "none"
+            raise ConfigError(
+                f"no relay set {wanted} is configured{self.config.origin} (sets: {known})",
+                "use --target udp:HOST:PORT, pick a set with --set, or add rtpproxy_sock to the config "
+                "(rtppctl config init)",
+            )
+        return [Member(wanted, node) for node in sets[wanted]]
+
+    def one_target(self, targets: Sequence[str] | None) -> Member | None:
+        """The --target of a one-relay command, or None when none was given."""
+        if not targets:
+            return None
+        if len(targets) > 1:
+            raise InputError(f"this command talks to one relay, but {len(targets)} --target options were given")
+        return self.members(targets)[0]
+
+    # -- channels ------------------------------------------------------------------------------------
+
+    def client(self, node: NodeSpec) -> RelayClient:
+        """The run's client for `node`, opened on first use."""
+        client = self._clients.get(node.url)
+        if client is None:
+            client = self._clients[node.url] = self._open_client(node)
+        return client
+
+    def _drop_client(self, node: NodeSpec) -> None:
+        # A stream that failed may be half-read; the next command reconnects, as the module does.
+        client = self._clients.pop(node.url, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def close(self) -> None:
+        """Close every channel and the state store; closing twice is harmless."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        if self._store is not None:
+            store, self._store = self._store, None
+            store.close()
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path | None:
+        """The state file; None with `--state none`."""
+        if callable(self._state_path):
+            self._state_path = self._state_path()
+        return self._state_path
+
+    @property
+    def store(self) -> StateStore | None:
+        """The state store, opened on first use; None with `--state none`."""
+        if self._store is None and self.state_path is not None:
+            from rtppctl.relays.store import StateStore  # noqa: PLC0415 - sqlite3 only when state is used
+
+            self._store = StateStore.open(self.state_path)
+            self._note(f"state: {self.state_path}")
+        return self._store
+
+    def record(self, member: Member) -> NodeRecord:
+        """What is known about `member`: its health, capabilities and last round trip."""
+        from rtppctl.relays.health import Health  # noqa: PLC0415
+        from rtppctl.relays.store import NodeRecord  # noqa: PLC0415 - loaded when health is used
+        if member.set_id is not None:
+            self._refresh()  # a --target is never in the store: a one-shot `-t` does not open it
+        key = (member.set_id, member.node.url)
+        record = self._records.get(key)
+        if record is None:
+            record = NodeRecord(member.set_id if member.set_id is not None else -1, member.node.url, Health(),
+                                None, None, self._clock())
+            self._records[key] = record
+        return record
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._records_read_at is not None and now - self._records_read_at < REFRESH_SECONDS:
+            return
+        self._records_read_at = now
+        store = self.store
+        if store is not None:
+            for record in store.nodes():
+                self._records[(record.set_id, record.url)] = record
+
+    def _change(self, member: Member, change: Callable[[NodeRecord], NodeRecord]) -> NodeRecord:
+        """Apply `change` to the node's current record and keep the result (in the store too)."""
+        current = self.record(member)
+        if member.set_id is None or self.store is None:
+            record = change(current)
+        else:
+            record = self.store.update_node(member.set_id, member.node.url,
+                                            lambda stored: change(stored or current))
+        self._records[(member.set_id, member.node.url)] = record
+        return record
+
+    def _event(self, member: Member, event: Event, reason: str, *, found: RelayCapabilities | None = None,
+               rtt_ms: float | None = None, report: bool = True,
+               applies: Callable[[Health], bool] | None = None) -> NodeRecord:
+        """Feed `event` to the node's health table; report a status change (unless the caller
+        reports it itself). With `applies`, the event changes the health only if `applies` says so
+        of the health as stored now (another process may have changed it since this one read it);
+        what was learned is kept either way."""
+        from rtppctl.relays.health import apply  # noqa: PLC0415 - loaded when health is used
+        if member.set_id is None:
+            # A --target is not part of a set: only what was learned about it is kept (this run).
+            return self._change(member, lambda record: self._learned(record, found, rtt_ms))
+        now = self._clock()
+        changes: list[StatusChange] = []
+
+        def change(record: NodeRecord) -> NodeRecord:
+            changes.clear()
+            if applies is not None and not applies(record.health):
+                return self._learned(record, found, rtt_ms)
+            transition = apply(record.health, event, now=now, disable_timeout=self.config.disable_timeout)
+            if transition.status is not None:
+                changes.append(StatusChange(member.set_id, member.node.url, transition.status,
+                                            transition.health.state.value, reason, transition.health.recheck_at))
+            return self._learned(replace(record, health=transition.health, updated_at=now), found, rtt_ms)
+
+        record = self._change(member, change)
+        for status in changes:
+            if self._on_status is not None and report:
+                self._on_status(status)
+        return record
+
+    @staticmethod
+    def _learned(record: NodeRecord, found: RelayCapabilities | None, rtt_ms: float | None) -> NodeRecord:
+        if found is not None:
+            record = replace(record, capabilities=found.capabilities, last_rtt_ms=found.rtt_ms)
+        if rtt_ms is not None:
+            record = replace(record, last_rtt_ms=rtt_ms)
+        return record
+
+    def enable(self, url: str, mode: int, set_id: int | None = None) -> list[tuple[Member, NodeRecord, NodeRecord]]:
+        """MI rtpproxy_enable: `mode` 0 (off for good), 1 (on, no probe), 2 (probing mode) for the
+        node `url` in set `set_id`, or in every set holding it; (member, before, after) per node."""
+        from rtppctl.relays.health import Event  # noqa: PLC0415 - loaded when health is used
+        event = {0: Event.ENABLE_OFF, 1: Event.ENABLE_ON, 2: Event.ENABLE_PROBING}.get(mode)
+        if event is None:
+            raise InputError(f"enable takes 0 (off), 1 (on) or 2 (probing), not {mode}")
+        sets = self.config.sets
+        if set_id is not None and set_id not in sets:
+            self.members(set_id=set_id)  # raises, naming the sets there are
+        members = [Member(sid, node) for sid in sorted(sets) if set_id in (None, sid)
+                   for node in sets[sid] if node.url == url]
+        if not members:
+            where = f"set {set_id}" if set_id is not None else "any set"
+            known = sorted({node.url for sid in sets if set_id in (None, sid) for node in sets[sid]})
+            raise InputError(
+                f"no relay {url!r} in {where}{self.config.origin}",
+                "give the url exactly as configured, without |advertised or =weight"
+                + (f" (configured: {', '.join(known)})" if known else ""),
+            )
+        changed = []
+        for member in members:
+            before = self.record(member)
+            after = self._event(member, event, event.value, report=False)
+            changed.append((member, before, after))
+        return changed
+
+    # -- probing -------------------------------------------------------------------------------------
+
+    def each(self, members: Sequence[Member], work: Callable[[RelayClient], T]) -> list[ProbeResult[T]]:
+        """Run `work` on every member at once over the run's channels; one result per member, in
+        order. A node in several sets is asked once. A failed node's channel is dropped."""
+        from rtppctl.net.probe import probe_nodes  # noqa: PLC0415
+
+        unique: dict[str, NodeSpec] = {}
+        for member in members:
+            unique.setdefault(member.node.url, member.node)
+        nodes = list(unique.values())
+        results = probe_nodes(nodes, work, connect=lambda node: contextlib.nullcontext(self.client(node)))
+        by_url = {result.node.url: result for result in results}
+        for result in results:
+            if not result.ok and isinstance(result.error, TransportError):
+                self._drop_client(result.node)
+        return [by_url[member.node.url] for member in members]
+
+    def probe(self, members: Sequence[Member], *, forced: bool = False) -> list[ProbeResult[RelayCapabilities]]:
+        """The module's probe (§2.1) on every member at once, fed to their health. Nodes that are
+        off are not probed (their result is None); probing-mode nodes are judged only when their
+        recheck is due, or when `forced`."""
+        from rtppctl.relays.health import State  # noqa: PLC0415
+        from rtppctl.net.probe import module_probe  # noqa: PLC0415
+
+        wanted = [m for m in members if self.record(m).health.state is not State.OFF]
+        results = dict(zip([(m.set_id, m.node.url) for m in wanted], self.each(wanted, module_probe), strict=True))
+        for member in wanted:
+            self.observe_probe(member, results[(member.set_id, member.node.url)], forced=forced)
+        return [results.get((m.set_id, m.node.url)) for m in members]  # type: ignore[misc]
+
+    def observe_probe(self, member: Member, result: ProbeResult[RelayCapabilities], *, forced: bool = False) -> None:
+        """Feed a probe's outcome to the node's health (see the module docstring for the rules)."""
+        from rtppctl.relays.health import Event  # noqa: PLC0415 - loaded when health is used
+        applies = self._probe_applies(forced)
+        if result.ok:
+            self._event(member, Event.PROBE_OK, "probe ok", found=result.answer, applies=applies)
+        else:
+            self._event(member, Event.PROBE_FAILED, f"probe failed: {result.error.message}", applies=applies)
+
+    def _probe_applies(self, forced: bool) -> Callable[[Health], bool]:
+        """Whether a probe's outcome may change a node's health: never when it is off; in probing
+        mode only once its recheck is due (or when the probe was the recheck itself)."""
+        from rtppctl.relays.health import State  # noqa: PLC0415 - loaded when health is used
+        now = self._clock()
+
+        def applies(health: Health) -> bool:
+            if health.state is State.OFF:
+                return False
+            return health.state is not State.PROBING or forced or health.recheck_due(now)
+
+        return applies
+
+    def capabilities(self, member: Member) -> frozenset[str]:
+        """The node's capabilities: cached, else probed now (a failed probe disables the node and
+        raises NodeFailed)."""
+        from rtppctl.relays.health import Event  # noqa: PLC0415 - loaded when health is used
+        known = self.record(member).capabilities
+        if known is not None:
+            return frozenset(known)
+        from rtppctl.net.probe import module_probe  # noqa: PLC0415
+
+        try:
+            found = module_probe(self.client(member.node))
+        except (TransportError, ProxyError) as err:
+            self._failed(member, err, "probe failed")
+            raise NodeFailed(member, err) from None
+        record = self._event(member, Event.PROBE_OK, "probe ok", found=found, applies=self._probe_applies(False))
+        return frozenset(record.capabilities or ())
+
+    # -- selection -----------------------------------------------------------------------------------
+
+    def select(self, call_id: str, set_id: int | None = None, *, exclude: Mapping[str, str] | None = None) -> Member:
+        """The node the module picks for `call_id` in the set (§3), re-probing the disabled nodes
+        whose time has come; nodes in `exclude` (url -> why it failed during this command) count
+        as disabled. TransportError when no node of the set is usable."""
+        from rtppctl.proto.select import choose  # noqa: PLC0415 - loaded when health is used
+        members = self.members(set_id=set_id)
+        skipped = dict(exclude or {})
+        self._recheck(members, skipped)
+        choice = choose(call_id, self._candidates(members, skipped))
+        if choice.index is None and len(members) > 1:
+            # None enabled: the module re-probes every node once and tries again.
+            self._recheck(members, skipped, every=True)
+            choice = choose(call_id, self._candidates(members, skipped))
+        if choice.index is None:
+            raise self._none_available(members, skipped)
+        member = members[choice.index]
+        self._note(f"relay: {member.node.url} for call {call_id!r} (set {member.set_id}, hash {choice.hash}, {choice.reason})")
+        return member
+
+    def first_enabled(self, set_id: int | None = None) -> Member:
+        """The first usable node of the set in configuration order (after due re-probes)."""
+        members = self.members(set_id=set_id)
+        self._recheck(members, {})
+        for member in members:
+            if self.record(member).health.selectable:
+                return member
+        raise self._none_available(members, {})
+
+    def _candidates(self, members: Sequence[Member], skipped: Mapping[str, str]) -> list[Candidate]:
+        from rtppctl.proto.select import Candidate  # noqa: PLC0415 - loaded when health is used
+        return [Candidate(m.node.weight, self.record(m).health.selectable and m.node.url not in skipped) for m in members]
+
+    def _recheck(self, members: Sequence[Member], skipped: Mapping[str, str], *, every: bool = False) -> None:
+        """Probe the nodes whose recheck is due (the table's RECHECK_DUE -> PROBE), or with `every`
+        each node that is out; nodes that failed during this command are left alone."""
+        from rtppctl.relays.health import Action, Event, State, apply  # noqa: PLC0415 - loaded when health is used
+        now = self._clock()
+        due = []
+        for member in members:
+            health = self.record(member).health
+            if member.node.url in skipped or health.state is State.ENABLED or health.state is State.OFF:
+                continue
+            if every or (health.recheck_due(now) and Action.PROBE in apply(
+                    health, Event.RECHECK_DUE, now=now, disable_timeout=self.config.disable_timeout).actions):
+                due.append(member)
+        if due:
+            self.probe(due, forced=True)
+
+    def _none_available(self, members: Sequence[Member], skipped: Mapping[str, str]) -> TransportError:
+        from rtppctl.relays.health import State  # noqa: PLC0415 - loaded when health is used
+        now = self._clock()
+        states = []
+        for member in members:
+            health = self.record(member).health
+            if member.node.url in skipped:
+                states.append(f"{member.node.url} failed: {skipped[member.node.url]}")
+            elif health.state is State.OFF:
+                states.append(f"{member.node.url} off")
+            else:
+                wait = f", recheck in {max(0, round(health.recheck_at - now))} s" if health.recheck_at else ""
+                states.append(f"{member.node.url} {health.state.value}{wait}")
+        set_id = members[0].set_id if members else None
+        return TransportError(
+            f"no relay of set {set_id} is available: {'; '.join(states)}",
+            "see rtppctl show; rtppctl enable URL 1 puts a relay back at once",
+        )
+
+    # -- running commands ----------------------------------------------------------------------------
+
+    def attempt(self, member: Member, work: Callable[[RelayClient], T], *, letter: str | None = None) -> T:
+        """`work` on the member's channel. No usable reply (or `E7`-`E10` to `U`) disables the node
+        and raises NodeFailed naming it; any other error passes through unchanged."""
+        try:
+            return work(self.client(member.node))
+        except NodeFailed:
+            raise  # already counted (the capability probe inside `work`)
+        except TransportError as err:
+            self._failed(member, err, "no usable reply")
+            # A call's commands (L, D) stay on the node holding its session, as in the module.
+            hint = None if letter not in ("L", "D") else (
+                f"the call's session is on {member.node.url}; rtppctl does not look it up on another relay "
+                "(see rtppctl show)")
+            raise NodeFailed(member, err, hint) from None
+        except ProxyError as err:
+            if letter == "U" and err.code in NODE_FAILURE_CODES:
+                self._failed(member, err, f"E{err.code} to U")
+                raise NodeFailed(member, err) from None
+            raise
+
+    def _failed(self, member: Member, err: TransportError | ProxyError, what: str) -> None:
+        from rtppctl.relays.health import Event  # noqa: PLC0415 - loaded when health is used
+
+        if isinstance(err, TransportError):
+            self._drop_client(member.node)
+        self._event(member, Event.COMMAND_FAILED, f"{what}: {err.message}")
+
+    def offer(self, call_id: str, work: Callable[[Member, RelayClient], T], *,
+              targets: Sequence[str] | None = None, set_id: int | None = None) -> T:
+        """An offer: to the target, else to the node selection picks; when that node fails, to the
+        node the module would pick next, until one succeeds or none is left."""
+        target = self.one_target(targets)
+        if target is not None:
+            return self.attempt(target, lambda client: work(target, client), letter="U")
+        failed: dict[str, str] = {}
+        # A call the ledger knows (a re-INVITE, a late offer's second U) stays on its node while
+        # that node is usable, even if the weights changed since.
+        entry = self.ledger(call_id)
+        if entry is not None:
+            known = self._ledger_member(entry)
+            if known.set_id == (self.config.default_set if set_id is None else set_id) and self.record(known).health.selectable:
+                self._note(f"relay: {known.node.url} for call {call_id!r} (the ledger: its earlier offer went there)")
+                try:
+                    return self.attempt(known, lambda client: work(known, client), letter="U")
+                except NodeFailed as err:
+                    failed[known.node.url] = err.message
+        while True:
+            # Raises, listing every node and why, once no node is left to try.
+            member = self.select(call_id, set_id, exclude=failed)
+            try:
+                return self.attempt(member, lambda client, m=member: work(m, client), letter="U")
+            except NodeFailed as err:
+                failed[member.node.url] = err.message
+                self._note(f"relay: {member.node.url} failed ({err.message}); the offer goes to the next node")
+
+    def for_call(self, call_id: str | None, *, targets: Sequence[str] | None = None,
+                 set_id: int | None = None) -> Member:
+        """The node a call's command goes to: the target, else the node the ledger has for the
+        call (even if it is disabled now, or no longer configured), else the hash's node (without
+        a Call-ID: the first enabled node)."""
+        target = self.one_target(targets)
+        if target is not None:
+            return target
+        if call_id is None:
+            return self.first_enabled(set_id)
+        entry = self.ledger(call_id)
+        if entry is not None:
+            member = self._ledger_member(entry)
+            self._note(f"relay: {member.node.url} for call {call_id!r} (the ledger: its offer went there)")
+            return member
+        return self.select(call_id, set_id)
+
+    def _ledger_member(self, entry: LedgerEntry) -> Member:
+        sets = self.config.sets
+        for node in sets.get(entry.set_id, ()) if entry.set_id is not None else ():
+            if node.url == entry.node_url:
+                return Member(entry.set_id, node)
+        # A target, or a node no longer configured: rebuilt from the entry.
+        from rtppctl.proto.url import parse_node  # noqa: PLC0415
+
+        node = parse_node(entry.node_url)
+        if entry.advertised:
+            node = replace(node, advertised=entry.advertised)
+        return Member(None, node)
+
+    # -- the ledger ----------------------------------------------------------------------------------
+
+    def ledger(self, call_id: str) -> LedgerEntry | None:
+        store = self.store
+        return store.session(call_id) if store is not None else None
+
+    def remember(self, entry: LedgerEntry) -> None:
+        """Keep a call's entry (a new offer replaces the old one); drop entries unused too long."""
+        store = self.store
+        if store is None:
+            return
+        store.record_session(entry)
+        store.prune(self.config.ledger_ttl, self._clock())
+
+    def touch(self, call_id: str) -> None:
+        store = self.store
+        if store is not None:
+            store.touch(call_id, self._clock())
+
+    def forget(self, call_id: str) -> bool:
+        store = self.store
+        return store.forget(call_id) if store is not None else False
+
+    def sessions(self) -> list[LedgerEntry]:
+        store = self.store
+        return store.sessions() if store is not None else []
+
+    def now(self) -> float:
+        return self._clock()
+
+    def _note(self, text: str) -> None:
+        if self._on_note is not None:
+            self._on_note(text)
+
+
+__all__ = ["Member", "NodeFailed", "RelayService", "RelaySets", "StatusChange"]
