@@ -112,6 +112,10 @@ def enable(
     from rtppctl.ops import sets as ops_sets  # noqa: PLC0415
 
     s = run_context(ctx)
+    if s.relays.state_path is None:
+        # The change would last as long as this process: no later command would see it.
+        raise typer.BadParameter("enable needs the state file; with --state none the change would end with this run",
+                                 param_hint="--state")
     changes = ops_sets.enable(s.relays, url, mode, set_id)
     lines = []
     for change in changes:

@@ -360,3 +360,9 @@ def test_an_answer_is_not_moved_when_the_calls_relay_is_dead(capsys, relays, tmp
     assert show(capsys, config)[holder]["state"] == "disabled"
     for relay in pair:
         relay.stop()
+
+
+def test_enable_without_a_state_file_is_refused(capsys, trio, tmp_path):
+    config = config_for(tmp_path, [relay.udp for relay in trio])
+    result = cli(capsys, "--config", str(config), "--state", "none", "enable", trio[0].udp, "0")
+    assert result.code == 2 and "--state none" in result.stderr and result.stdout == ""
