@@ -64,3 +64,26 @@ def test_errors_on_a_terminal_are_one_line_with_a_hint(tmp_path):
     lines = [line for line in output.splitlines() if line.strip()]
     assert lines[0].startswith("rtppctl: error: ") and "udp6:[::1]:22222" in lines[0]
     assert all(line.startswith(("rtppctl: error:", "  hint:")) for line in lines)
+
+
+def test_show_watch_redraws_in_place_prints_status_events_and_ctrl_c_exits_130(relays, tmp_path):
+    first, second = relays.start(), relays.start()
+    config = tmp_path / "watch.toml"
+    config.write_text(f'rtpproxy_sock = ["{first.udp} {second.udp}"]\n')
+    env = {**os.environ, "COLUMNS": "120", "RTPPCTL_STATE": str(tmp_path / "state.sqlite3")}
+    child = pexpect.spawn(sys.executable, ["-m", "rtppctl", "--config", str(config), "show", "--watch", "0.3"],
+                          env=env, encoding="utf-8", timeout=30, dimensions=(40, 120))
+    child.expect("set 0 \\(default\\)")
+    child.expect(re.escape(second.udp))
+    import subprocess  # noqa: PLC0415
+
+    subprocess.run([sys.executable, "-m", "rtppctl", "--config", str(config), "enable", second.udp, "0"],
+                   env=env, check=True, capture_output=True, timeout=60)
+    child.expect(re.escape(second.udp) + r" \(set 0\) inactive \(off\)")
+    child.expect(r"\boff\b")  # the table redrawn with the new state
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    first.stop()
+    second.stop()
