@@ -29,11 +29,20 @@ printf 'v=0\r\no=bob 2 2 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r
 step rtppctl offer "$offer" -t "$relay" --call-id demo@example.com --from-tag alice --flags o --diff
 step rtppctl answer "$answer" -t "$relay" --call-id demo@example.com --from-tag alice --to-tag bob
 step rtppctl info -t "$relay"
-step rtppctl unforce -t "$relay" --call-id demo@example.com --from-tag alice --to-tag bob
+# The session ledger: which relay holds the call; unforce finds it there without -t.
+step rtppctl sessions
+step rtppctl unforce --call-id demo@example.com --from-tag alice --to-tag bob
+# A relay set as the module sees one: the relay, and a second one nobody runs. ping disables the
+# dead one; show says until when.
+sets=$(mktemp --suffix=.toml)
+printf 'rtpproxy_sock = ["%s=2 udp:127.0.0.1:9"]\nrtpproxy_timeout = 0.2\nrtpproxy_retr = 1\n' "$relay" >"$sets"
+step rtppctl --config "$sets" ping || true
+step rtppctl --config "$sets" show
+step rtppctl --config "$sets" lb explain demo@example.com
 # An IPv6 offer: the embedded relay serves ::1 as well (flag r sends the SDP's own address).
 offer6=$(mktemp --suffix=.sdp)
 printf 'v=0\r\no=carol 3 3 IN IP6 2001:db8::10\r\ns=-\r\nc=IN IP6 2001:db8::10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n' >"$offer6"
 step rtppctl offer "$offer6" -t "$relay" --call-id demo6@example.com --from-tag carol --flags r
 step rtppctl unforce -t "$relay" --call-id demo6@example.com --from-tag carol
-rm -f "$offer" "$answer" "$offer6"
+rm -f "$offer" "$answer" "$offer6" "$sets"
 step rtppctl embedded stop

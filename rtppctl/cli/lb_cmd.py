@@ -32,9 +32,19 @@ DisableOption = Annotated[
 _BAR_WIDTH = 30
 
 
-def _set_nodes(ctx: typer.Context, targets: list[str] | None, set_id: int | None):  # noqa: ANN202
-    members = run_context(ctx).relays.members(targets, set_id)
-    return (members[0].set_id if members else set_id), [member.node for member in members]
+def _set_nodes(ctx: typer.Context, targets: list[str] | None, set_id: int | None, disable: list[str] | None):  # noqa: ANN202
+    """The set's id and nodes, and the nodes to count as disabled: those given with --disable and,
+    for a configured set, those out of selection in the state file (disabled, probing, off)."""
+    s = run_context(ctx)
+    members = s.relays.members(targets, set_id)
+    disabled = list(disable or ())
+    if not targets:
+        for member in members:
+            health = s.relays.record(member).health
+            if not health.selectable and member.node.url not in disabled:
+                disabled.append(member.node.url)
+                s.output.status(f"{member.node.url} is {health.state.value} in the state file (rtppctl show): counted as disabled")
+    return (members[0].set_id if members else set_id), [member.node for member in members], disabled
 
 
 @lb_app.command(cls=PlainCommand)
@@ -46,6 +56,9 @@ def explain(
     disable: DisableOption = None,
 ) -> None:
     """Which relay a Call-ID goes to, and why: the hash, the cut, each node's range and state.
+
+    A configured set's relays count as disabled when the state file says they are out of
+    selection (see rtppctl show); --disable adds more. No relay is contacted.
 
     Examples:
 
@@ -59,8 +72,8 @@ def explain(
     from rtppctl.ops import as_dict, lb  # noqa: PLC0415
 
     s = run_context(ctx)
-    set_id, nodes = _set_nodes(ctx, target, set_id)
-    result = lb.explain(call_id, nodes, set_id=set_id, disabled=disable or ())
+    set_id, nodes, disabled = _set_nodes(ctx, target, set_id, disable)
+    result = lb.explain(call_id, nodes, set_id=set_id, disabled=disabled)
     for warning in result.warnings:
         s.output.warn(warning)
     if result.forced_cut is not None:
@@ -113,15 +126,15 @@ def simulate(
     from rtppctl.ops import as_dict, lb  # noqa: PLC0415
 
     s = run_context(ctx)
-    set_id, nodes = _set_nodes(ctx, target, set_id)
+    set_id, nodes, disabled = _set_nodes(ctx, target, set_id, disable)
     if call_ids is not None:
         from rtppctl.files import read_input  # noqa: PLC0415
 
         text, source = read_input(call_ids)
         stream = (line for line in text.splitlines() if line.strip())
-        result = lb.simulate(stream, nodes, set_id=set_id, disabled=disable or (), source=source)
+        result = lb.simulate(stream, nodes, set_id=set_id, disabled=disabled, source=source)
     else:
-        result = lb.simulate(lb.generated_call_ids(calls, seed), nodes, set_id=set_id, disabled=disable or (), seed=seed)
+        result = lb.simulate(lb.generated_call_ids(calls, seed), nodes, set_id=set_id, disabled=disabled, seed=seed)
     for warning in result.warnings:
         s.output.warn(warning)
     top = max((node.share for node in result.nodes), default=0.0) or 1.0

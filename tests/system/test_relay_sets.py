@@ -366,3 +366,15 @@ def test_enable_without_a_state_file_is_refused(capsys, trio, tmp_path):
     config = config_for(tmp_path, [relay.udp for relay in trio])
     result = cli(capsys, "--config", str(config), "--state", "none", "enable", trio[0].udp, "0")
     assert result.code == 2 and "--state none" in result.stderr and result.stdout == ""
+
+
+def test_lb_explain_counts_the_relays_the_state_file_has_out(capsys, trio, tmp_path):
+    urls = [relay.udp for relay in trio]
+    config = config_for(tmp_path, urls)
+    call_id = next(c for c in call_ids(200, seed=17) if expected(c, urls) == urls[0])
+    assert cli(capsys, "--config", str(config), "enable", urls[0], "0").code == 0
+    result = cli(capsys, "--config", str(config), "--json", "lb", "explain", call_id)
+    assert result.code == 0, result.stderr
+    assert result.json()["node"] == expected(call_id, urls, disabled={urls[0]}) != urls[0]
+    assert f"{urls[0]} is off in the state file" in result.stderr
+    cli(capsys, "--config", str(config), "enable", urls[0], "1")
