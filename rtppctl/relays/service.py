@@ -16,6 +16,9 @@ The run context builds one per run. It owns:
   goes to the node the module picks next; every other command stays on its node and fails naming it;
 - the session ledger: which node holds each call, so a call's later commands follow its offer.
 
+The health table, the selector and the store are imported where they are used: a one-shot
+command given `--target` needs none of them and starts faster without.
+
 Nodes named by `--target` are the operator's explicit choice: they bypass selection and are never
 disabled, but an offer through one is still recorded in the ledger. Nothing here prints; status
 changes go to the `on_status` callback.
@@ -215,12 +218,14 @@ class RelayService:
     def record(self, member: Member) -> NodeRecord:
         """What is known about `member`: its health, capabilities and last round trip."""
         from rtppctl.relays.health import Health  # noqa: PLC0415
-        from rtppctl.relays.store import NodeRecord  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.store import NodeRecord  # noqa: PLC0415
+
         if member.set_id is not None:
             self._refresh()  # a --target is never in the store: a one-shot `-t` does not open it
         key = (member.set_id, member.node.url)
         record = self._records.get(key)
         if record is None:
+            # A --target's record lives in memory only; its set id is never stored or shown.
             record = NodeRecord(member.set_id if member.set_id is not None else -1, member.node.url, Health(),
                                 None, None, self._clock())
             self._records[key] = record
@@ -254,7 +259,8 @@ class RelayService:
         reports it itself). With `applies`, the event changes the health only if `applies` says so
         of the health as stored now (another process may have changed it since this one read it);
         what was learned is kept either way."""
-        from rtppctl.relays.health import apply  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.health import apply  # noqa: PLC0415
+
         if member.set_id is None:
             # A --target is not part of a set: only what was learned about it is kept (this run).
             return self._change(member, lambda record: self._learned(record, found, rtt_ms))
@@ -288,7 +294,8 @@ class RelayService:
     def enable(self, url: str, mode: int, set_id: int | None = None) -> list[tuple[Member, NodeRecord, NodeRecord]]:
         """MI rtpproxy_enable: `mode` 0 (off for good), 1 (on, no probe), 2 (probing mode) for the
         node `url` in set `set_id`, or in every set holding it; (member, before, after) per node."""
-        from rtppctl.relays.health import Event  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.health import Event  # noqa: PLC0415
+
         event = {0: Event.ENABLE_OFF, 1: Event.ENABLE_ON, 2: Event.ENABLE_PROBING}.get(mode)
         if event is None:
             raise InputError(f"enable takes 0 (off), 1 (on) or 2 (probing), not {mode}")
@@ -345,7 +352,8 @@ class RelayService:
 
     def observe_probe(self, member: Member, result: ProbeResult[RelayCapabilities], *, forced: bool = False) -> None:
         """Feed a probe's outcome to the node's health (see the module docstring for the rules)."""
-        from rtppctl.relays.health import Event  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.health import Event  # noqa: PLC0415
+
         applies = self._probe_applies(forced)
         if result.ok:
             self._event(member, Event.PROBE_OK, "probe ok", found=result.answer, applies=applies)
@@ -355,7 +363,8 @@ class RelayService:
     def _probe_applies(self, forced: bool) -> Callable[[Health], bool]:
         """Whether a probe's outcome may change a node's health: never when it is off; in probing
         mode only once its recheck is due (or when the probe was the recheck itself)."""
-        from rtppctl.relays.health import State  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.health import State  # noqa: PLC0415
+
         now = self._clock()
 
         def applies(health: Health) -> bool:
@@ -368,7 +377,8 @@ class RelayService:
     def capabilities(self, member: Member) -> frozenset[str]:
         """The node's capabilities: cached, else probed now (a failed probe disables the node and
         raises NodeFailed)."""
-        from rtppctl.relays.health import Event  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.health import Event  # noqa: PLC0415
+
         known = self.record(member).capabilities
         if known is not None:
             return frozenset(known)
@@ -388,7 +398,8 @@ class RelayService:
         """The node the module picks for `call_id` in the set (§3), re-probing the disabled nodes
         whose time has come; nodes in `exclude` (url -> why it failed during this command) count
         as disabled. TransportError when no node of the set is usable."""
-        from rtppctl.proto.select import choose  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.proto.select import choose  # noqa: PLC0415
+
         members = self.members(set_id=set_id)
         skipped = dict(exclude or {})
         self._recheck(members, skipped)
@@ -413,13 +424,15 @@ class RelayService:
         raise self._none_available(members, {})
 
     def _candidates(self, members: Sequence[Member], skipped: Mapping[str, str]) -> list[Candidate]:
-        from rtppctl.proto.select import Candidate  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.proto.select import Candidate  # noqa: PLC0415
+
         return [Candidate(m.node.weight, self.record(m).health.selectable and m.node.url not in skipped) for m in members]
 
     def _recheck(self, members: Sequence[Member], skipped: Mapping[str, str], *, every: bool = False) -> None:
         """Probe the nodes whose recheck is due (the table's RECHECK_DUE -> PROBE), or with `every`
         each node that is out; nodes that failed during this command are left alone."""
-        from rtppctl.relays.health import Action, Event, State, apply  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.health import Action, Event, State, apply  # noqa: PLC0415
+
         now = self._clock()
         due = []
         for member in members:
@@ -433,7 +446,8 @@ class RelayService:
             self.probe(due, forced=True)
 
     def _none_available(self, members: Sequence[Member], skipped: Mapping[str, str]) -> TransportError:
-        from rtppctl.relays.health import State  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.health import State  # noqa: PLC0415
+
         now = self._clock()
         states = []
         for member in members:
@@ -474,7 +488,7 @@ class RelayService:
             raise
 
     def _failed(self, member: Member, err: TransportError | ProxyError, what: str) -> None:
-        from rtppctl.relays.health import Event  # noqa: PLC0415 - loaded when health is used
+        from rtppctl.relays.health import Event  # noqa: PLC0415
 
         if isinstance(err, TransportError):
             self._drop_client(member.node)
