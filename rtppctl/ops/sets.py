@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rtppctl.proto import command as cmd
-from rtppctl.proto.errors import ProxyError, RtppctlError
+from rtppctl.proto.errors import ProxyError, TransportError
 
 if TYPE_CHECKING:
     from rtppctl.relays.service import Member, RelayService
@@ -182,8 +182,17 @@ def sessions(service: RelayService, *, prune: bool = False) -> SessionsResult:
             pruned.append(Pruned(entry.call_id, entry.node_url, "expired"))
         else:
             live.append(entry)
+    unreachable: dict[str, str] = {}
     for entry in live:
-        gone = _session_gone(service, entry)
+        # One relay that does not answer costs one timeout, not one per call it holds.
+        if entry.node_url in unreachable:
+            unchecked[entry.call_id] = unreachable[entry.node_url]
+            continue
+        try:
+            gone = _session_gone(service, entry)
+        except TransportError as err:
+            unreachable[entry.node_url] = unchecked[entry.call_id] = err.message
+            continue
         if isinstance(gone, str):
             unchecked[entry.call_id] = gone
         elif gone:
@@ -193,13 +202,11 @@ def sessions(service: RelayService, *, prune: bool = False) -> SessionsResult:
 
 
 def _session_gone(service: RelayService, entry: LedgerEntry) -> bool | str:
-    """True when the relay says it has no such session, False when it has, else why it cannot say."""
+    """True when the relay says it has no such session, False when it has, else the error it
+    answered; TransportError when it does not answer."""
     line = cmd.query(entry.call_id, entry.from_tag, entry.to_tag, medianum=1)
     member = service.for_call(entry.call_id)
-    try:
-        reply = service.attempt(member, lambda client: client.exchange(line).reply)
-    except RtppctlError as err:
-        return err.message
+    reply = service.attempt(member, lambda client: client.exchange(line).reply)
     code = cmd.error_code(reply)
     if code == cmd.SESSION_NOT_FOUND:
         return True

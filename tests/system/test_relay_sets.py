@@ -50,7 +50,7 @@ def call_ids(count: int, seed: int) -> list[str]:
 
 
 def expected(call_id: str, urls: list[str], weights=WEIGHTS, disabled=()) -> str:
-    choice = choose(call_id, [Candidate(w, url not in disabled) for url, w in zip(urls, weights)])
+    choice = choose(call_id, [Candidate(w, url not in disabled) for url, w in zip(urls, weights, strict=True)])
     assert choice.index is not None
     return urls[choice.index]
 
@@ -378,3 +378,21 @@ def test_lb_explain_counts_the_relays_the_state_file_has_out(capsys, trio, tmp_p
     assert result.json()["node"] == expected(call_id, urls, disabled={urls[0]}) != urls[0]
     assert f"{urls[0]} is off in the state file" in result.stderr
     cli(capsys, "--config", str(config), "enable", urls[0], "1")
+
+
+def test_sessions_prune_keeps_the_calls_of_a_dead_relay_and_asks_it_once(capsys, relays, tmp_path, sdp):
+    pair = [relays.start(), relays.start()]
+    urls = [relay.udp for relay in pair]
+    config = config_for(tmp_path, urls, weights=(1, 1))
+    on_first = [c for c in call_ids(100, seed=23) if expected(c, urls, weights=(1, 1)) == urls[0]][:3]
+    for call_id in on_first:
+        assert offer(capsys, config, sdp, call_id).code == 0
+    pair[0].stop()
+    started = time.monotonic()
+    result = cli(capsys, "--config", str(config), "--json", "sessions", "--prune")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert data["pruned"] == [] and sorted(data["unchecked"]) == sorted(on_first)
+    assert sorted(e["call_id"] for e in data["sessions"]) == sorted(on_first)
+    assert time.monotonic() - started < 2.0
+    pair[1].stop()
