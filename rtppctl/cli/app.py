@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from rtppctl import __version__
-from rtppctl.cli.common import PlainCommand, PlainGroup, RunContext
+from rtppctl.cli.common import PlainCommand, PlainGroup, RunContext, finite
 from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode, RtppctlError
 
@@ -74,18 +74,11 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def _finite(value: float | None) -> float | None:
-    # Click's FloatRange lets NaN through: every comparison with NaN is false.
-    if value is not None and value != value:
-        raise typer.BadParameter("must be a number of seconds, not NaN")
-    return value
-
-
 def root(
     ctx: typer.Context,
     json_output: Annotated[bool, typer.Option("--json", help="Data as JSON on stdout: one object per command, one per line (NDJSON) for streams.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: notes on stderr; -vv: every datagram/line sent and received, tracebacks.")] = 0,
-    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=limits.MIN_TIMEOUT, max=limits.MAX_TIMEOUT, callback=_finite, help=f"Wait for each reply, {limits.MIN_TIMEOUT:g} to {limits.MAX_TIMEOUT:g} (default: rtpproxy_timeout, 1 s).", show_default=False)] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", min=limits.MIN_TIMEOUT, max=limits.MAX_TIMEOUT, callback=finite, help=f"Wait for each reply, {limits.MIN_TIMEOUT:g} to {limits.MAX_TIMEOUT:g} (default: rtpproxy_timeout, 1 s).", show_default=False)] = None,
     retries: Annotated[int | None, typer.Option("--retries", metavar="N", min=1, max=limits.MAX_RETRIES, help=f"Sends per command on datagram relays, 1 to {limits.MAX_RETRIES} (default: rtpproxy_retr, 5).", show_default=False)] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also when NO_COLOR is set or stdout is not a terminal).")] = False,
     config: Annotated[str | None, typer.Option("--config", metavar="FILE", help="Config file (default: $RTPPCTL_CONFIG, then ~/.config/rtppctl/config.toml, then /etc/rtppctl/config.toml).", show_default=False)] = None,

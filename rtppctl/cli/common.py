@@ -45,6 +45,14 @@ SetOption = Annotated[
 ]
 
 
+def finite(value: float | None) -> float | None:
+    """Callback for every float option: Click's FloatRange lets NaN through in some versions
+    (every comparison with NaN is false), so it is refused here, as a usage error."""
+    if value is not None and value != value:
+        raise typer.BadParameter("must be a number of seconds, not NaN")
+    return value
+
+
 def _no_type_label(ctx: object) -> None:
     return None
 

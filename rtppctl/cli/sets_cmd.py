@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import SetOption, run_context
+from rtppctl.cli.common import SetOption, finite, run_context
 from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode
 
@@ -15,7 +15,7 @@ def show(
     ctx: typer.Context,
     set_id: Annotated[int | None, typer.Option("--set", metavar="ID", min=0, max=limits.MAX_SET_ID, help="Only this set (default: every set).", show_default=False)] = None,
     probe: Annotated[bool, typer.Option("--probe", help="Probe every node first (V and the VF questions), as the module does; updates their health.")] = False,
-    watch: Annotated[float | None, typer.Option("--watch", metavar="SECONDS", min=0.2, max=3600, help="Refresh every SECONDS until Ctrl-C, and print each state change as an E_RTPPROXY_STATUS event.", show_default=False)] = None,
+    watch: Annotated[float | None, typer.Option("--watch", metavar="SECONDS", min=limits.MIN_WATCH_SECONDS, max=limits.MAX_WATCH_SECONDS, callback=finite, help="Refresh every SECONDS until Ctrl-C, and print each state change as an E_RTPPROXY_STATUS event.", show_default=False)] = None,
 ) -> int:
     """Relay sets and their nodes: weight, advertised address, state, capabilities, round trip, calls.
 

@@ -28,3 +28,6 @@ MAX_PORT = 65535
 DEFAULT_LEDGER_TTL = 4 * 3600
 MIN_LEDGER_TTL = 60
 MAX_LEDGER_TTL = 30 * 24 * 3600
+#: Seconds between refreshes of a `--watch` view.
+MIN_WATCH_SECONDS = 0.2
+MAX_WATCH_SECONDS = 3600.0
