@@ -1,20 +1,25 @@
-"""The relay service's state between runs: node health and the session ledger, in one SQLite file.
+"""The relay service's state between runs: node health, the session ledger and the snapshot of
+the database's relays, in one SQLite file or one PostgreSQL database.
 
-This module owns the state file (`--state FILE`, `RTPPCTL_STATE`, else `$XDG_STATE_HOME/rtppctl/
-state.sqlite3`; "none" keeps no state), its schema and every SQL statement on it. The rules it
-keeps:
+This module owns the state store (`--state FILE|URL`, `RTPPCTL_STATE`, the `state_url` key, else
+`$XDG_STATE_HOME/rtppctl/state.sqlite3`; "none" keeps no state), its schema and every SQL
+statement on it. Both backends run the same statements through the same code; a backend only
+says how to connect, how a transaction starts, where the schema version is kept and which errors
+mean "try again". The rules it keeps:
 
-- A file that is not rtppctl's is never changed: a non-SQLite file, a damaged database, another
-  program's database, or one from a newer rtppctl is refused with a `ConfigError` (exit 5) naming
-  the file, before the first write. The checks run on a connection that has written nothing yet.
-- Many rtppctl processes may share the file at once: WAL journal (readers never wait for the
-  writer), a busy timeout, one short `BEGIN IMMEDIATE` transaction per change, and a few retries
-  when SQLite still answers "database is locked".
+- What is not rtppctl's is never changed: a non-SQLite file, a damaged database, another
+  program's SQLite database, or a store from a newer rtppctl is refused with a `ConfigError`
+  (exit 5) naming the file or the URL (password masked), before the first write. On PostgreSQL
+  only the tables named `rtppctl_*` are rtppctl's: the database may be shared with OpenSIPS.
+- Older schemas are migrated forward in one transaction; newer ones are refused.
+- Many rtppctl processes (on many hosts, with PostgreSQL) may share the store: one short
+  transaction per change; SQLite takes the write lock at BEGIN (WAL, busy timeout), PostgreSQL
+  runs writes SERIALIZABLE; a conflict is retried, so no update is lost and no row doubled.
 - One ledger entry per Call-ID: a new offer replaces the entry; entries unused for longer than a
   caller-chosen time are pruned. Every time is given by the caller; there is no clock in here.
 
-The SQL is deliberately plain (TEXT, REAL, INTEGER, DELETE + INSERT instead of upserts, JSON as
-text) so the same interface can sit on PostgreSQL later with only the placeholders changed.
+The SQL is deliberately plain (TEXT, DOUBLE PRECISION, BIGINT, DELETE + INSERT instead of upserts,
+JSON as text) so that both databases read it alike.
 """
 
 from __future__ import annotations
@@ -34,17 +39,16 @@ from rtppctl.proto.errors import ConfigError
 from rtppctl.relays.health import Health, State
 
 if TYPE_CHECKING:
-    import sqlite3
     from types import TracebackType
 
-#: `PRAGMA user_version` of the files this rtppctl writes. A newer file is refused, never migrated
-#: down; an older one will be migrated up when there is one.
-SCHEMA_VERSION = 1
+#: The schema version this rtppctl writes (SQLite: `PRAGMA user_version`; PostgreSQL: the
+#: `rtppctl_schema` table). A newer store is refused, never migrated down; an older one is migrated up.
+SCHEMA_VERSION = 2
 
 #: How long a ledger entry lives unused (seconds) unless configured otherwise (`ledger_ttl`).
 DEFAULT_LEDGER_TTL = limits.DEFAULT_LEDGER_TTL
 
-#: The environment variable naming the state file, below `--state` and above the default.
+#: The environment variable naming the state store, below `--state` and above `state_url`.
 STATE_ENV = "RTPPCTL_STATE"
 
 #: The value of `--state` or `RTPPCTL_STATE` that keeps no state at all.
@@ -54,46 +58,71 @@ NO_STATE = "none"
 BUSY_TIMEOUT = 5.0
 
 #: Attempts of one transaction. SQLite answers "locked" without waiting in a few cases the busy
-#: timeout does not cover (WAL recovery by another process, a journal mode switch), so a short,
-#: growing pause and another try are cheaper than a failed command.
-ATTEMPTS = 5
+#: timeout does not cover, and PostgreSQL aborts one of two conflicting serializable writers; a
+#: short, growing pause and another try are cheaper than a failed command.
+ATTEMPTS = 8
+
+#: Seconds to wait for a PostgreSQL server to accept the connection.
+CONNECT_TIMEOUT = 5
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
+_PREFIX = "rtppctl_"
 _NODE_TABLE = "rtppctl_nodes"
 _SESSION_TABLE = "rtppctl_sessions"
-_TABLES = frozenset({_NODE_TABLE, _SESSION_TABLE})
+_DB_NODE_TABLE = "rtppctl_db_nodes"
+_META_TABLE = "rtppctl_meta"
+_TABLES = frozenset({_NODE_TABLE, _SESSION_TABLE, _DB_NODE_TABLE, _META_TABLE})
 
-# Table names carry a prefix so that the PostgreSQL store can share a database with others.
+# Version 2 added the snapshot of the database's relays and a key/value table for its bookkeeping.
+_V2_TABLES = (
+    f"""CREATE TABLE {_DB_NODE_TABLE} (
+        set_id BIGINT NOT NULL,
+        position INTEGER NOT NULL,
+        spec TEXT NOT NULL,
+        source_row TEXT NOT NULL,
+        PRIMARY KEY (set_id, position)
+    )""",
+    f"""CREATE TABLE {_META_TABLE} (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+)
+
+# Table names carry a prefix so that the store can share a PostgreSQL database with others.
 _SCHEMA = (
     # A node's health is per set, as in the module: one relay in two sets is two nodes.
     f"""CREATE TABLE {_NODE_TABLE} (
-        set_id INTEGER NOT NULL,
+        set_id BIGINT NOT NULL,
         url TEXT NOT NULL,
         state TEXT NOT NULL,
-        recheck_at REAL,
+        recheck_at DOUBLE PRECISION,
         capabilities TEXT,
-        last_rtt_ms REAL,
-        updated_at REAL NOT NULL,
+        last_rtt_ms DOUBLE PRECISION,
+        updated_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (set_id, url)
     )""",
     f"""CREATE TABLE {_SESSION_TABLE} (
         call_id TEXT PRIMARY KEY,
         from_tag TEXT NOT NULL,
         to_tag TEXT,
-        set_id INTEGER,
+        set_id BIGINT,
         node_url TEXT NOT NULL,
         advertised TEXT,
         streams TEXT NOT NULL,
         notify_tag TEXT,
         dtmf_tag TEXT,
-        created_at REAL NOT NULL,
-        last_used_at REAL NOT NULL
+        created_at DOUBLE PRECISION NOT NULL,
+        last_used_at DOUBLE PRECISION NOT NULL
     )""",
     # prune scans by last use; sessions(node_url) lists one node's calls in order.
     f"CREATE INDEX rtppctl_sessions_last_used ON {_SESSION_TABLE} (last_used_at)",
     f"CREATE INDEX rtppctl_sessions_node ON {_SESSION_TABLE} (node_url, created_at)",
+    *_V2_TABLES,
 )
+
+#: Statements taking a store from version N to N + 1.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V2_TABLES}
 
 _SESSION_COLUMNS = (
     "call_id, from_tag, to_tag, set_id, node_url, advertised, streams, notify_tag, dtmf_tag, created_at, last_used_at"
@@ -101,6 +130,7 @@ _SESSION_COLUMNS = (
 _NODE_COLUMNS = "set_id, url, state, recheck_at, capabilities, last_rtt_ms, updated_at"
 
 _HINT_OTHER_FILE = f"move the file aside, or give another one with --state FILE (--state {NO_STATE} keeps no state)"
+_HINT_OTHER_DB = f"give another database with --state URL or state_url (--state {NO_STATE} keeps no state)"
 
 _T = TypeVar("_T")
 
@@ -110,16 +140,32 @@ def default_state_path(env: Mapping[str, str] | None = None) -> Path:
     return user_dir("state", env) / "state.sqlite3"
 
 
-def resolve_state_path(option: str | None, env: Mapping[str, str] | None = None) -> Path | None:
-    """The state file to use: `--state`, else `RTPPCTL_STATE`, else the default; None for "none".
+def resolve_state_path(option: str | None, env: Mapping[str, str] | None = None,
+                       state_url: str | None = None) -> Path | str | None:
+    """The state store to use: `--state`, else `RTPPCTL_STATE`, else the config's `state_url`,
+    else the default file; None for "none". A database URL is returned as a string, a file as a
+    Path.
 
     An empty value counts as unset, as is the custom for environment variables. `~` is expanded
     because `--state=~/x` and a quoted variable reach rtppctl unexpanded.
     """
+    from rtppctl.dburl import is_db_url, parse_db_url  # noqa: PLC0415
+
     environ = os.environ if env is None else env
-    for value in (option, environ.get(STATE_ENV)):
-        if value:
-            return None if value == NO_STATE else Path(value).expanduser()
+    for value in (option, environ.get(STATE_ENV), state_url):
+        if not value:
+            continue
+        if value == NO_STATE:
+            return None
+        if is_db_url(value):
+            url = parse_db_url(value, "the state store")
+            if url.backend == "sqlite":
+                return url.path
+            if url.backend != "postgresql":
+                raise ConfigError(f"the state store cannot be kept in {url.backend}: {url.shown}",
+                                  "use a file, or postgresql://user:password@host/dbname")
+            return value
+        return Path(value).expanduser()
     return default_state_path(env)
 
 
@@ -183,27 +229,27 @@ class LedgerEntry:
 
 
 class StateStore:
-    """One open state file. Open with `StateStore.open(path)`; use as a context manager."""
+    """One open state store. Open with `StateStore.open(path_or_url)`; use as a context manager."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._connection: sqlite3.Connection | None = connection
-        self.path = path
+    def __init__(self, backend: _Backend, connection: Any) -> None:
+        self._backend = backend
+        self._connection: Any = connection
+        #: The file, or the URL with its password masked: what messages name.
+        self.where = backend.where
+        self.path = backend.where
 
     # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str) -> StateStore:
-        """Open (and, if new, create) the state file at `path`; ConfigError if it cannot be used."""
-        import sqlite3  # noqa: PLC0415  (databases are imported where used: fast start-up)
-
-        path = Path(path)
-        _prepare_file(path)
-        try:
-            # isolation_level=None: the module starts no transactions of its own; we say BEGIN.
-            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise ConfigError(f"{path}: cannot open the state database: {exc}") from None
-        store = cls(connection, path)
+    def open(cls, location: Path | str) -> StateStore:
+        """Open (and, if new, create or migrate) the store at `location`, a file or a
+        postgresql:// URL; ConfigError if it cannot be used."""
+        backend: _Backend
+        if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+            backend = _Postgres(location)
+        else:
+            backend = _Sqlite(Path(location))
+        store = cls(backend, backend.connect())
         try:
             store._attach()
         except BaseException:
@@ -212,47 +258,54 @@ class StateStore:
         return store
 
     def _attach(self) -> None:
-        """Check the file is rtppctl's (or empty), then make it ready; no write before the check."""
-        if self._transaction(self._check, write=False):
-            # WAL is a property of the file and survives; it needs no transaction around it. A
-            # filesystem without shared memory keeps the old journal mode, which is still correct.
-            self._retrying(lambda: self._db.execute("PRAGMA journal_mode=WAL").fetchone())
+        """Check the store is rtppctl's (or empty), then make it ready; no write before the check."""
+        if self._transaction(self._check, write=False) != SCHEMA_VERSION:
+            self._backend.before_create(self._db, self._retrying)
             self._transaction(self._create, write=True)
-        # With WAL, NORMAL loses at most the last commits on power loss and never corrupts the
-        # file; FULL would cost an fsync per command for a ledger that new calls rebuild.
-        self._retrying(lambda: self._db.execute("PRAGMA synchronous=NORMAL").fetchall())
+        self._backend.tune(self._db, self._retrying)
 
-    def _inspect(self, db: sqlite3.Connection) -> tuple[int, list[str]]:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        names = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'")]
-        return version, sorted(names)
-
-    def _check(self, db: sqlite3.Connection) -> bool:
-        """Raise if the file is not usable; True when the schema must still be created."""
-        version, names = self._inspect(db)
+    def _check(self, db: Any) -> int:
+        """Raise if the store is not usable; its schema version (0: empty, to be created)."""
+        # Tables first, version second: a store another process is creating right now shows its
+        # tables and its version row in one commit, so a version read after the tables were seen
+        # cannot miss it (PostgreSQL reads each statement's snapshot anew).
+        names = self._backend.tables(db)
+        version = self._backend.version(db)
+        if (version == 0) == bool(names):
+            # Half a store: another process's creation committed between the two reads (both
+            # parts come in one commit). Read again: now both are visible.
+            names = self._backend.tables(db)
+            version = self._backend.version(db)
         if version > SCHEMA_VERSION:
             raise ConfigError(
-                f"{self.path}: the state database is version {version}, newer than this rtppctl"
+                f"{self.where}: the state database is version {version}, newer than this rtppctl"
                 f" understands ({SCHEMA_VERSION})",
-                f"upgrade rtppctl, or {_HINT_OTHER_FILE}",
+                f"upgrade rtppctl, or {self._backend.hint}",
             )
         if version == 0 and not names:
-            return True
-        if version == 0 or not _TABLES <= set(names):
+            return 0
+        needed = _NODE_TABLE in names and _SESSION_TABLE in names
+        if version == 0 or not needed or (version >= 2 and not _TABLES <= set(names)):
             shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
             raise ConfigError(
-                f"{self.path}: a SQLite database, but not rtppctl's state (it holds {shown or 'no tables'})",
-                _HINT_OTHER_FILE,
+                f"{self.where}: {self._backend.kind}, but not rtppctl's state (it holds {shown or 'no tables'})",
+                self._backend.hint,
             )
-        return False
+        return version
 
-    def _create(self, db: sqlite3.Connection) -> None:
+    def _create(self, db: Any) -> None:
         # Checked again under the write lock: another process may have created it meanwhile.
-        if not self._check(db):
+        version = self._check(db)
+        if version == SCHEMA_VERSION:
             return
-        for statement in _SCHEMA:
-            db.execute(statement)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version == 0:
+            for statement in _SCHEMA:
+                db.execute(statement)
+        else:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    db.execute(statement)
+        self._backend.set_version(db, SCHEMA_VERSION)
 
     # -- node health -----------------------------------------------------------------------------
 
@@ -270,7 +323,7 @@ class StateStore:
         that two processes changing the same node never lose one of the changes; the record
         written is returned. `change` gets None when the node has no record yet."""
 
-        def update(db: sqlite3.Connection) -> NodeRecord:
+        def update(db: Any) -> NodeRecord:
             rows = db.execute(
                 f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} WHERE set_id = ? AND url = ?", (set_id, url)
             ).fetchall()
@@ -285,7 +338,7 @@ class StateStore:
         query = f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} ORDER BY set_id, url"
         return [self._node(row) for row in self._read(query)]
 
-    def _write_node(self, db: sqlite3.Connection, record: NodeRecord) -> None:
+    def _write_node(self, db: Any, record: NodeRecord) -> None:
         capabilities = None if record.capabilities is None else json.dumps(list(record.capabilities))
         row = (record.set_id, record.url, record.health.state.value, record.health.recheck_at, capabilities,
                record.last_rtt_ms, record.updated_at)
@@ -311,7 +364,7 @@ class StateStore:
             entry.last_used_at,
         )
 
-        def record(db: sqlite3.Connection) -> None:
+        def record(db: Any) -> None:
             db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE call_id = ?", (entry.call_id,))
             db.execute(f"INSERT INTO {_SESSION_TABLE} ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 11)})", row)
 
@@ -329,7 +382,7 @@ class StateStore:
         not make a live call look older than it is.
         """
 
-        def touch(db: sqlite3.Connection) -> int:
+        def touch(db: Any) -> int:
             cursor = db.execute(
                 f"UPDATE {_SESSION_TABLE} SET last_used_at = CASE WHEN last_used_at < ? THEN ? ELSE last_used_at END"
                 " WHERE call_id = ?",
@@ -348,7 +401,7 @@ class StateStore:
     def forget(self, call_id: str) -> bool:
         """Drop the entry of `call_id`; False if there was none."""
 
-        def forget(db: sqlite3.Connection) -> int:
+        def forget(db: Any) -> int:
             return db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE call_id = ?", (call_id,)).rowcount
 
         return self._transaction(forget, write=True) > 0
@@ -357,18 +410,53 @@ class StateStore:
         """Drop the entries unused since `now - older_than` (strictly before it); how many went."""
         cutoff = now - older_than
 
-        def prune(db: sqlite3.Connection) -> int:
+        def prune(db: Any) -> int:
             return db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE last_used_at < ?", (cutoff,)).rowcount
 
         return self._transaction(prune, write=True)
 
+    # -- the database's relays ---------------------------------------------------------------------
+
+    def db_snapshot(self) -> DbSnapshot | None:
+        """The relays last read from the `db_url` table, or None when none was ever read."""
+
+        def read(db: Any) -> DbSnapshot | None:
+            meta = db.execute(f"SELECT value FROM {_META_TABLE} WHERE name = ?", ("db_snapshot",)).fetchall()
+            if not meta:
+                return None
+            rows = db.execute(
+                f"SELECT set_id, spec, source_row FROM {_DB_NODE_TABLE} ORDER BY set_id, position").fetchall()
+            with self._decoding("the snapshot of the database's relays"):
+                info = json.loads(meta[0][0])
+                return DbSnapshot(str(info["source"]), float(info["loaded_at"]),
+                                  tuple(SnapshotNode(int(r[0]), str(r[1]), str(r[2])) for r in rows))
+
+        return self._transaction(read, write=False)
+
+    def replace_db_snapshot(self, snapshot: DbSnapshot) -> None:
+        """Keep `snapshot` as the database's relays, replacing the last one whole."""
+
+        def replace(db: Any) -> None:
+            db.execute(f"DELETE FROM {_DB_NODE_TABLE}")
+            positions: dict[int, int] = {}
+            for node in snapshot.nodes:
+                position = positions[node.set_id] = positions.get(node.set_id, -1) + 1
+                db.execute(f"INSERT INTO {_DB_NODE_TABLE} (set_id, position, spec, source_row) VALUES (?, ?, ?, ?)",
+                           (node.set_id, position, node.spec, node.source_row))
+            db.execute(f"DELETE FROM {_META_TABLE} WHERE name = ?", ("db_snapshot",))
+            db.execute(f"INSERT INTO {_META_TABLE} (name, value) VALUES (?, ?)",
+                       ("db_snapshot", json.dumps({"source": snapshot.source, "loaded_at": snapshot.loaded_at})))
+
+        self._transaction(replace, write=True)
+
     # -- closing ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the file; closing twice is harmless."""
+        """Close the store; closing twice is harmless."""
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            connection.close()
+            with contextlib.suppress(Exception):
+                connection.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -418,70 +506,262 @@ class StateStore:
         try:
             yield
         except (ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"{self.path}: {what} cannot be read: {exc}", _HINT_OTHER_FILE) from None
+            raise ConfigError(f"{self.where}: {what} cannot be read: {exc}", self._backend.hint) from None
 
     # -- transactions ------------------------------------------------------------------------------
 
     @property
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> _Statements:
         if self._connection is None:
-            raise ValueError(f"the state store {self.path} is closed")
-        return self._connection
+            raise ValueError(f"the state store {self.where} is closed")
+        return _Statements(self._connection, self._backend)
 
     def _read(self, query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self._transaction(lambda db: db.execute(query, parameters).fetchall(), write=False)
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], _T], *, write: bool) -> _T:
-        """Run `work` in one transaction; `BEGIN IMMEDIATE` for a write, so the write lock is taken
-        at the start (a deferred transaction that upgrades later gets "locked" with no waiting)."""
+    def _transaction(self, work: Callable[[Any], _T], *, write: bool) -> _T:
+        """Run `work` in one transaction; a write takes its lock (SQLite) or runs SERIALIZABLE
+        (PostgreSQL) from the start, so a conflict shows at once and is retried whole."""
 
         def attempt() -> _T:
             db = self._db
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._backend.begin(db, write)
             try:
                 result = work(db)
                 db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:
-                    with contextlib.suppress(Exception):
-                        db.execute("ROLLBACK")
+                with contextlib.suppress(Exception):
+                    db.execute("ROLLBACK")
                 raise
             return result
 
         return self._retrying(attempt)
 
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
-        """`attempt()`, again after a pause while SQLite says locked; SQLite errors as ConfigError."""
-        import sqlite3  # noqa: PLC0415
-
+        """`attempt()`, again after a pause while the database says "conflict, try again";
+        database errors as ConfigError naming the store."""
+        backend = self._backend
         for number in range(1, ATTEMPTS + 1):
             try:
                 return attempt()
-            except sqlite3.OperationalError as exc:
-                if not _is_locked(exc):
+            except Exception as exc:
+                if not backend.is_error(exc):
+                    raise
+                if not backend.retryable(exc):
                     raise self._failure(exc) from None
                 if number == ATTEMPTS:
                     raise ConfigError(
-                        f"{self.path}: the state database stayed locked by another process",
+                        f"{self.where}: the state database stayed busy with other processes' changes",
                         "another rtppctl held it too long; try again",
                     ) from None
                 # Growing pauses, spread by the process id so the waiting processes do not all
                 # come back at the same moment.
-                time.sleep(0.02 * 2**number + (os.getpid() % 7) / 1000)
-            except sqlite3.DatabaseError as exc:
-                raise self._failure(exc) from None
+                time.sleep(0.01 * 2**min(number, 6) + (os.getpid() % 7) / 1000)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _failure(self, exc: Exception) -> ConfigError:
-        return ConfigError(f"{self.path}: the state database cannot be used: {exc}", _HINT_OTHER_FILE)
+        from rtppctl.dburl import first_line  # noqa: PLC0415
+
+        return ConfigError(f"{self.where}: the state database cannot be used: {first_line(exc)}", self._backend.hint)
 
 
-def _is_locked(exc: Exception) -> bool:
-    # SQLITE_BUSY (5) and SQLITE_LOCKED (6), primary codes; the text as a fallback.
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (5, 6)
-    return "locked" in str(exc) or "busy" in str(exc)
+class _Statements:
+    """A connection whose `execute` takes the store's one SQL dialect (`?` placeholders)."""
+
+    __slots__ = ("_connection", "_backend")
+
+    def __init__(self, connection: Any, backend: _Backend) -> None:
+        self._connection = connection
+        self._backend = backend
+
+    def execute(self, query: str, parameters: tuple[Any, ...] = ()) -> Any:
+        return self._connection.execute(self._backend.dialect(query), parameters)
+
+
+@dataclass(frozen=True)
+class SnapshotNode:
+    """One node spec of the `db_url` table, as read."""
+
+    set_id: int
+    #: The spec as written in the row ("udp:10.0.0.5:22222|1.2.3.4=2").
+    spec: str
+    #: Which row it came from, for messages ("id 7").
+    source_row: str
+
+
+@dataclass(frozen=True)
+class DbSnapshot:
+    """The relays read from the `db_url` table at one moment."""
+
+    #: The table's URL (password masked) and name.
+    source: str
+    loaded_at: float
+    nodes: tuple[SnapshotNode, ...]
+
+
+class _Backend:
+    """How one kind of database is opened and driven; the SQL is the store's own."""
+
+    #: How messages call the database: "a SQLite database", "a PostgreSQL database".
+    kind = ""
+    #: What to do about a store that cannot be used.
+    hint = _HINT_OTHER_FILE
+    where = ""
+
+    def connect(self) -> Any:
+        raise NotImplementedError
+
+    def dialect(self, query: str) -> str:
+        return query
+
+    def begin(self, db: _Statements, write: bool) -> None:
+        raise NotImplementedError
+
+    def version(self, db: _Statements) -> int:
+        raise NotImplementedError
+
+    def set_version(self, db: _Statements, version: int) -> None:
+        raise NotImplementedError
+
+    def tables(self, db: _Statements) -> list[str]:
+        raise NotImplementedError
+
+    def before_create(self, db: _Statements, retrying: Callable[[Callable[[], Any]], Any]) -> None:
+        """Settings of a new store that live outside transactions."""
+
+    def tune(self, db: _Statements, retrying: Callable[[Callable[[], Any]], Any]) -> None:
+        """Per-connection settings."""
+
+    def is_error(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def retryable(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+
+class _Sqlite(_Backend):
+    kind = "a SQLite database"
+    hint = _HINT_OTHER_FILE
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+
+    def connect(self) -> Any:
+        import sqlite3  # noqa: PLC0415  (databases are imported where used: fast start-up)
+
+        _prepare_file(self.path)
+        try:
+            # isolation_level=None: the module starts no transactions of its own; we say BEGIN.
+            return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"{self.path}: cannot open the state database: {exc}") from None
+
+    def begin(self, db: _Statements, write: bool) -> None:
+        # IMMEDIATE takes the write lock at once: a deferred transaction that upgrades later gets
+        # "locked" with no waiting.
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def version(self, db: _Statements) -> int:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    def set_version(self, db: _Statements, version: int) -> None:
+        db.execute(f"PRAGMA user_version = {int(version)}")
+
+    def tables(self, db: _Statements) -> list[str]:
+        # Every table counts: a SQLite file is rtppctl's alone.
+        rows = db.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'").fetchall()
+        return sorted(row[0] for row in rows)
+
+    def before_create(self, db: _Statements, retrying: Callable[[Callable[[], Any]], Any]) -> None:
+        # WAL is a property of the file and survives; it needs no transaction around it. A
+        # filesystem without shared memory keeps the old journal mode, which is still correct.
+        retrying(lambda: db.execute("PRAGMA journal_mode=WAL").fetchone())
+
+    def tune(self, db: _Statements, retrying: Callable[[Callable[[], Any]], Any]) -> None:
+        # With WAL, NORMAL loses at most the last commits on power loss and never corrupts the
+        # file; FULL would cost an fsync per command for a ledger that new calls rebuild.
+        retrying(lambda: db.execute("PRAGMA synchronous=NORMAL").fetchall())
+
+    def is_error(self, exc: Exception) -> bool:
+        import sqlite3  # noqa: PLC0415
+
+        return isinstance(exc, sqlite3.DatabaseError)
+
+    def retryable(self, exc: Exception) -> bool:
+        import sqlite3  # noqa: PLC0415
+
+        return isinstance(exc, sqlite3.OperationalError) and _is_locked(exc)
+
+
+class _Postgres(_Backend):
+    kind = "a PostgreSQL database"
+    hint = _HINT_OTHER_DB
+
+    def __init__(self, url: str) -> None:
+        from rtppctl.dburl import mask  # noqa: PLC0415
+
+        self.url = url
+        self.where = mask(url)
+
+    def connect(self) -> Any:
+        from rtppctl.dburl import first_line  # noqa: PLC0415
+
+        psycopg = _psycopg(self.where)
+        try:
+            # autocommit: transactions are the store's own BEGIN ... COMMIT, as with SQLite.
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.Error as exc:
+            raise ConfigError(f"{self.where}: cannot open the state database: {first_line(exc)}",
+                              "check that the server runs and the URL, user and password are right") from None
+
+    def dialect(self, query: str) -> str:
+        # The store's SQL has no literal '?' or '%': only placeholders change.
+        return query.replace("?", "%s")
+
+    def begin(self, db: _Statements, write: bool) -> None:
+        # SERIALIZABLE: two hosts reading and changing one node cannot both commit; the loser
+        # is retried with the winner's row, so no update is lost.
+        db.execute("BEGIN ISOLATION LEVEL SERIALIZABLE" if write else "BEGIN")
+
+    def version(self, db: _Statements) -> int:
+        if "rtppctl_schema" not in self._all_tables(db):
+            return 0
+        rows = db.execute("SELECT version FROM rtppctl_schema").fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def set_version(self, db: _Statements, version: int) -> None:
+        db.execute("CREATE TABLE IF NOT EXISTS rtppctl_schema (version INTEGER NOT NULL)")
+        db.execute("DELETE FROM rtppctl_schema")
+        db.execute("INSERT INTO rtppctl_schema (version) VALUES (?)", (int(version),))
+
+    def tables(self, db: _Statements) -> list[str]:
+        # Only rtppctl's own tables count: the database may hold OpenSIPS's and others'.
+        return sorted(name for name in self._all_tables(db) if name.startswith(_PREFIX) and name != "rtppctl_schema")
+
+    def _all_tables(self, db: _Statements) -> list[str]:
+        rows = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()
+        return [row[0] for row in rows]
+
+    def is_error(self, exc: Exception) -> bool:
+        return isinstance(exc, _psycopg(self.where).Error)
+
+    def retryable(self, exc: Exception) -> bool:
+        errors = _psycopg(self.where).errors
+        # A lost serializable race, a deadlock, or two processes creating the schema at once.
+        return isinstance(exc, (errors.SerializationFailure, errors.DeadlockDetected, errors.UniqueViolation,
+                                errors.DuplicateTable, errors.DuplicateObject, errors.LockNotAvailable))
+
+
+def _psycopg(where: str) -> Any:
+    try:
+        import psycopg  # noqa: PLC0415
+    except ImportError:
+        raise ConfigError(f"{where}: PostgreSQL needs the psycopg package",
+                          "pip install 'rtppctl[pg]' (or: pip install 'psycopg[binary]')") from None
+    return psycopg
+
 
 
 def _prepare_file(path: Path) -> None:
@@ -509,6 +789,8 @@ def _prepare_file(path: Path) -> None:
 
 __all__ = [
     "DEFAULT_LEDGER_TTL",
+    "DbSnapshot",
+    "SnapshotNode",
     "NO_STATE",
     "SCHEMA_VERSION",
     "STATE_ENV",

@@ -49,9 +49,11 @@ def entry(call_id: str = "call-1", **changes) -> LedgerEntry:
     return LedgerEntry(**fields)
 
 
-@pytest.fixture
-def store(tmp_path):
-    with StateStore.open(tmp_path / "state.sqlite3") as opened:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The same store interface on both backends: every test using it runs on each."""
+    location = tmp_path / "state.sqlite3" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    with StateStore.open(location) as opened:
         yield opened
 
 
@@ -342,8 +344,9 @@ WORKER = textwrap.dedent(
 )
 
 
-def test_eight_processes_at_once_leave_the_state_consistent(tmp_path):
-    path = tmp_path / "shared" / "state.sqlite3"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_eight_processes_at_once_leave_the_state_consistent(request, tmp_path, backend):
+    path = tmp_path / "shared" / "state.sqlite3" if backend == "sqlite" else request.getfixturevalue("pg_url")
     start_at = time.time() + 1.0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     workers = [
@@ -366,7 +369,86 @@ def test_eight_processes_at_once_leave_the_state_consistent(tmp_path):
         assert all(found[f"call-{w}-{n}"].last_used_at == NOW + n for w in range(8) for n in range(50))
         assert [node.url for node in store.nodes()] == ["udp:node-0", "udp:node-1", "udp:node-2", "udp:counter"]
         assert store.load_node(2, "udp:counter").last_rtt_ms == 8 * 50
+    if backend == "sqlite":
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        db.close()
+
+
+
+# -- schema versions and the database's relays ---------------------------------------------------------
+
+V1_SCHEMA = (
+    "CREATE TABLE rtppctl_nodes (set_id INTEGER NOT NULL, url TEXT NOT NULL, state TEXT NOT NULL, recheck_at REAL,"
+    " capabilities TEXT, last_rtt_ms REAL, updated_at REAL NOT NULL, PRIMARY KEY (set_id, url))",
+    "CREATE TABLE rtppctl_sessions (call_id TEXT PRIMARY KEY, from_tag TEXT NOT NULL, to_tag TEXT, set_id INTEGER,"
+    " node_url TEXT NOT NULL, advertised TEXT, streams TEXT NOT NULL, notify_tag TEXT, dtmf_tag TEXT,"
+    " created_at REAL NOT NULL, last_used_at REAL NOT NULL)",
+)
+
+
+def test_a_version_1_file_is_migrated_forward_keeping_its_rows(tmp_path):
+    path = tmp_path / "state.sqlite3"
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    for statement in V1_SCHEMA:
+        db.execute(statement)
+    db.execute("INSERT INTO rtppctl_sessions VALUES ('c1', 'ft', NULL, 0, 'udp:a:1', NULL, '[]', NULL, NULL, 1.0, 2.0)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with StateStore.open(path) as store:
+        assert [e.call_id for e in store.sessions()] == ["c1"]
+        assert store.db_snapshot() is None
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     db.close()
 
+
+def test_the_database_snapshot_round_trips_and_is_replaced_whole(store):
+    from rtppctl.relays.store import DbSnapshot, SnapshotNode
+
+    assert store.db_snapshot() is None
+    first = DbSnapshot("sqlite:///x.db rtpproxy_sockets", NOW,
+                       (SnapshotNode(0, "udp:10.0.0.5:22222=2", "id 1"), SnapshotNode(0, "udp:10.0.0.6:22222", "id 1"),
+                        SnapshotNode(7, "tcp:10.0.1.5:22222|192.0.2.1", "id 4")))
+    store.replace_db_snapshot(first)
+    assert store.db_snapshot() == first
+    empty = DbSnapshot(first.source, NOW + 1, ())
+    store.replace_db_snapshot(empty)
+    assert store.db_snapshot() == empty  # an empty table is a snapshot too, not "never read"
+
+
+def test_postgresql_keeps_to_its_own_tables_in_a_shared_database(pg_url):
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("CREATE TABLE rtpproxy_sockets (id SERIAL PRIMARY KEY, rtpproxy_sock TEXT NOT NULL, set_id INTEGER NOT NULL)")
+        db.execute("INSERT INTO rtpproxy_sockets (rtpproxy_sock, set_id) VALUES ('udp:10.0.0.5:22222', 0)")
+    with StateStore.open(pg_url) as store:
+        store.record_session(entry())
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        assert db.execute("SELECT rtpproxy_sock FROM rtpproxy_sockets").fetchall() == [("udp:10.0.0.5:22222",)]
+        assert db.execute("SELECT version FROM rtppctl_schema").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_a_newer_postgresql_schema_is_refused_and_untouched(pg_url):
+    import psycopg
+
+    with StateStore.open(pg_url) as store:
+        store.record_session(entry())
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("UPDATE rtppctl_schema SET version = %s", (SCHEMA_VERSION + 1,))
+    with pytest.raises(ConfigError, match=f"version {SCHEMA_VERSION + 1}, newer than this rtppctl"):
+        StateStore.open(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        assert db.execute("SELECT count(*) FROM rtppctl_sessions").fetchone() == (1,)
+
+
+def test_a_postgresql_server_that_is_down_is_a_config_error_with_the_password_masked():
+    from tests.relay import free_port
+
+    url = f"postgresql://ops:s3cret@127.0.0.1:{free_port()}/rtppctl"
+    with pytest.raises(ConfigError) as caught:
+        StateStore.open(url)
+    assert "ops:***@127.0.0.1" in caught.value.message and "s3cret" not in caught.value.message
+    assert caught.value.exit_code is ExitCode.CONFIG
