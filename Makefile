@@ -16,7 +16,7 @@ LOWEST_TESTS := -m "not relay" tests/cli tests/test_config.py tests/test_files.p
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[embedded,pg,test]'
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[embedded,pg,mysql,test]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -96,7 +96,7 @@ class Config:
     default_set: int = 0
     #: The SDP line marking a body as already rewritten, without CRLF; "" disables the marker.
     nortpproxy_str: str = limits.DEFAULT_MARKER
-    #: Database holding the relay sets instead of `rtpproxy_sock`; None: no database.
+    #: Database table holding relay sets, added to `rtpproxy_sock` (or instead, see db_mode); None: none.
     db_url: str | None = None
     db_table: str = "rtpproxy_sockets"
     rtpp_socket_col: str = "rtpproxy_sock"
@@ -109,6 +109,12 @@ class Config:
     generated_sdp_media_ip: str = "127.0.0.1"
     #: rtppctl's own: seconds a call's ledger entry lives unused before it is dropped.
     ledger_ttl: int = limits.DEFAULT_LEDGER_TTL
+    #: rtppctl's own: "add" the db_url table's relays to rtpproxy_sock (the module's documentation),
+    #: or "replace" them (what OpenSIPS's code does).
+    db_mode: str = "add"
+    #: rtppctl's own: where relay health and the session ledger are kept (a file or postgresql://);
+    #: None: $XDG_STATE_HOME/rtppctl/state.sqlite3.
+    state_url: str | None = None
     #: Defaults of `rtppctl embedded start` (the `[embedded]` table).
     embedded: EmbeddedOptions = field(default_factory=EmbeddedOptions)
     #: The file these values came from; None when every value is a default.
@@ -177,6 +183,8 @@ class Parameter(NamedTuple):
     help: str
     #: Written commented out in the starter file when the key has no default value.
     example: Any = None
+    #: "module": a parameter of the OpenSIPS module, same name and meaning; "rtppctl": rtppctl's own.
+    owner: str = "module"
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
@@ -222,6 +230,36 @@ def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _Unexpected("a non-empty string")
     return value
+
+
+def _db_url(value: Any) -> str:
+    from rtppctl.dburl import parse_db_url  # noqa: PLC0415
+
+    text = _text(value)
+    try:
+        parse_db_url(text)
+    except ConfigError as exc:
+        raise _Unexpected("sqlite:///path, postgresql://user:password@host/db or mysql://user:password@host/db"
+                          f" ({exc.message})") from None
+    return text
+
+
+def _state_url(value: Any) -> str:
+    from rtppctl.dburl import is_db_url, parse_db_url  # noqa: PLC0415
+
+    text = _text(value)
+    if is_db_url(text) and parse_db_url(text, "state_url").backend == "mysql":
+        raise _Unexpected("a file path, sqlite:///path or postgresql://user:password@host/db (not mysql)")
+    return text
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise _Unexpected(" or ".join(repr(c) for c in choices))
+        return value
+
+    return check
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -339,8 +377,9 @@ PARAMETERS: tuple[Parameter, ...] = (
         "SDP line marking a body as already rewritten (CRLF is added on insert); \"\" disables it.",
     ),
     Parameter(
-        "db_url", _text,
-        "Database with the relay sets (sqlite, postgresql or mysql URL); replaces rtpproxy_sock.",
+        "db_url", _db_url,
+        "Database with OpenSIPS's rtpproxy_sockets table (sqlite, postgresql or mysql URL); its relays are\n"
+        "added to rtpproxy_sock (db_mode) and read again by rtppctl reload.",
         example="postgresql://opensips:secret@db.example.net/opensips",
     ),
     Parameter("db_table", _identifier(_TABLE, "a table name (letters, digits, _; optionally schema.table)"),
@@ -358,7 +397,14 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("generated_sdp_port_max", _integer(limits.MIN_PORT, limits.MAX_PORT), "Highest port in SDP that rtppctl generates itself."),
     Parameter("generated_sdp_media_ip", _ip_address, "Address in the c= and o= lines of generated SDP."),
     Parameter("ledger_ttl", _integer(limits.MIN_LEDGER_TTL, limits.MAX_LEDGER_TTL),
-              "rtppctl's own: seconds a call stays in the session ledger after its last command."),
+              "rtppctl's own: seconds a call stays in the session ledger after its last command.", owner="rtppctl"),
+    Parameter("db_mode", _choice("add", "replace"),
+              "rtppctl's own: \"add\" the db_url table's relays to rtpproxy_sock (the module's documentation)\n"
+              "or \"replace\" rtpproxy_sock with them (what OpenSIPS's code does).", owner="rtppctl"),
+    Parameter("state_url", _state_url,
+              "rtppctl's own: where relay health and the session ledger live: a file, or postgresql://... to\n"
+              "share them between hosts (--state and RTPPCTL_STATE win over it).",
+              example="postgresql://rtppctl:secret@db.example.net/rtppctl", owner="rtppctl"),
 )
 
 def _listen6(value: Any) -> str | None:

@@ -65,3 +65,32 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if {"relay", "relays"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.relay)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A throwaway PostgreSQL cluster for the session (tests/pg.py); each test takes a database."""
+    from tests.pg import PgServer
+
+    server = PgServer(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The URL of a new, empty PostgreSQL database of this test's own."""
+    return pg_server.database()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    """A throwaway MariaDB server (tests/mysql.py), or a skip saying why it cannot run here."""
+    from tests.mysql import MariaDb, MariaDbUnavailable
+
+    try:
+        server = MariaDb()
+    except MariaDbUnavailable as reason:
+        pytest.skip(f"MariaDB cannot run here: {reason}")
+    yield server
+    server.stop()

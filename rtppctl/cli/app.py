@@ -59,12 +59,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("rtppctl.cli.sets_cmd", "show", "Relay sets"),
     "enable": ("rtppctl.cli.sets_cmd", "enable", "Relay sets"),
     "sessions": ("rtppctl.cli.sets_cmd", "sessions", "Relay sets"),
+    "reload": ("rtppctl.cli.db_cmd", "reload", "Relay sets"),
 }
 #: Command groups: name -> (module, Typer attribute, one-line help).
 GROUPS: dict[str, tuple[str, str, str]] = {
     "config": ("rtppctl.cli.config_cmd", "config_app", "Show, locate and create the configuration file."),
     "embedded": ("rtppctl.cli.embedded_cmd", "embedded_app", "Run the real RTPProxy engine (rtp.io) on loopback."),
     "lb": ("rtppctl.cli.lb_cmd", "lb_app", "Explain and simulate the module's choice of relay for a call."),
+    "db": ("rtppctl.cli.db_cmd", "db_app", "Manage the relays in the db_url table (OpenSIPS's rtpproxy_sockets)."),
 }
 
 

@@ -141,17 +141,28 @@ class RunContext:
         if self._relays is not None:
             self._relays.close()
 
-    def _state_path(self) -> Path | None:
+    def _state_path(self) -> Path | str | None:
         from rtppctl.relays.store import resolve_state_path  # noqa: PLC0415
 
-        return resolve_state_path(self.state)
+        return resolve_state_path(self.state, state_url=self.config.state_url)
 
     def _relay_sets(self) -> RelaySets:
+        """The sets: the config's rtpproxy_sock values, and the db_url table's relays from the
+        snapshot in the state store (read from the table when there is none yet)."""
         from rtppctl.relays.service import RelaySets  # noqa: PLC0415
 
         config = self.config
+        origin = f" in {config.path}" if config.path else ""
+        if config.db_url:
+            from rtppctl import sources  # noqa: PLC0415
+
+            snapshot = sources.current_snapshot(config, self.relays.store, warn=self.output.warn)
+            sets = sources.relay_sets(config, snapshot)
+            origin += f" or the {config.db_table} table"
+        else:
+            sets = config.sets()
         return RelaySets(
-            config.sets(), config.default_set, f" in {config.path}" if config.path else "",
+            sets, config.default_set, origin,
             disable_timeout=config.rtpproxy_disable_tout, ledger_ttl=config.ledger_ttl,
         )
 

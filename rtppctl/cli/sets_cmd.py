@@ -154,7 +154,7 @@ def sessions(
     views: list = [Table(
         [Column("call-id", keep=True), Column("from-tag"), Column("to-tag"), Column("set", "right"), Column("relay", keep=True),
          Column("ports"), Column("idle", "right")],
-        rows, caption=f"{len(rows)} call(s) in {s.relays.state_path or 'no state file (--state none)'}",
+        rows, caption=f"{len(rows)} call(s) in {s.relays.state_shown or 'no state file (--state none)'}",
     )]
     for pruned in result.pruned:
         views.append(f"pruned {pruned.call_id} on {pruned.node}: {pruned.reason}")
@@ -164,7 +164,7 @@ def sessions(
         "sessions": [ops.as_dict(e) for e in result.sessions],
         "pruned": [ops.as_dict(p) for p in result.pruned],
         "unchecked": result.unchecked,
-        "state": str(s.relays.state_path) if s.relays.state_path else None,
+        "state": s.relays.state_shown,
     }
     s.output.emit(data, *views)
 

@@ -1,4 +1,4 @@
-"""Relay sets as operators manage them: show, enable, and the session ledger.
+"""Relay sets as operators manage them: show, enable, the session ledger, reload.
 
 `show` is the module's MI `rtpproxy_show` with what it leaves out (advertised address,
 capabilities, round trip, when a node is probed again, the calls it holds); `enable` is MI
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rtppctl.proto import command as cmd
-from rtppctl.proto.errors import ProxyError, TransportError
+from rtppctl.proto.errors import ConfigError, ProxyError, TransportError
 
 if TYPE_CHECKING:
+    from rtppctl.config import Config
     from rtppctl.relays.service import Member, RelayService
     from rtppctl.relays.store import LedgerEntry, NodeRecord
 
@@ -215,5 +216,56 @@ def _session_gone(service: RelayService, entry: LedgerEntry) -> bool | str:
     return False
 
 
-__all__ = ["EnableChange", "NodeState", "Pruned", "SessionsResult", "SetState", "enable", "sessions", "show",
-           "status_changes"]
+
+
+# -- reload ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What `reload` found in the table and did with it."""
+
+    #: The table read: its URL (password masked) and name.
+    source: str
+    #: The new snapshot replaced the old one (False with --dry-run).
+    applied: bool
+    #: Nodes of the table now, all sets.
+    nodes: int
+    added: list[Any]
+    removed: list[Any]
+    changed: list[Any]
+    #: Rows that gave no node: {"row" (its id), "set_id", "text", "reason", "message"}.
+    bad_rows: list[dict[str, Any]]
+
+
+def reload(service: RelayService, config: Config, *, dry_run: bool = False, strict: bool = False) -> ReloadResult:
+    """MI rtpproxy_reload: read the `db_url` table again and replace the snapshot commands use.
+
+    Health and ledger entries are keyed by (set, url) and Call-ID, so the nodes that stayed keep
+    theirs, and calls on a removed node still reach it through the ledger. A bad row is reported
+    and the others are used, unless `strict`.
+    """
+    from rtppctl import sources  # noqa: PLC0415
+
+    if not config.db_url:
+        raise ConfigError("reload reads the db_url table, and no db_url is configured",
+                          "set db_url (and db_table) in the config; rtpproxy_sock values are read on every command")
+    read = sources.read_table(config)
+    bad = [{"row": b.number, "set_id": b.set_id, "text": b.text, "reason": b.reason, "message": b.describe(config.db_table)}
+           for b in read.bad_rows]
+    if strict and read.bad_rows:
+        first = read.bad_rows[0]
+        more = f" (and {len(read.bad_rows) - 1} more)" if len(read.bad_rows) > 1 else ""
+        raise ConfigError(f"{read.snapshot.source}: {first.describe(config.db_table)}{more}; nothing reloaded",
+                          "fix the row, or reload without --strict to use the good rows")
+    store = service.store
+    before = store.db_snapshot() if store is not None else None
+    changes = sources.diff(before, read.snapshot)
+    if not dry_run and store is not None:
+        store.replace_db_snapshot(read.snapshot)
+    return ReloadResult(read.snapshot.source, not dry_run and store is not None, len(read.snapshot.nodes),
+                        changes.added, changes.removed, changes.changed, bad)
+
+
+__all__ = ["EnableChange", "NodeState", "Pruned", "ReloadResult", "SessionsResult", "SetState", "enable", "reload",
+           "sessions", "show", "status_changes"]

@@ -210,6 +210,22 @@ def parse_sock_line(text: str, default_set: int = 0) -> tuple[int, list[NodeSpec
     return set_id, [parse_node(token) for token in tokens]
 
 
+def parse_table_row(text: str) -> list[NodeSpec]:
+    """The socket column of one `rtpproxy_sockets` row (§10): node specs separated by
+    whitespace, with `|advertised` and `=weight`, but no `N ==` prefix (the set is a column)."""
+    if not isinstance(text, str):
+        raise InputError(f"the socket column must be text, not {text!r}")
+    if "==" in text:
+        raise InputError(
+            f"{text.strip()!r} starts with a set prefix 'N ==', which the table does not take",
+            "put the set in the set_id column and only the nodes in the socket column",
+        )
+    tokens = text.split()
+    if not tokens:
+        raise InputError("the socket column is empty", "e.g. 'udp:10.0.0.5:22222 udp:10.0.0.6:22222=2'")
+    return [parse_node(token) for token in tokens]
+
+
 def format_node(node: NodeSpec) -> str:
     """Back to text: `url[|advertised][=weight]`, the weight left out when it is 1."""
     text = node.url

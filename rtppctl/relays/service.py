@@ -111,7 +111,7 @@ class RelayService:
         load_sets: Callable[[], RelaySets],
         open_client: Callable[[NodeSpec], RelayClient],
         *,
-        state_path: Path | None | Callable[[], Path | None],
+        state_path: Path | str | None | Callable[[], Path | str | None],
         on_status: Callable[[StatusChange], None] | None = None,
         on_note: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -199,11 +199,23 @@ class RelayService:
     # -- state ---------------------------------------------------------------------------------------
 
     @property
-    def state_path(self) -> Path | None:
-        """The state file; None with `--state none`."""
+    def state_path(self) -> Path | str | None:
+        """The state file or postgresql:// URL; None with `--state none`."""
         if callable(self._state_path):
             self._state_path = self._state_path()
         return self._state_path
+
+    @property
+    def state_shown(self) -> str | None:
+        """The state store as messages show it: the file, or the URL with its password masked."""
+        location = self.state_path
+        if location is None:
+            return None
+        if isinstance(location, str):
+            from rtppctl.dburl import mask  # noqa: PLC0415
+
+            return mask(location)
+        return str(location)
 
     @property
     def store(self) -> StateStore | None:
@@ -212,7 +224,7 @@ class RelayService:
             from rtppctl.relays.store import StateStore  # noqa: PLC0415 - sqlite3 only when state is used
 
             self._store = StateStore.open(self.state_path)
-            self._note(f"state: {self.state_path}")
+            self._note(f"state: {self.state_shown}")
         return self._store
 
     def record(self, member: Member) -> NodeRecord:
