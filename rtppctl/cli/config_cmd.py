@@ -1,7 +1,10 @@
-"""`rtppctl config`: create the config file, show the effective configuration, say which file is used.
+"""`rtppctl config`: create the config file, show the effective configuration, say which file is used,
+and import the rtpproxy parameters of an OpenSIPS config.
 
-Each command parses its options, calls one function of `rtppctl.config` and hands plain data to the
-renderer; what a key means and where files are looked up is known only to `rtppctl.config`.
+Each command parses its options, calls one function of `rtppctl.config` (or, for import-opensips,
+of `rtppctl.opensips_cfg`) and hands plain data to the renderer; what a key means and where files
+are looked up is known only to `rtppctl.config`, how an OpenSIPS config is read only to
+`rtppctl.opensips_cfg`.
 """
 
 from __future__ import annotations
@@ -51,8 +54,10 @@ def init(
 def show(ctx: typer.Context) -> None:
     """The effective configuration: every key, its value and where it came from; the relay sets.
 
-    A key not in the file shows its default. The sets are the rtpproxy_sock values parsed into
-    relays, with weight and advertised address, merged per set id as the module does.
+    A key not in the file shows its default; "of" says whether a key is the OpenSIPS module's
+    parameter of that name or rtppctl's own. The sets are the rtpproxy_sock values parsed into
+    relays, with weight and advertised address, merged per set id as the module does (the db_url
+    table's relays: rtppctl show).
 
     Examples:
 
@@ -61,7 +66,7 @@ def show(ctx: typer.Context) -> None:
       rtppctl --config ./rtppctl.toml config show --json
     """
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
-    from rtppctl.config import toml_spelling  # noqa: PLC0415
+    from rtppctl.config import PARAMETERS, toml_spelling  # noqa: PLC0415
     from rtppctl.proto.url import format_node  # noqa: PLC0415
 
     s = run_context(ctx)
@@ -69,8 +74,11 @@ def show(ctx: typer.Context) -> None:
     config = s.config
     settings = config.as_dict()
     embedded = settings.pop("embedded")
-    rows: list[list[Any]] = [[key, toml_spelling(value, None), config.source(key)] for key, value in settings.items()]
-    rows += [[f"embedded.{key}", toml_spelling(value, None), config.source(f"embedded.{key}")] for key, value in embedded.items()]
+    owners = {parameter.name: parameter.owner for parameter in PARAMETERS}
+    rows: list[list[Any]] = [[key, toml_spelling(value, None), config.source(key), owners.get(key, "rtppctl")]
+                             for key, value in settings.items()]
+    rows += [[f"embedded.{key}", toml_spelling(value, None), config.source(f"embedded.{key}"), "rtppctl"]
+             for key, value in embedded.items()]
     sets = config.sets()
     set_rows = [
         [set_id, node.url, node.weight, node.advertised, format_node(node)]
@@ -81,6 +89,8 @@ def show(ctx: typer.Context) -> None:
         "path": str(config.path) if config.path else None,
         "settings": {**settings, "embedded": embedded},
         "sources": {row[0]: row[2] for row in rows},
+        # "module": the OpenSIPS module's parameter of that name; "rtppctl": rtppctl's own key.
+        "owners": {row[0]: row[3] for row in rows},
         "default_set": config.default_set,
         "sets": [
             {
@@ -93,7 +103,7 @@ def show(ctx: typer.Context) -> None:
     title = f"configuration from {config.path}" if config.path else "configuration: no file, every key at its default"
     out.emit(
         data,
-        Table([Column("key"), Column("value"), Column("source")], rows, title=title),
+        Table([Column("key"), Column("value"), Column("source"), Column("of")], rows, title=title),
         Table(
             [Column("set", "right"), Column("relay"), Column("weight", "right"), Column("advertised"), Column("spec")],
             set_rows,
@@ -143,3 +153,79 @@ def path_(ctx: typer.Context) -> None:
     )
     if failure is not None:
         raise failure
+
+
+@config_app.command("import-opensips", cls=PlainCommand)
+def import_opensips(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The OpenSIPS config to read ('-': stdin).")],
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                     help="Write the TOML to FILE ('-': stdout): atomically; a new file gets mode 0600."),
+    ] = None,
+) -> None:
+    """Carry an OpenSIPS config's modparam("rtpproxy", ...) lines over into an rtppctl config file.
+
+    Every parameter of the module becomes the key of the same name: each rtpproxy_sock line one
+    element of the rtpproxy_sock list, in order; rtpproxy_timeout "0.2" becomes 0.2,
+    rtpproxy_autobridge 0/1 false/true, nortpproxy_str loses its trailing \\r\\n. Comments (#, //,
+    /* */) are skipped; #!define names standing alone are replaced; #!ifdef blocks follow the file's
+    own defines (a statement inside one is reported). A string broken over lines, as the module's
+    documentation prints them, is joined without the line break and reported. Anything that cannot
+    be carried over (an unknown name, a value of the wrong kind or one rtppctl refuses, an unknown
+    define, a module pattern such as "rtpproxy|nathelper") is left out and named on stderr with its
+    line, and as a comment in the TOML. The TOML goes to stdout unless -o is given.
+
+    Examples:
+
+      rtppctl config import-opensips /etc/opensips/opensips.cfg
+
+      rtppctl config import-opensips opensips.cfg -o ~/.config/rtppctl/config.toml
+
+      rtppctl config import-opensips - --json < opensips.cfg
+    """
+    from rtppctl.cli.output import Verbatim  # noqa: PLC0415
+    from rtppctl.files import check_writable, read_input, stdin_is_terminal, write_atomically  # noqa: PLC0415
+    from rtppctl.opensips_cfg import import_opensips_config  # noqa: PLC0415
+
+    out = run_context(ctx).output
+    destination = None if output in (None, "-") else output
+    if destination is not None:
+        check_writable(destination)
+        _refuse_replacing_the_input(file, destination)
+    if file == "-" and stdin_is_terminal():
+        out.status("reading an OpenSIPS config from stdin; end it with Ctrl-D (or give a FILE)")
+    text, name = read_input(file)
+    result = import_opensips_config(text, name)
+    for message in result.messages:  # skipped entries and warnings, in line order
+        out.warn(message)
+    if destination is not None:
+        # 0600 for a new file, as `config init` writes one: it may hold db_url with a password.
+        write_atomically(destination, result.toml, mode=None if Path(destination).exists() else 0o600)
+    data = {
+        "path": destination,
+        "settings": result.settings,
+        "toml": result.toml,
+        "skipped": [entry._asdict() for entry in result.skipped],
+        "warnings": result.warnings,
+    }
+    if destination is None:
+        out.emit(data, Verbatim(result.toml))
+    else:
+        count = len(result.settings)
+        out.emit(data, f"wrote {destination} ({count} key{'' if count == 1 else 's'})")
+
+
+def _refuse_replacing_the_input(file: str, destination: str) -> None:
+    """`-o opensips.cfg` on opensips.cfg would replace the OpenSIPS config with rtppctl's."""
+    import os  # noqa: PLC0415
+
+    from rtppctl.proto.errors import InputError  # noqa: PLC0415
+
+    try:
+        same = file != "-" and os.path.samefile(file, destination)
+    except OSError:
+        same = False  # one of them does not exist (yet): they cannot be one file
+    if same:
+        raise InputError(f"{destination} is the OpenSIPS config being read", "give -o another FILE")

@@ -71,6 +71,9 @@ def test_show_json_reports_values_sources_and_parsed_sets(capsys, tmp_path):
     assert data["sources"]["rtpproxy_retr"] == "default"
     assert data["settings"]["embedded"]["ttl"] == 30 and data["sources"]["embedded.ttl"] == str(path)
     assert set(data["sources"]) >= {p.name for p in PARAMETERS}
+    # Which keys are the module's and which rtppctl's own.
+    assert data["owners"]["rtpproxy_sock"] == data["owners"]["db_url"] == "module"
+    assert data["owners"]["state_url"] == data["owners"]["db_mode"] == data["owners"]["ledger_ttl"] == "rtppctl"
     assert data["sets"] == [
         {
             "set": 1,
