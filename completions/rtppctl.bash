@@ -12,7 +12,7 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw offer answer engage unforce shell show enable sessions config embedded lb'
+            subs='version ping info raw offer answer engage unforce shell show enable sessions reload config embedded lb db'
             opts='--json -v --verbose --timeout --retries --no-color --config --state --version -h --help'
             valued='--timeout --retries --config --state'
             ;;
@@ -65,8 +65,11 @@ _rtppctl_spec()
         'rtppctl sessions')
             opts='--prune -h --help'
             ;;
+        'rtppctl reload')
+            opts='--dry-run --strict -h --help'
+            ;;
         'rtppctl config')
-            subs='init show path'
+            subs='init show path import-opensips'
             opts='-h --help'
             ;;
         'rtppctl config init')
@@ -78,6 +81,11 @@ _rtppctl_spec()
             ;;
         'rtppctl config path')
             opts='-h --help'
+            ;;
+        'rtppctl config import-opensips')
+            opts='-o --output -h --help'
+            valued='-o --output'
+            argkind=file
             ;;
         'rtppctl embedded')
             subs='start stop status'
@@ -105,6 +113,26 @@ _rtppctl_spec()
             opts='--calls --call-ids --seed --set -t --target --disable -h --help'
             valued='--calls --call-ids --seed --set -t --target --disable'
             ;;
+        'rtppctl db')
+            subs='init add remove list'
+            opts='-h --help'
+            ;;
+        'rtppctl db init')
+            opts='--db-url -h --help'
+            valued='--db-url'
+            ;;
+        'rtppctl db add')
+            opts='--set --db-url -h --help'
+            valued='--set --db-url'
+            ;;
+        'rtppctl db remove')
+            opts='--id --set --db-url -h --help'
+            valued='--id --set --db-url'
+            ;;
+        'rtppctl db list')
+            opts='--db-url -h --help'
+            valued='--db-url'
+            ;;
     esac
 }
 
@@ -120,6 +148,7 @@ _rtppctl_value()
         'rtppctl engage --offer') kind=file ;;
         'rtppctl engage --answer') kind=file ;;
         'rtppctl shell --history') kind=file ;;
+        'rtppctl config import-opensips -o'|'rtppctl config import-opensips --output') kind=file ;;
         'rtppctl embedded start --record-dir') kind=dir ;;
         'rtppctl lb simulate --call-ids') kind=file ;;
     esac

@@ -19,9 +19,11 @@ complete -c rtppctl -n '__fish_use_subcommand' -a shell -d 'Rewrite SDP by hand 
 complete -c rtppctl -n '__fish_use_subcommand' -a show -d 'Relay sets and their nodes: weight, advertised address, state, capabilities, round trip, calls.'
 complete -c rtppctl -n '__fish_use_subcommand' -a enable -d 'Take a relay out of selection or put it back (the module\'s rtpproxy_enable).'
 complete -c rtppctl -n '__fish_use_subcommand' -a sessions -d 'The session ledger: which relay holds each call rtppctl set up, its tags, ports and codecs.'
+complete -c rtppctl -n '__fish_use_subcommand' -a reload -d 'Read the db_url table again and use its relays from now on (the module\'s rtpproxy_reload).'
 complete -c rtppctl -n '__fish_use_subcommand' -a config -d 'Show, locate and create the configuration file.'
 complete -c rtppctl -n '__fish_use_subcommand' -a embedded -d 'Run the real RTPProxy engine (rtp.io) on loopback.'
 complete -c rtppctl -n '__fish_use_subcommand' -a lb -d 'Explain and simulate the module\'s choice of relay for a call.'
+complete -c rtppctl -n '__fish_use_subcommand' -a db -d 'Manage the relays in the db_url table (OpenSIPS\'s rtpproxy_sockets).'
 complete -c rtppctl -n '__fish_use_subcommand' -l json -d 'Data as JSON on stdout: one object per command, one per line (NDJSON) for streams.'
 complete -c rtppctl -n '__fish_use_subcommand' -s v -l verbose -d '-v: notes on stderr; -vv: every datagram/line sent and received, tracebacks.'
 complete -c rtppctl -n '__fish_use_subcommand' -l timeout -r -f -d 'Wait for each reply, 0.001 to 3600 (default: rtpproxy_timeout, 1 s).'
@@ -136,22 +138,33 @@ complete -c rtppctl -n '__fish_seen_subcommand_from enable' -s h -l help -d 'Sho
 complete -c rtppctl -n '__fish_seen_subcommand_from sessions' -l prune -d 'Drop calls unused longer than ledger_ttl, and calls their relay no longer has (asked with a harmless Q).'
 complete -c rtppctl -n '__fish_seen_subcommand_from sessions' -s h -l help -d 'Show this message and exit.'
 
+# rtppctl reload
+complete -c rtppctl -n '__fish_seen_subcommand_from reload' -l dry-run -d 'Show what would change; keep the current relays.'
+complete -c rtppctl -n '__fish_seen_subcommand_from reload' -l strict -d 'Refuse the whole table when a row is bad (default: report it, use the rest).'
+complete -c rtppctl -n '__fish_seen_subcommand_from reload' -s h -l help -d 'Show this message and exit.'
+
 # rtppctl config
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from init path show' -a init -d 'Write a starter config file: every key at its default, each with a comment saying what it is.'
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from init path show' -a show -d 'The effective configuration: every key, its value and where it came from; the relay sets.'
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from init path show' -a path -d 'Which config file is used, and every place looked at, in order, with whether it exists.'
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from init path show' -s h -l help -d 'Show this message and exit.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from import-opensips init path show' -a init -d 'Write a starter config file: every key at its default, each with a comment saying what it is.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from import-opensips init path show' -a show -d 'The effective configuration: every key, its value and where it came from; the relay sets.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from import-opensips init path show' -a path -d 'Which config file is used, and every place looked at, in order, with whether it exists.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from import-opensips init path show' -a import-opensips -d 'Carry an OpenSIPS config\'s modparam("rtpproxy", ...) lines over into an rtppctl config file.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from import-opensips init path show' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl config init
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init' -l force -d 'Replace an existing file.'
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init' -s h -l help -d 'Show this message and exit.'
-complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init' -F
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init; and not __fish_seen_subcommand_from db' -l force -d 'Replace an existing file.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init; and not __fish_seen_subcommand_from db' -s h -l help -d 'Show this message and exit.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from init; and not __fish_seen_subcommand_from db' -F
 
 # rtppctl config show
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from show' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl config path
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from path' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl config import-opensips
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from import-opensips' -s o -l output -r -F -d 'Write the TOML to FILE (\'-\': stdout): atomically; a new file gets mode 0600.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from import-opensips' -s h -l help -d 'Show this message and exit.'
+complete -c rtppctl -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from import-opensips' -F
 
 # rtppctl embedded
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and not __fish_seen_subcommand_from start status stop' -a start -d 'Start the embedded relay in the background and check that it answers.'
@@ -196,3 +209,29 @@ complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcomma
 complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -s t -l target -r -f -d 'A node of an ad hoc set instead of the configured one, with its weight, e.g. udp:10.0.0.5:22222=2 (repeatable, in set order).'
 complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -l disable -r -f -d 'Treat this relay as disabled, as the module does after a failure (repeatable).'
 complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl db
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from add init list remove' -a init -d 'Create the table with OpenSIPS\'s schema (and its version row), so OpenSIPS can read it too.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from add init list remove' -a add -d 'Add one row: node specs (several make one row, as OpenSIPS allows) in a set.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from add init list remove' -a remove -d 'Remove rows: by id, or every row holding a relay. Exits 6 when nothing matched.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from add init list remove' -a list -d 'Every row of the table: id, set and node specs.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from add init list remove' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl db init
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from init; and not __fish_seen_subcommand_from config' -l db-url -r -f -d 'The database (sqlite:///path, postgresql://..., mysql://...) instead of the config\'s db_url.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from init; and not __fish_seen_subcommand_from config' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl db add
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from add' -l set -r -f -d 'The row\'s set.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from add' -l db-url -r -f -d 'The database (sqlite:///path, postgresql://..., mysql://...) instead of the config\'s db_url.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from add' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl db remove
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from remove' -l id -r -f -d 'Remove the row with this id.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from remove' -l set -r -f -d 'Only rows of this set.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from remove' -l db-url -r -f -d 'The database (sqlite:///path, postgresql://..., mysql://...) instead of the config\'s db_url.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from remove' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl db list
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from list' -l db-url -r -f -d 'The database (sqlite:///path, postgresql://..., mysql://...) instead of the config\'s db_url.'
+complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
