@@ -575,7 +575,11 @@ def _checked(where: str, key: str, parameter: Parameter, value: Any) -> Any:
     try:
         return parameter.check(value)
     except _Unexpected as exc:
-        raise ConfigError(f"{where}: {key}: expected {exc.expected}, got {toml_spelling(value)}") from None
+        # A URL's password never reaches a message, even when the URL is wrong.
+        from rtppctl.dburl import mask  # noqa: PLC0415
+
+        shown = toml_spelling(mask(value) if isinstance(value, str) else value)
+        raise ConfigError(f"{where}: {key}: expected {exc.expected}, got {shown}") from None
 
 
 def _unknown_key(where: str, key: str, value: Any, known: Mapping[str, Parameter], prefix: str = "") -> ConfigError:

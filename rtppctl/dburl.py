@@ -48,7 +48,7 @@ def parse_db_url(value: str, what: str = "db_url") -> DbUrl:
     backend = SCHEMES.get(scheme.lower()) if sep else None
     if backend is None:
         raise ConfigError(
-            f"{what}: {mask(value)!r} is not a database URL rtppctl knows",
+            f"{what + ': ' if what else ''}{mask(value)!r} is not a database URL rtppctl knows",
             "use sqlite:///path/to/file.db, postgresql://user:password@host/dbname or mysql://user:password@host/dbname",
         )
     if backend == "sqlite":
@@ -56,7 +56,8 @@ def parse_db_url(value: str, what: str = "db_url") -> DbUrl:
         # no use for a table other processes read.
         path = rest[1:] if rest.startswith("/") else rest
         if not path or path == ":memory:":
-            raise ConfigError(f"{what}: {value!r} names no database file", "write sqlite:///path/to/file.db")
+            raise ConfigError(f"{what + ': ' if what else ''}{value!r} names no database file",
+                              "write sqlite:///path/to/file.db")
         return DbUrl(backend, value, Path(unquote(path)).expanduser())
     return DbUrl(backend, value)
 

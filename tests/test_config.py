@@ -380,3 +380,14 @@ def test_starter_file_refuses_to_overwrite_without_force(tmp_path):
 def test_starter_file_refuses_a_directory(tmp_path):
     with pytest.raises(ConfigError, match="is a directory"):
         write_starter_config(tmp_path, force=True)
+
+
+def test_a_wrong_url_in_the_config_is_named_without_its_password(tmp_path):
+    from rtppctl.config import load_config
+    from rtppctl.proto.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text('state_url = "mysql://ops:s3cret@db/rtppctl"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "ops:***@db" in caught.value.message and "s3cret" not in caught.value.message

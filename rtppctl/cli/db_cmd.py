@@ -32,7 +32,7 @@ def _config(ctx: typer.Context, db_url: str | None):  # noqa: ANN202 - a Config
     if db_url is None:
         return config
     try:
-        parse_db_url(db_url, "--db-url")
+        parse_db_url(db_url, "")
     except Exception as exc:  # ConfigError: a usage error here, the option was typed
         raise typer.BadParameter(getattr(exc, "message", str(exc)), param_hint="--db-url") from None
     return replace(config, db_url=db_url)
