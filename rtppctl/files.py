@@ -46,20 +46,26 @@ def stdin_is_terminal() -> bool:
         return False
 
 
-def read_input(path: str) -> tuple[str, str]:
-    """(text, name for messages) of a file, or of stdin for "-"; line endings untouched."""
+def read_bytes_input(path: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of a file, or of stdin for "-", refused (InputError) when larger than `limit`."""
+    name = "stdin" if path == "-" else path
     if path == "-":
-        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-        name = "stdin"
+        data = sys.stdin.buffer.read(limit + 1)
     else:
         try:
             with open(path, "rb") as handle:
-                data = handle.read(MAX_INPUT_BYTES + 1)
+                data = handle.read(limit + 1)
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-        name = path
-    if len(data) > MAX_INPUT_BYTES:
-        raise InputError(f"{name} is larger than {MAX_INPUT_BYTES} bytes")
+    if len(data) > limit:
+        raise InputError(f"{name} is larger than {limit} bytes")
+    return data
+
+
+def read_input(path: str) -> tuple[str, str]:
+    """(text, name for messages) of a file, or of stdin for "-"; line endings untouched."""
+    data = read_bytes_input(path)
+    name = "stdin" if path == "-" else path
     try:
         return data.decode("utf-8"), name
     except UnicodeDecodeError as exc:
@@ -109,13 +115,13 @@ def check_writable(path: str | os.PathLike[str], *, error: type[RtppctlError] = 
 
 def write_atomically(
     path: str | os.PathLike[str],
-    text: str,
+    text: str | bytes,
     *,
     error: type[RtppctlError] = InputError,
     mode: int | None = None,
     exclusive: bool = False,
 ) -> None:
-    """Replace (or create) `path` with `text`; no reader ever sees a half-written file.
+    """Replace (or create) `path` with `text` (UTF-8 when str); no reader ever sees a half-written file.
 
     A symlink is followed and its target rewritten (the link stays). A device, FIFO or other
     special file (`/dev/stdout`, a pipe) is written through, never replaced. A regular file gets
@@ -124,6 +130,60 @@ def write_atomically(
     other failure raises `error` (an output file is the user's business: InputError; rtppctl's own
     config and state files are set-up: ConfigError).
     """
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    if exclusive:
+        target = _resolved(path)
+        if target.exists() and not target.is_file():
+            raise FileExistsError(str(path))
+        staged = _stage(path, data, mode, error)
+        if staged is None:
+            raise FileExistsError(str(path))
+        temp, target = staged
+        try:
+            _publish_new(temp, target)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise error(f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        return
+    write_files_atomically({os.fspath(path): data}, error=error, mode=mode)
+
+
+def write_files_atomically(contents: dict[str, bytes], *, error: type[RtppctlError] = InputError,
+                           mode: int | None = None) -> None:
+    """Replace (or create) every file of `contents` with its bytes, all or (nearly) nothing: each
+    regular file is first written whole to a temp file beside it, and only when every one is
+    complete are they renamed over their targets. Special files are written through after that.
+    The rules of `write_atomically` apply to each file."""
+    staged: list[tuple[str, str, Path]] = []
+    through: list[tuple[str, Path, bytes]] = []
+    try:
+        for name, data in contents.items():
+            one = _stage(name, data, mode, error)
+            if one is None:
+                through.append((name, _resolved(name), data))
+            else:
+                staged.append((name, *one))
+        for name, temp, target in staged:
+            try:
+                os.replace(temp, target)
+            except OSError as exc:
+                raise error(f"cannot write {name}: {exc.strerror or exc}") from None
+        for name, target, data in through:
+            _write_through(name, target, data, error)
+    finally:
+        for _, temp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+
+
+def _stage(path: str | os.PathLike[str], data: bytes, mode: int | None,
+           error: type[RtppctlError]) -> tuple[str, Path] | None:
+    """Write `data` whole into a temp file beside `path`'s target, with its final mode; (temp,
+    target). None when the target is a special file, to be written through instead."""
     import tempfile  # noqa: PLC0415
 
     target = _resolved(path)
@@ -132,19 +192,16 @@ def write_atomically(
     except OSError:
         existing = None
     if existing is not None and not stat.S_ISREG(existing.st_mode):
-        if exclusive:
-            raise FileExistsError(str(path))
         if stat.S_ISDIR(existing.st_mode):
             raise error(f"cannot write {path}: it is a directory")
-        _write_through(path, target, text, error)
-        return
+        return None
     try:
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
         raise error(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         if mode is None:
@@ -155,25 +212,19 @@ def write_atomically(
                 os.umask(umask)
                 mode = 0o666 & ~umask
         os.chmod(temp, mode)
-        if exclusive:
-            _publish_new(temp, target)
-        else:
-            os.replace(temp, target)
-    except FileExistsError:
-        raise
     except OSError as exc:
-        raise error(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        raise error(f"cannot write {path}: {exc.strerror or exc}") from None
+    return temp, target
 
 
-def _write_through(path: str | os.PathLike[str], target: Path, text: str, error: type[RtppctlError]) -> None:
+def _write_through(path: str | os.PathLike[str], target: Path, data: bytes, error: type[RtppctlError]) -> None:
     """Write into a special file as it is: replacing /dev/null or a FIFO with a regular file
     would break every other user of it."""
     try:
-        with open(target, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with open(target, "wb") as handle:
+            handle.write(data)
             handle.flush()
     except BrokenPipeError:
         raise
