@@ -12,7 +12,7 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw offer answer engage unforce shell show enable sessions reload config embedded lb db'
+            subs='version ping info raw offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query config embedded lb record db prompt'
             opts='--json -v --verbose --timeout --retries --no-color --config --state --version -h --help'
             valued='--timeout --retries --config --state'
             ;;
@@ -68,6 +68,26 @@ _rtppctl_spec()
         'rtppctl reload')
             opts='--dry-run --strict -h --help'
             ;;
+        'rtppctl play')
+            opts='--to -c --count --codecs --call-id --from-tag --to-tag -m --message -t --target --set -h --help'
+            valued='--to -c --count --codecs --call-id --from-tag --to-tag -m --message -t --target --set'
+            ;;
+        'rtppctl stop-play')
+            opts='--to --call-id --from-tag --to-tag -m --message -t --target --set -h --help'
+            valued='--to --call-id --from-tag --to-tag -m --message -t --target --set'
+            ;;
+        'rtppctl stop-record')
+            opts='--call-id --from-tag --to-tag -m --message -t --target --set -h --help'
+            valued='--call-id --from-tag --to-tag -m --message -t --target --set'
+            ;;
+        'rtppctl stats')
+            opts='--all --stream --watch --call-id --from-tag --to-tag -m --message -t --target --set -h --help'
+            valued='--stream --watch --call-id --from-tag --to-tag -m --message -t --target --set'
+            ;;
+        'rtppctl query')
+            opts='--stream --call-id --from-tag --to-tag -m --message -t --target --set -h --help'
+            valued='--stream --call-id --from-tag --to-tag -m --message -t --target --set'
+            ;;
         'rtppctl config')
             subs='init show path import-opensips'
             opts='-h --help'
@@ -113,6 +133,15 @@ _rtppctl_spec()
             opts='--calls --call-ids --seed --set -t --target --disable -h --help'
             valued='--calls --call-ids --seed --set -t --target --disable'
             ;;
+        'rtppctl record')
+            subs='decode'
+            opts='--dest --stream --party --one-way --single-file --call-id --from-tag --to-tag -m --message -t --target --set -h --help'
+            valued='--dest --stream --party --call-id --from-tag --to-tag -m --message -t --target --set'
+            ;;
+        'rtppctl record decode')
+            opts='-h --help'
+            argkind=file
+            ;;
         'rtppctl db')
             subs='init add remove list'
             opts='-h --help'
@@ -133,6 +162,18 @@ _rtppctl_spec()
             opts='--db-url -h --help'
             valued='--db-url'
             ;;
+        'rtppctl prompt')
+            subs='encode info'
+            opts='-h --help'
+            ;;
+        'rtppctl prompt encode')
+            opts='--codec -h --help'
+            valued='--codec'
+            ;;
+        'rtppctl prompt info')
+            opts='-h --help'
+            argkind=file
+            ;;
     esac
 }
 
@@ -148,9 +189,15 @@ _rtppctl_value()
         'rtppctl engage --offer') kind=file ;;
         'rtppctl engage --answer') kind=file ;;
         'rtppctl shell --history') kind=file ;;
+        'rtppctl play -m'|'rtppctl play --message') kind=file ;;
+        'rtppctl stop-play -m'|'rtppctl stop-play --message') kind=file ;;
+        'rtppctl stop-record -m'|'rtppctl stop-record --message') kind=file ;;
+        'rtppctl stats -m'|'rtppctl stats --message') kind=file ;;
+        'rtppctl query -m'|'rtppctl query --message') kind=file ;;
         'rtppctl config import-opensips -o'|'rtppctl config import-opensips --output') kind=file ;;
         'rtppctl embedded start --record-dir') kind=dir ;;
         'rtppctl lb simulate --call-ids') kind=file ;;
+        'rtppctl record -m'|'rtppctl record --message') kind=file ;;
     esac
 }
 

@@ -20,10 +20,17 @@ complete -c rtppctl -n '__fish_use_subcommand' -a show -d 'Relay sets and their 
 complete -c rtppctl -n '__fish_use_subcommand' -a enable -d 'Take a relay out of selection or put it back (the module\'s rtpproxy_enable).'
 complete -c rtppctl -n '__fish_use_subcommand' -a sessions -d 'The session ledger: which relay holds each call rtppctl set up, its tags, ports and codecs.'
 complete -c rtppctl -n '__fish_use_subcommand' -a reload -d 'Read the db_url table again and use its relays from now on (the module\'s rtpproxy_reload).'
+complete -c rtppctl -n '__fish_use_subcommand' -a play -d 'Play a prompt to one party of a call (rtpproxy_stream2uac / stream2uas).'
+complete -c rtppctl -n '__fish_use_subcommand' -a stop-play -d 'Stop a prompt playing to one party (rtpproxy_stop_stream2uac / stop_stream2uas).'
+complete -c rtppctl -n '__fish_use_subcommand' -a stop-record -d 'Stop recording and copying a call (N, for both directions).'
+complete -c rtppctl -n '__fish_use_subcommand' -a stats -d 'Packet counters of a call (rtpproxy_stats): up, down, relayed, dropped.'
+complete -c rtppctl -n '__fish_use_subcommand' -a query -d 'Any Q counters of a call by name.'
 complete -c rtppctl -n '__fish_use_subcommand' -a config -d 'Show, locate and create the configuration file.'
 complete -c rtppctl -n '__fish_use_subcommand' -a embedded -d 'Run the real RTPProxy engine (rtp.io) on loopback.'
 complete -c rtppctl -n '__fish_use_subcommand' -a lb -d 'Explain and simulate the module\'s choice of relay for a call.'
+complete -c rtppctl -n '__fish_use_subcommand' -a record -d 'Record a call on its relay (rtpproxy_start_recording): both directions by default.'
 complete -c rtppctl -n '__fish_use_subcommand' -a db -d 'Manage the relays in the db_url table (OpenSIPS\'s rtpproxy_sockets).'
+complete -c rtppctl -n '__fish_use_subcommand' -a prompt -d 'Encode WAV files into RTPProxy prompt files, and describe them.'
 complete -c rtppctl -n '__fish_use_subcommand' -l json -d 'Data as JSON on stdout: one object per command, one per line (NDJSON) for streams.'
 complete -c rtppctl -n '__fish_use_subcommand' -s v -l verbose -d '-v: notes on stderr; -vv: every datagram/line sent and received, tracebacks.'
 complete -c rtppctl -n '__fish_use_subcommand' -l timeout -r -f -d 'Wait for each reply, 0.001 to 3600 (default: rtpproxy_timeout, 1 s).'
@@ -47,9 +54,9 @@ complete -c rtppctl -n '__fish_seen_subcommand_from ping' -s c -l count -r -f -d
 complete -c rtppctl -n '__fish_seen_subcommand_from ping' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl info
-complete -c rtppctl -n '__fish_seen_subcommand_from info' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
-complete -c rtppctl -n '__fish_seen_subcommand_from info' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
-complete -c rtppctl -n '__fish_seen_subcommand_from info' -s h -l help -d 'Show this message and exit.'
+complete -c rtppctl -n '__fish_seen_subcommand_from info; and not __fish_seen_subcommand_from prompt' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from info; and not __fish_seen_subcommand_from prompt' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from info; and not __fish_seen_subcommand_from prompt' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl raw
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s f -l file -r -F -d 'A batch: one command per line (\'-\' for stdin); blank lines and # comments skipped.'
@@ -143,6 +150,59 @@ complete -c rtppctl -n '__fish_seen_subcommand_from reload' -l dry-run -d 'Show 
 complete -c rtppctl -n '__fish_seen_subcommand_from reload' -l strict -d 'Refuse the whole table when a row is bad (default: report it, use the rest).'
 complete -c rtppctl -n '__fish_seen_subcommand_from reload' -s h -l help -d 'Show this message and exit.'
 
+# rtppctl play
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -l to -r -f -d 'Who hears it: uac (the party that sent the message, or the caller) or uas (the other).'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -s c -l count -r -f -d 'Times to play; -1 loops until stop-play.'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -l codecs -r -f -d 'Payload types to look for, e.g. 0,8 (default: the stream\'s own, \'session\').'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -l call-id -r -f -d 'The call (default: from --message).'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -l from-tag -r -f -d 'The caller\'s tag (default: the ledger\'s, or the message\'s From tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -l to-tag -r -f -d 'The callee\'s tag (default: the ledger\'s, or the message\'s To tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -s m -l message -r -F -d 'A SIP message of the call from a trace (BYE, INVITE, ...; \'-\': stdin): its Call-ID and tags; uac is the party that sent it.'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from play' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl stop-play
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-play' -l to -r -f -d 'Who hears it: uac (the party that sent the message, or the caller) or uas (the other).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-play' -l call-id -r -f -d 'The call (default: from --message).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-play' -l from-tag -r -f -d 'The caller\'s tag (default: the ledger\'s, or the message\'s From tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-play' -l to-tag -r -f -d 'The callee\'s tag (default: the ledger\'s, or the message\'s To tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-play' -s m -l message -r -F -d 'A SIP message of the call from a trace (BYE, INVITE, ...; \'-\': stdin): its Call-ID and tags; uac is the party that sent it.'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-play' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-play' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-play' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl stop-record
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-record' -l call-id -r -f -d 'The call (default: from --message).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-record' -l from-tag -r -f -d 'The caller\'s tag (default: the ledger\'s, or the message\'s From tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-record' -l to-tag -r -f -d 'The callee\'s tag (default: the ledger\'s, or the message\'s To tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-record' -s m -l message -r -F -d 'A SIP message of the call from a trace (BYE, INVITE, ...; \'-\': stdin): its Call-ID and tags; uac is the party that sent it.'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-record' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-record' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stop-record' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl stats
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -l all -d 'Every counter of rtpproxy_all_stats, plus jitter and the longest gap where the relay has them.'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -l stream -r -f -d 'The media stream (m-line, from 1).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -l watch -r -f -d 'Refresh every SECONDS until Ctrl-C, with rates per second.'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -l call-id -r -f -d 'The call (default: from --message).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -l from-tag -r -f -d 'The caller\'s tag (default: the ledger\'s, or the message\'s From tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -l to-tag -r -f -d 'The callee\'s tag (default: the ledger\'s, or the message\'s To tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -s m -l message -r -F -d 'A SIP message of the call from a trace (BYE, INVITE, ...; \'-\': stdin): its Call-ID and tags; uac is the party that sent it.'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from stats' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl query
+complete -c rtppctl -n '__fish_seen_subcommand_from query' -l stream -r -f -d 'The media stream (m-line, from 1).'
+complete -c rtppctl -n '__fish_seen_subcommand_from query' -l call-id -r -f -d 'The call (default: from --message).'
+complete -c rtppctl -n '__fish_seen_subcommand_from query' -l from-tag -r -f -d 'The caller\'s tag (default: the ledger\'s, or the message\'s From tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from query' -l to-tag -r -f -d 'The callee\'s tag (default: the ledger\'s, or the message\'s To tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from query' -s m -l message -r -F -d 'A SIP message of the call from a trace (BYE, INVITE, ...; \'-\': stdin): its Call-ID and tags; uac is the party that sent it.'
+complete -c rtppctl -n '__fish_seen_subcommand_from query' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from query' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from query' -s h -l help -d 'Show this message and exit.'
+
 # rtppctl config
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from import-opensips init path show' -a init -d 'Write a starter config file: every key at its default, each with a comment saying what it is.'
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from import-opensips init path show' -a show -d 'The effective configuration: every key, its value and where it came from; the relay sets.'
@@ -210,6 +270,25 @@ complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcomma
 complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -l disable -r -f -d 'Treat this relay as disabled, as the module does after a failure (repeatable).'
 complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcommand_from simulate' -s h -l help -d 'Show this message and exit.'
 
+# rtppctl record
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -a decode -d 'Turn a recording the relay wrote back into audio (G.711: PCMU or PCMA).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l dest -r -f -d 'Copy one party\'s stream there instead (C): a UDP address, or a file NAME.rtp in the relay\'s record dir.'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l stream -r -f -d 'With --dest: the media stream (m-line, from 1).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l party -r -f -d 'With --dest or --one-way: whose media (uac: the party that sent the message, or the caller).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l one-way -d 'Record only --party\'s direction, as the module does (default: both).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l single-file -d 'Both directions in one file (the \'s\' flag; needs a relay run with -P).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l call-id -r -f -d 'The call (default: from --message).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l from-tag -r -f -d 'The caller\'s tag (default: the ledger\'s, or the message\'s From tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l to-tag -r -f -d 'The callee\'s tag (default: the ledger\'s, or the message\'s To tag).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -s m -l message -r -F -d 'A SIP message of the call from a trace (BYE, INVITE, ...; \'-\': stdin): its Call-ID and tags; uac is the party that sent it.'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl record decode
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and __fish_seen_subcommand_from decode' -s h -l help -d 'Show this message and exit.'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and __fish_seen_subcommand_from decode' -F
+
 # rtppctl db
 complete -c rtppctl -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from add init list remove' -a init -d 'Create the table with OpenSIPS\'s schema (and its version row), so OpenSIPS can read it too.'
 complete -c rtppctl -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from add init list remove' -a add -d 'Add one row: node specs (several make one row, as OpenSIPS allows) in a set.'
@@ -235,3 +314,16 @@ complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcomma
 # rtppctl db list
 complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from list' -l db-url -r -f -d 'The database (sqlite:///path, postgresql://..., mysql://...) instead of the config\'s db_url.'
 complete -c rtppctl -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl prompt
+complete -c rtppctl -n '__fish_seen_subcommand_from prompt; and not __fish_seen_subcommand_from encode info' -a encode -d 'Encode a WAV file into RTPProxy prompt files: raw G.711 payload, 8000 bytes a second.'
+complete -c rtppctl -n '__fish_seen_subcommand_from prompt; and not __fish_seen_subcommand_from encode info' -a info -d 'Describe a prompt file: its codec (from the suffix), duration, size, packets and level.'
+complete -c rtppctl -n '__fish_seen_subcommand_from prompt; and not __fish_seen_subcommand_from encode info' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl prompt encode
+complete -c rtppctl -n '__fish_seen_subcommand_from prompt; and __fish_seen_subcommand_from encode' -l codec -r -f -d 'Codecs to write, comma-separated: pcmu (OUT_TEMPLATE.0), pcma (OUT_TEMPLATE.8).'
+complete -c rtppctl -n '__fish_seen_subcommand_from prompt; and __fish_seen_subcommand_from encode' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl prompt info
+complete -c rtppctl -n '__fish_seen_subcommand_from prompt; and __fish_seen_subcommand_from info' -s h -l help -d 'Show this message and exit.'
+complete -c rtppctl -n '__fish_seen_subcommand_from prompt; and __fish_seen_subcommand_from info' -F

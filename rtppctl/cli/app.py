@@ -60,13 +60,20 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "enable": ("rtppctl.cli.sets_cmd", "enable", "Relay sets"),
     "sessions": ("rtppctl.cli.sets_cmd", "sessions", "Relay sets"),
     "reload": ("rtppctl.cli.db_cmd", "reload", "Relay sets"),
+    "play": ("rtppctl.cli.media_cmd", "play", "Media"),
+    "stop-play": ("rtppctl.cli.media_cmd", "stop_play", "Media"),
+    "stop-record": ("rtppctl.cli.media_cmd", "stop_record", "Media"),
+    "stats": ("rtppctl.cli.media_cmd", "stats", "Media"),
+    "query": ("rtppctl.cli.media_cmd", "query", "Media"),
 }
 #: Command groups: name -> (module, Typer attribute, one-line help).
 GROUPS: dict[str, tuple[str, str, str]] = {
     "config": ("rtppctl.cli.config_cmd", "config_app", "Show, locate and create the configuration file."),
     "embedded": ("rtppctl.cli.embedded_cmd", "embedded_app", "Run the real RTPProxy engine (rtp.io) on loopback."),
     "lb": ("rtppctl.cli.lb_cmd", "lb_app", "Explain and simulate the module's choice of relay for a call."),
+    "record": ("rtppctl.cli.media_cmd", "record_app", ""),
     "db": ("rtppctl.cli.db_cmd", "db_app", "Manage the relays in the db_url table (OpenSIPS's rtpproxy_sockets)."),
+    "prompt": ("rtppctl.cli.prompt_cmd", "prompt_app", "Encode WAV files into RTPProxy prompt files, and describe them."),
 }
 
 
@@ -114,7 +121,10 @@ def build_app(only: str | None = None) -> typer.Typer:
             tree.command(name=name, cls=PlainCommand, rich_help_panel=panel)(getattr(import_module(module), function))
     for name, (module, attribute, help_text) in GROUPS.items():
         if only in (None, name):
-            tree.add_typer(getattr(import_module(module), attribute), name=name, help=help_text, cls=PlainGroup)
+            # A group whose callback does the work (record) is described by the callback's own
+            # docstring: no help text here.
+            extra = {"help": help_text} if help_text else {}
+            tree.add_typer(getattr(import_module(module), attribute), name=name, cls=PlainGroup, **extra)
     return tree
 
 

@@ -54,10 +54,7 @@ def init(
 def show(ctx: typer.Context) -> None:
     """The effective configuration: every key, its value and where it came from; the relay sets.
 
-    A key not in the file shows its default; "of" says whether a key is the OpenSIPS module's
-    parameter of that name or rtppctl's own. The sets are the rtpproxy_sock values parsed into
-    relays, with weight and advertised address, merged per set id as the module does (the db_url
-    table's relays: rtppctl show).
+    A key not in the file shows its default; "of" says whether a key is the OpenSIPS module's parameter of that name or rtppctl's own. The sets are the rtpproxy_sock values parsed into relays, with weight and advertised address, merged per set id as the module does (the db_url table's relays: rtppctl show).
 
     Examples:
 
@@ -116,8 +113,7 @@ def show(ctx: typer.Context) -> None:
 def path_(ctx: typer.Context) -> None:
     """Which config file is used, and every place looked at, in order, with whether it exists.
 
-    Fails (exit 5) when --config or $RTPPCTL_CONFIG names a file that does not exist, after
-    showing the lookup.
+    Fails (exit 5) when --config or $RTPPCTL_CONFIG names a file that does not exist, after showing the lookup.
 
     Examples:
 
@@ -167,15 +163,15 @@ def import_opensips(
 ) -> None:
     """Carry an OpenSIPS config's modparam("rtpproxy", ...) lines over into an rtppctl config file.
 
-    Every parameter of the module becomes the key of the same name: each rtpproxy_sock line one
-    element of the rtpproxy_sock list, in order; rtpproxy_timeout "0.2" becomes 0.2,
-    rtpproxy_autobridge 0/1 false/true, nortpproxy_str loses its trailing \\r\\n. Comments (#, //,
-    /* */) are skipped; #!define names standing alone are replaced; #!ifdef blocks follow the file's
-    own defines (a statement inside one is reported). A string broken over lines, as the module's
-    documentation prints them, is joined without the line break and reported. Anything that cannot
-    be carried over (an unknown name, a value of the wrong kind or one rtppctl refuses, an unknown
-    define, a module pattern such as "rtpproxy|nathelper") is left out and named on stderr with its
-    line, and as a comment in the TOML. The TOML goes to stdout unless -o is given.
+    Every parameter of the module becomes the key of the same name: each rtpproxy_sock line one element of the rtpproxy_sock list, in order; rtpproxy_timeout "0.2" becomes 0.2, rtpproxy_autobridge 0/1 false/true, nortpproxy_str loses its trailing \\r\\n.
+
+    Comments (#, //, /* */) are skipped; #!define names standing alone are replaced; #!ifdef blocks follow the file's own defines (a statement inside one is reported).
+
+    A string broken over lines, as the module's documentation prints them, is joined without the line break and reported.
+
+    Anything that cannot be carried over (an unknown name, a value of the wrong kind or one rtppctl refuses, an unknown define, a module pattern such as "rtpproxy|nathelper") is left out and named on stderr with its line, and as a comment in the TOML.
+
+    The TOML goes to stdout unless -o is given.
 
     Examples:
 

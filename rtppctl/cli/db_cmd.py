@@ -45,8 +45,7 @@ def reload(
 ) -> None:
     """Read the db_url table again and use its relays from now on (the module's rtpproxy_reload).
 
-    Prints the relays added, removed and changed. Health and calls of the relays that stayed are
-    kept; calls on a removed relay still reach it for answer and unforce. Needs a state store.
+    Prints the relays added, removed and changed. Health and calls of the relays that stayed are kept; calls on a removed relay still reach it for answer and unforce. Needs a state store.
 
     Examples:
 

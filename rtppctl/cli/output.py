@@ -339,6 +339,15 @@ class Watch:
             self._live.start()
         self._live.update(view, refresh=True)
 
+    def sample(self, data: dict[str, Any], text: str, *tables: Table) -> None:
+        """One reading of something watched: --json an NDJSON line, a terminal the tables
+        redrawn in place, a pipe one plain line."""
+        out = self.output
+        if out.rich and not out.json_mode:
+            self.update(*tables)
+        else:
+            self.event(data, text)
+
     def event(self, data: dict[str, Any], text: str) -> None:
         out = self.output
         if out.json_mode:

@@ -12,8 +12,7 @@ from rtppctl.proto.errors import ExitCode
 def version(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None) -> int:
     """Protocol version (V) and every capability date (VF) of each relay of a set.
 
-    Without --target, every node of the set (default: default_set), one table each.
-    Exits 4 when any relay does not answer.
+    Without --target, every node of the set (default: default_set), one table each. Exits 4 when any relay does not answer.
 
     Examples:
 
@@ -93,8 +92,7 @@ def _rtt(result) -> str | None:  # noqa: ANN001
 def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = None) -> int:
     """Session and packet counters of each relay of a set (I, and the global G statistics).
 
-    Without --target, every node of the set (default: default_set).
-    Exits 4 when any relay does not answer.
+    Without --target, every node of the set (default: default_set). Exits 4 when any relay does not answer.
 
     Examples:
 
@@ -132,8 +130,7 @@ def raw(
 ) -> int:
     """Send raw control commands to one relay and print the replies in order (debugging and scripts).
 
-    The cookie (datagram relays) and line framing are added for you. A batch goes over one
-    channel. Exits 3 when any reply is an error E<n>.
+    The cookie (datagram relays) and line framing are added for you. A batch goes over one channel. Exits 3 when any reply is an error E<n>.
 
     Examples:
 

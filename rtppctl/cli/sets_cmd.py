@@ -19,10 +19,7 @@ def show(
 ) -> int:
     """Relay sets and their nodes: weight, advertised address, state, capabilities, round trip, calls.
 
-    The module's rtpproxy_show, with what it leaves out. State is enabled, disabled (probed
-    again after rtpproxy_disable_tout), probing (enable 2) or off (enable 0). Health is kept
-    between runs in the state file (--state). Exits 4 when --probe finds a node that does not
-    answer.
+    The module's rtpproxy_show, with what it leaves out. State is enabled, disabled (probed again after rtpproxy_disable_tout), probing (enable 2) or off (enable 0). Health is kept between runs in the state file (--state). Exits 4 when --probe finds a node that does not answer.
 
     Examples:
 
@@ -97,8 +94,7 @@ def enable(
 ) -> None:
     """Take a relay out of selection or put it back (the module's rtpproxy_enable).
 
-    Without --set, every set holding URL changes, as in the module. Prints the status event
-    each change raises, the right way round (the module's MI reports it inverted).
+    Without --set, every set holding URL changes, as in the module. Prints the status event each change raises, the right way round (the module's MI reports it inverted).
 
     Examples:
 
@@ -130,8 +126,7 @@ def sessions(
 ) -> None:
     """The session ledger: which relay holds each call rtppctl set up, its tags, ports and codecs.
 
-    Answer, unforce and a call's later commands go to the node in the ledger, even if health or
-    weights changed since. Kept in the state file (--state).
+    Answer, unforce and a call's later commands go to the node in the ledger, even if health or weights changed since. Kept in the state file (--state).
 
     Examples:
 

@@ -488,8 +488,9 @@ class RelayService:
             raise  # already counted (the capability probe inside `work`)
         except TransportError as err:
             self._failed(member, err, "no usable reply")
-            # A call's commands (L, D) stay on the node holding its session, as in the module.
-            hint = None if letter not in ("L", "D") else (
+            # A call's commands (every letter but U) stay on the node holding its session, as in
+            # the module; commands with no letter (raw, probes) are about the node itself.
+            hint = None if letter in (None, "U") else (
                 f"the call's session is on {member.node.url}; rtppctl does not look it up on another relay "
                 "(see rtppctl show)")
             raise NodeFailed(member, err, hint) from None

@@ -158,11 +158,24 @@ def _takes_target(path) -> bool:
     return command is not None and any("--target" in param.opts for param in command.params)
 
 
+def _inside(value: str, param) -> bool:
+    """`value` is a number the option takes (such as -1 for `play --count`, which loops)."""
+    low, high = _bounds(param)
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    if number != number or number in (float("inf"), float("-inf")) or number != int(number):
+        return False
+    return (low is None or number >= low) and (high is None or number <= high)
+
+
 @pytest.mark.parametrize(("path", "option"), [(p, o) for p, o, _ in numeric_options()])
 def test_every_number_out_of_range_is_a_usage_error(capsys, path, option):
     # Should a value get through, it must not reach a real relay or start anything: a dead target.
     target = ["-t", "udp:127.0.0.1:9"] if _takes_target(path) else []
-    for value in OUT_OF_RANGE:
+    param = next(p for q, o, p in numeric_options() if (q, o) == (path, option))
+    for value in [v for v in OUT_OF_RANGE if not _inside(v, param)]:
         args = ["--timeout", "0.05", "--retries", "1"] if option not in ("--timeout", "--retries") else []
         result = cli(capsys, *path, option, value, *target, *args) if path else cli(
             capsys, option, value, "version", "-t", "udp:127.0.0.1:9")

@@ -1,0 +1,303 @@
+"""play, stop-play, record, stop-record, stats, query: a call's media on its relay.
+
+Each command finds the call (its Call-ID and tags from the options, a SIP message, or the session
+ledger), calls one function of `rtppctl.ops.media`, and renders the result.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from rtppctl.cli.common import PlainCommand, PlainGroup, SetOption, TargetOption, finite, run_context
+from rtppctl.proto import limits
+
+CallIdOption = Annotated[str | None, typer.Option("--call-id", metavar="ID", help="The call (default: from --message).", show_default=False)]
+FromTagOption = Annotated[str | None, typer.Option("--from-tag", metavar="TAG", help="The caller's tag (default: the ledger's, or the message's From tag).", show_default=False)]
+ToTagOption = Annotated[str | None, typer.Option("--to-tag", metavar="TAG", help="The callee's tag (default: the ledger's, or the message's To tag).", show_default=False)]
+MessageOption = Annotated[
+    str | None,
+    typer.Option("--message", "-m", metavar="FILE", show_default=False,
+                 help="A SIP message of the call from a trace (BYE, INVITE, ...; '-': stdin): its Call-ID and "
+                      "tags; uac is the party that sent it."),
+]
+PartyOption = Annotated[str, typer.Option("--to", metavar="uac|uas", help="Who hears it: uac (the party that sent the message, or the caller) or uas (the other).")]
+
+
+def _party(value: str) -> str:
+    word = value.strip().lower()
+    if word not in ("uac", "uas"):
+        raise typer.BadParameter(f"{value!r}: give uac or uas", param_hint="--to")
+    return word
+
+
+def _parties(ctx: typer.Context, call_id: str | None, from_tag: str | None, to_tag: str | None, message: str | None):  # noqa: ANN202
+    from rtppctl.ops import media  # noqa: PLC0415
+
+    s = run_context(ctx)
+    parsed = None
+    source = "the message"
+    if message is not None:
+        from rtppctl.files import read_input  # noqa: PLC0415
+        from rtppctl.proto.sip import parse_sip  # noqa: PLC0415
+
+        text, source = read_input(message)
+        parsed = parse_sip(text, source=source)
+    return media.resolve_parties(s.relays, call_id=call_id, from_tag=from_tag, to_tag=to_tag, message=parsed, source=source)
+
+
+def play(
+    ctx: typer.Context,
+    prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="The prompt's name without .<pt>: the relay opens PROMPT.0, PROMPT.8, ...")],
+    to: PartyOption,
+    count: Annotated[int, typer.Option("--count", "-c", metavar="N", min=-1, max=limits.MAX_TTL, help="Times to play; -1 loops until stop-play.")] = 1,
+    codecs: Annotated[str, typer.Option("--codecs", metavar="LIST", help="Payload types to look for, e.g. 0,8 (default: the stream's own, 'session').")] = "session",
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    message: MessageOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+) -> None:
+    """Play a prompt to one party of a call (rtpproxy_stream2uac / stream2uas).
+
+    The prompt replaces the relayed stream toward that party while it plays. Prompt files are raw payload bytes named PROMPT.<payload type> (rtppctl prompt encode writes them).
+
+    Examples:
+
+      rtppctl play /var/lib/prompts/welcome --to uac --call-id c1@host
+
+      rtppctl play moh --to uas --count -1 --message bye.txt
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.ops import media  # noqa: PLC0415
+
+    s = run_context(ctx)
+    party = _party(to)
+    parties = _parties(ctx, call_id, from_tag, to_tag, message)
+    result = media.play(s.relays, parties, prompt, to=party, count=count, codecs=codecs, targets=target, set_id=set_id)
+    for note in result.notes:
+        s.output.status(note)
+    times = "in a loop until stop-play" if count == -1 else "stopping what played" if count == 0 else f"{count} time(s)"
+    s.output.emit(ops.as_dict(result), f"playing {prompt} to the {party} of {parties.call_id} on {result.node}, {times}")
+
+
+def stop_play(
+    ctx: typer.Context,
+    to: PartyOption,
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    message: MessageOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+) -> None:
+    """Stop a prompt playing to one party (rtpproxy_stop_stream2uac / stop_stream2uas).
+
+    Examples:
+
+      rtppctl stop-play --to uac --call-id c1@host
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.ops import media  # noqa: PLC0415
+
+    s = run_context(ctx)
+    party = _party(to)
+    result = media.stop_play(s.relays, _parties(ctx, call_id, from_tag, to_tag, message), to=party,
+                             targets=target, set_id=set_id)
+    s.output.emit(ops.as_dict(result), f"stopped the prompt to the {party} of {result.call_id} on {result.node}")
+
+
+record_app = typer.Typer(invoke_without_command=True)
+
+
+@record_app.callback(cls=PlainGroup)
+def record(
+    ctx: typer.Context,
+    dest: Annotated[str | None, typer.Option("--dest", metavar="udp:IP:PORT|NAME", help="Copy one party's stream there instead (C): a UDP address, or a file NAME.rtp in the relay's record dir.", show_default=False)] = None,
+    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="With --dest: the media stream (m-line, from 1).")] = 1,
+    party: Annotated[str, typer.Option("--party", metavar="uac|uas", help="With --dest or --one-way: whose media (uac: the party that sent the message, or the caller).")] = "uac",
+    one_way: Annotated[bool, typer.Option("--one-way", help="Record only --party's direction, as the module does (default: both).")] = False,
+    single_file: Annotated[bool, typer.Option("--single-file", help="Both directions in one file (the 's' flag; needs a relay run with -P).")] = False,
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    message: MessageOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+) -> None:
+    """Record a call on its relay (rtpproxy_start_recording): both directions by default.
+
+    One R records only the party of its first tag, so rtppctl sends one per direction. The relay writes CALLID=TAG.o.rtp (the caller) and .a.rtp (the callee) in its record directory (-r).
+
+    Examples:
+
+      rtppctl record --call-id c1@host
+
+      rtppctl record --call-id c1@host --dest udp:127.0.0.1:40000 --party uas
+
+      rtppctl record decode 'c1@host=ft.o.rtp' caller.wav
+    """
+    if ctx.invoked_subcommand is not None:
+        return  # `record decode`: nothing to record
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.ops import media  # noqa: PLC0415
+
+    s = run_context(ctx)
+    who = _party(party)
+    parties = _parties(ctx, call_id, from_tag, to_tag, message)
+    if dest is not None:
+        result = media.copy(s.relays, parties, dest, stream=stream, party=who, targets=target, set_id=set_id)
+    else:
+        result = media.record(s.relays, parties, both=not one_way, single_file=single_file, party=who,
+                              targets=target, set_id=set_id, warn=s.output.warn)
+    for note in result.notes:
+        s.output.status(note)
+    lines = [f"recording {direction} on {result.node}" for direction in result.directions]
+    if result.files:
+        where = result.record_dir or "its record dir (-r)"
+        lines.append(f"the relay writes in {where}: " + ", ".join(result.files))
+    s.output.emit(ops.as_dict(result), "\n".join(lines))
+
+
+@record_app.command("decode", cls=PlainCommand)
+def decode(
+    ctx: typer.Context,
+    recording: Annotated[str, typer.Argument(metavar="FILE", help="A recording the relay wrote without -P: CALLID=TAG.o.rtp or .a.rtp.")],
+    output: Annotated[str, typer.Argument(metavar="OUT.wav", help="The WAV file to write (8 kHz, mono, 16-bit).")],
+) -> None:
+    """Turn a recording the relay wrote back into audio (G.711: PCMU or PCMA).
+
+    Examples:
+
+      rtppctl record decode 'c1@host=ft.o.rtp' caller.wav
+
+      rtppctl record decode 'c1@host=ft.a.rtp' callee.wav --json
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.media import decode_recording  # noqa: PLC0415
+
+    result = decode_recording(recording, output)
+    line = (f"wrote {result.output}: {result.duration:.2f} s of {result.codec} from {result.packets} packets"
+            + (f" ({result.skipped} other packets left out)" if result.skipped else ""))
+    run_context(ctx).output.emit(ops.as_dict(result), line)
+
+
+def stop_record(
+    ctx: typer.Context,
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    message: MessageOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+) -> None:
+    """Stop recording and copying a call (N, for both directions).
+
+    Examples:
+
+      rtppctl stop-record --call-id c1@host
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.ops import media  # noqa: PLC0415
+
+    s = run_context(ctx)
+    result = media.stop_record(s.relays, _parties(ctx, call_id, from_tag, to_tag, message), targets=target, set_id=set_id)
+    s.output.emit(ops.as_dict(result), f"stopped recording {result.call_id} on {result.node}")
+
+
+def stats(
+    ctx: typer.Context,
+    all_counters: Annotated[bool, typer.Option("--all", help="Every counter of rtpproxy_all_stats, plus jitter and the longest gap where the relay has them.")] = False,
+    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="The media stream (m-line, from 1).")] = 1,
+    watch: Annotated[float | None, typer.Option("--watch", metavar="SECONDS", min=limits.MIN_WATCH_SECONDS, max=limits.MAX_WATCH_SECONDS, callback=finite, help="Refresh every SECONDS until Ctrl-C, with rates per second.", show_default=False)] = None,
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    message: MessageOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+) -> None:
+    """Packet counters of a call (rtpproxy_stats): up, down, relayed, dropped.
+
+    "up" counts the packets the uac sent (the party that sent the message, or the caller), "down" those of the other party; relayed counts both directions.
+
+    Examples:
+
+      rtppctl stats --call-id c1@host
+
+      rtppctl stats --call-id c1@host --all --json
+
+      rtppctl stats --call-id c1@host --watch 1
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+    from rtppctl.ops import media  # noqa: PLC0415
+
+    s = run_context(ctx)
+    parties = _parties(ctx, call_id, from_tag, to_tag, message)
+
+    def read():  # noqa: ANN202
+        return media.stats(s.relays, parties, stream=stream, all_counters=all_counters, targets=target, set_id=set_id)
+
+    def table(result, rates=None) -> Table:  # noqa: ANN001
+        rows = [["up (from uac)", result.up], ["down (from uas)", result.down], ["relayed", result.relayed],
+                ["dropped", result.dropped], ["ttl", result.ttl]]
+        rows += [[name, value] for name, value in result.counters.items()]
+        columns = [Column("counter", keep=True), Column("value", "right", keep=True)]
+        if rates is not None:
+            columns.append(Column("per s", "right"))
+            rows = [row + [rates.get(row[0])] for row in rows]
+        return Table(columns, rows, title=f"{result.call_id} on {result.node}, stream {result.stream}")
+
+    result = read()
+    if watch is None:
+        s.output.emit(ops.as_dict(result), table(result))
+        return
+    with s.output.watch() as view:
+        previous, then = result, time.monotonic()
+        while True:
+            time.sleep(watch)
+            current, now = read(), time.monotonic()
+            span = max(now - then, 1e-6)
+            rates = {name: round((getattr(current, key) - getattr(previous, key)) / span, 1) for name, key in (
+                ("up (from uac)", "up"), ("down (from uas)", "down"), ("relayed", "relayed"), ("dropped", "dropped"))}
+            data = {"type": "stats", "time": time.time(), **ops.as_dict(current), "rates": {
+                "up": rates["up (from uac)"], "down": rates["down (from uas)"], "relayed": rates["relayed"],
+                "dropped": rates["dropped"]}}
+            text = (f"{time.strftime('%H:%M:%S')}  up {current.up} ({rates['up (from uac)']}/s)  down {current.down} "
+                    f"({rates['down (from uas)']}/s)  relayed {current.relayed}  dropped {current.dropped}")
+            view.sample(data, text, table(current, rates))
+            previous, then = current, now
+
+
+def query(
+    ctx: typer.Context,
+    counters: Annotated[list[str], typer.Argument(metavar="COUNTER...", help="Counter names, e.g. npkts_ina rtpa_nlost longest_ipi.")],
+    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="The media stream (m-line, from 1).")] = 1,
+    call_id: CallIdOption = None,
+    from_tag: FromTagOption = None,
+    to_tag: ToTagOption = None,
+    message: MessageOption = None,
+    target: TargetOption = None,
+    set_id: SetOption = None,
+) -> None:
+    """Any Q counters of a call by name.
+
+    Examples:
+
+      rtppctl query npkts_ina npkts_ino --call-id c1@host
+
+      rtppctl query rtpa_nlost rtpa_jmax --call-id c1@host --json
+    """
+    from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+    from rtppctl.ops import media  # noqa: PLC0415
+
+    s = run_context(ctx)
+    result = media.query(s.relays, _parties(ctx, call_id, from_tag, to_tag, message), counters, stream=stream,
+                         targets=target, set_id=set_id)
+    s.output.emit(ops.as_dict(result), Table([Column("counter", keep=True), Column("value", "right", keep=True)],
+                                             [[k, v] for k, v in result.counters.items()]))

@@ -1,0 +1,267 @@
+"""Prompts, recording, copies and statistics with real RTP through a real relay.
+
+Two agents (tests/ua.py) set a call up through rtppctl and send RTP; what each receives, and the
+files the relay writes, are checked against what was sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import cli
+from tests.ua import Dialog, parse_rtp
+
+
+@pytest.fixture(scope="module")
+def media_relay(relays, tmp_path_factory):
+    """A relay with a record directory; prompts are written to its working directory."""
+    records = tmp_path_factory.mktemp("records")
+    relay = relays.start(extra_args=["-r", str(records)])
+    relay.extra["records"] = records
+    return relay
+
+
+@pytest.fixture
+def dialog(capsys, tmp_path, media_relay):
+    call = Dialog(capsys, tmp_path, f"media-{uuid.uuid4().hex[:8]}@test", media_relay.udp).establish()
+    yield call
+    call.close()
+
+
+def prompt_file(relay, name: str, size: int = 1600) -> bytes:
+    """A prompt of distinctive bytes (raw PCMU payload), written where the relay looks for it."""
+    data = bytes((n * 7 + 3) % 256 for n in range(size))
+    (relay.workdir / f"{name}.0").write_bytes(data)
+    return data
+
+
+def prompt_payload(packets: list[bytes]) -> bytes:
+    return b"".join(parse_rtp(packet)[4] for packet in packets if parse_rtp(packet)[0] == 0)
+
+
+def run(capsys, dialog: Dialog, *args: str):
+    return cli(capsys, *args, "--call-id", dialog.call_id, "-t", dialog.spec)
+
+
+def tone_wav(path: Path, rate: int = 16000, seconds: float = 0.3) -> Path:
+    """A 1 kHz tone as a 16-bit mono WAV file."""
+    import math
+    import struct
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 1000 * n / rate)))
+                                 for n in range(int(rate * seconds))))
+    return path
+
+
+@pytest.mark.parametrize("party", ["uac", "uas"])
+def test_an_encoded_tone_reaches_the_chosen_party_in_order_and_not_the_other(capsys, media_relay, dialog, party, tmp_path):
+    encoded = cli(capsys, "prompt", "encode", str(tone_wav(tmp_path / "tone.wav")), str(media_relay.workdir / "hello"))
+    assert encoded.code == 0, encoded.stderr
+    data = (media_relay.workdir / "hello.0").read_bytes()
+    assert len(data) == 2400  # 0.3 s of PCMU
+    result = run(capsys, dialog, "--json", "play", "hello", "--to", party)
+    assert result.code == 0, result.stderr
+    assert result.json()["command"].startswith(f"P1 {dialog.call_id} hello session ")
+    assert "relative: the relay opens it in its own working directory" in result.stderr
+    hearer, other = (dialog.caller, dialog.callee) if party == "uac" else (dialog.callee, dialog.caller)
+    heard = prompt_payload(hearer.receive(0.6))
+    assert heard == data  # every byte, in order
+    assert data[:160] not in prompt_payload(other.receive(0.1))
+
+
+def test_a_looping_prompt_plays_until_stopped(capsys, media_relay, dialog):
+    data = prompt_file(media_relay, "loop", size=800)
+    assert run(capsys, dialog, "play", "loop", "--to", "uac", "--count", "-1").code == 0
+    heard = prompt_payload(dialog.caller.receive(0.5))
+    assert len(heard) > 2 * len(data) and heard.startswith(data + data)
+    stopped = run(capsys, dialog, "stop-play", "--to", "uac")
+    assert stopped.code == 0, stopped.stderr
+    dialog.caller.receive(0.1)
+    assert prompt_payload(dialog.caller.receive(0.3)) == b""
+
+
+def test_a_missing_prompt_names_the_files_the_relay_looked_for(capsys, dialog):
+    result = run(capsys, dialog, "play", "/nonexistent/prompt", "--to", "uac")
+    assert result.code == 3 and result.stdout == ""
+    assert "E60" in result.stderr and "/nonexistent/prompt.0, /nonexistent/prompt.8" in result.stderr
+    assert "rtppctl prompt encode" in result.stderr
+
+
+def test_playing_to_a_call_the_relay_does_not_know_says_what_to_do(capsys, media_relay):
+    result = cli(capsys, "play", "hello", "--to", "uac", "--call-id", "nosuch@test", "--from-tag", "x", "-t", media_relay.udp)
+    assert result.code == 3 and "E50" in result.stderr and "has no session for this call" in result.stderr
+    unknown = cli(capsys, "play", "hello", "--to", "uac", "--call-id", "nosuch@test", "-t", media_relay.udp)
+    assert unknown.code == 6 and "the ledger has no call 'nosuch@test'" in unknown.stderr
+
+
+def test_recording_writes_both_directions_with_the_packets_sent(capsys, media_relay, dialog, tmp_path):
+    result = run(capsys, dialog, "--json", "record")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert [c.split()[0] for c in data["commands"]] == ["R", "R"]
+    caller_payload, callee_payload = b"\x11" * 160, b"\x22" * 160
+    dialog.caller.send(5, payload=caller_payload, spacing=0.005)
+    dialog.callee.send(4, payload=callee_payload, spacing=0.005)
+    time.sleep(0.3)
+    assert run(capsys, dialog, "stop-record").code == 0
+    assert cli(capsys, "unforce", "--call-id", dialog.call_id, "--from-tag", dialog.from_tag, "-t", dialog.spec).code == 0
+    time.sleep(0.3)
+    records: Path = media_relay.extra["records"]
+    caller_file = records / f"{dialog.call_id}={dialog.from_tag}.o.rtp"
+    callee_file = records / f"{dialog.call_id}={dialog.from_tag}.a.rtp"
+    assert sorted(data["files"]) == sorted([caller_file.name, callee_file.name])
+    assert caller_file.read_bytes().count(caller_payload) == 5 and caller_payload not in callee_file.read_bytes()
+    assert callee_file.read_bytes().count(callee_payload) == 4 and callee_payload not in caller_file.read_bytes()
+    # And back into audio: the 5 packets sent while recording, 160 samples each.
+    wav = tmp_path / "caller.wav"
+    decoded = cli(capsys, "--json", "record", "decode", str(caller_file), str(wav))
+    assert decoded.code == 0, decoded.stderr
+    assert decoded.json()["packets"] == 5 and decoded.json()["codec"] == "pcmu"
+    import wave
+
+    with wave.open(str(wav)) as audio:
+        assert (audio.getframerate(), audio.getnchannels(), audio.getnframes()) == (8000, 1, 5 * 160)
+
+
+def test_a_copy_to_udp_carries_only_the_chosen_partys_stream(capsys, dialog):
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(0.3)
+    result = run(capsys, dialog, "--json", "record", "--dest", f"udp:127.0.0.1:{sink.getsockname()[1]}", "--party", "uas")
+    assert result.code == 0, result.stderr
+    assert result.json()["directions"] == ["the callee's media (uas) of stream 1"]
+    dialog.callee.send(3, payload=b"\x33" * 160)
+    dialog.caller.send(3, payload=b"\x44" * 160)
+    got = []
+    try:
+        while True:
+            got.append(sink.recv(65535))
+    except TimeoutError:
+        pass
+    sink.close()
+    payloads = [parse_rtp(packet)[4] for packet in got]
+    assert payloads == [b"\x33" * 160] * 3
+
+
+def test_stats_count_each_sides_packets(capsys, dialog):
+    dialog.caller.send(5)
+    dialog.callee.send(3)
+    time.sleep(0.2)
+    result = run(capsys, dialog, "--json", "stats")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    # establish() sent 2 from each side first.
+    assert (data["up"], data["down"], data["relayed"], data["dropped"]) == (7, 5, 12, 0)
+    assert data["up_is"] == "uac"
+
+
+def test_all_stats_give_the_lost_and_duplicate_counts(capsys, media_relay, tmp_path):
+    call = Dialog(capsys, tmp_path, f"gaps-{uuid.uuid4().hex[:8]}@test", media_relay.udp).establish()
+    try:
+        # establish() sent 1 and 2; with these the caller's sequence is §6.2's example.
+        call.caller.send_sequence([3, 6, 7, 7, 8, 9, 10])
+        time.sleep(0.2)
+        result = cli(capsys, "--json", "stats", "--all", "--call-id", call.call_id, "-t", call.spec)
+        assert result.code == 0, result.stderr
+        counters = result.json()["counters"]
+        assert {k: counters[k] for k in ("rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs")} == {
+            "rtpa_nsent": 10, "rtpa_nrcvd": 8, "rtpa_ndups": 1, "rtpa_nlost": 2, "rtpa_perrs": 0}
+    finally:
+        call.close()
+
+
+def test_stats_on_a_deleted_session_says_so(capsys, dialog):
+    assert cli(capsys, "unforce", "--call-id", dialog.call_id, "--from-tag", dialog.from_tag, "-t", dialog.spec).code == 0
+    result = run(capsys, dialog, "stats", "--from-tag", dialog.from_tag, "--to-tag", dialog.to_tag)
+    assert result.code == 3 and "E50" in result.stderr and "the call has ended" in result.stderr
+
+
+def test_query_reads_any_counter_and_explains_an_unknown_one(capsys, dialog):
+    result = run(capsys, dialog, "--json", "query", "npkts_ina", "nrelayed")
+    assert result.code == 0, result.stderr
+    assert result.json()["counters"]["npkts_ina"] == 2
+    bad = run(capsys, dialog, "query", "no_such_counter")
+    assert bad.code == 3 and "E62" in bad.stderr and "knows no counter of that name" in bad.stderr
+
+
+def test_from_a_callees_message_uac_is_the_callee(capsys, media_relay, dialog, tmp_path):
+    """As checked against OpenSIPS (§17): uac is the party that sent the message."""
+    data = prompt_file(media_relay, "bye-prompt")
+    bye = tmp_path / "bye.txt"
+    bye.write_text(
+        f"BYE sip:caller@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"
+        f"From: <sip:callee@example.org>;tag={dialog.to_tag}\r\nTo: <sip:caller@example.org>;tag={dialog.from_tag}\r\n"
+        f"Call-ID: {dialog.call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
+    result = cli(capsys, "--json", "play", "bye-prompt", "--to", "uac", "--message", str(bye), "-t", dialog.spec)
+    assert result.code == 0, result.stderr
+    assert prompt_payload(dialog.callee.receive(0.6)) == data
+    assert prompt_payload(dialog.caller.receive(0.1)) == b""
+
+
+def test_single_file_is_said_to_need_pcap_before_it_is_sent(capsys, dialog):
+    result = run(capsys, dialog, "-vv", "record", "--single-file")
+    assert result.code == 0, result.stderr
+    warning = result.stderr.index("--single-file works only when the relay runs with -P")
+    assert warning < result.stderr.index(f"Rs {dialog.call_id}")  # said before the command went out
+
+
+def test_with_the_embedded_relay_rtppctl_knows_its_record_dir_and_pcap(capsys, tmp_path):
+    from rtppctl import embedded
+    from tests.relay import free_port
+
+    records = tmp_path / "rec"
+    records.mkdir()
+    control = f"udp:127.0.0.1:{free_port()}"
+    started = cli(capsys, "embedded", "start", "--control", control, "--record-dir", str(records), "--pcap")
+    assert started.code == 0, started.stderr
+    try:
+        call = Dialog(capsys, tmp_path, "embedded-rec@test", control).establish()
+        result = cli(capsys, "record", "--single-file", "--call-id", call.call_id, "-t", control)
+        assert result.code == 0, result.stderr
+        assert "-P" not in result.stderr  # the embedded relay runs with -P: nothing to warn about
+        assert f"the relay writes in {records}:" in result.stdout
+        call.close()
+    finally:
+        embedded.stop()
+
+
+def test_stats_watch_streams_samples_with_rates(dialog, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RTPPCTL_STATE": "none"}
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "rtppctl", "--json", "stats", "--watch", "0.3", "--call-id", dialog.call_id,
+         "--from-tag", dialog.from_tag, "--to-tag", dialog.to_tag, "-t", dialog.spec],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(watcher.stdout.readline())
+        dialog.caller.send(30, spacing=0.005)
+        second = json.loads(watcher.stdout.readline())
+        third = json.loads(watcher.stdout.readline())
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+    assert first["type"] == "stats" and first["up"] == 2
+    assert max(second["up"], third["up"]) == 32
+    assert second["rates"]["up"] > 0 or third["rates"]["up"] > 0
+
+
+def test_record_decode_refuses_what_is_not_a_recording_and_writes_nothing(capsys, tmp_path):
+    bogus = tmp_path / "notes.rtp"
+    bogus.write_bytes(b"hello, this is not a recording at all, just some text\n")
+    out = tmp_path / "out.wav"
+    result = cli(capsys, "record", "decode", str(bogus), str(out))
+    assert result.code == 6 and str(bogus) in result.stderr and not out.exists()
