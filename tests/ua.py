@@ -60,6 +60,20 @@ class Agent:
                 time.sleep(spacing)
         return sent
 
+    def send_event(self, digit: str, *, payload_type: int = 101, volume: int = 10, duration: int = 800) -> None:
+        """One RFC 4733 telephone event as a phone sends it: a start packet with the marker bit,
+        one update, and three end packets (retransmitted, as RFC 4733 asks)."""
+        from rtppctl.proto.rtp import build_telephone_event
+
+        timestamp = (self.seq + 1) * 160
+        steps = [(False, duration // 2, True), (False, duration, False)] + [(True, duration, False)] * 3
+        for end, length, marker in steps:
+            self.seq += 1
+            body = build_telephone_event(digit, end=end, volume=volume, duration=length)
+            self.sock.sendto(rtp_packet(self.seq, timestamp, self.ssrc, body, payload_type, marker),
+                             ("127.0.0.1", self.relay_port))
+            time.sleep(0.005)
+
     def send_sequence(self, sequence: list[int], payload: bytes = b"\xd5" * 160) -> None:
         """Packets with exactly these sequence numbers, in this order (gaps and duplicates)."""
         for seq in sequence:

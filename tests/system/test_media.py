@@ -265,3 +265,32 @@ def test_record_decode_refuses_what_is_not_a_recording_and_writes_nothing(capsys
     out = tmp_path / "out.wav"
     result = cli(capsys, "record", "decode", str(bogus), str(out))
     assert result.code == 6 and str(bogus) in result.stderr and not out.exists()
+
+
+def test_telephone_events_go_through_the_relay_to_the_other_party(dialog):
+    from rtppctl.proto.rtp import parse_telephone_event
+
+    dialog.caller.send_event("5")
+    events = [parse_rtp(p) for p in dialog.callee.receive(0.3)]
+    bodies = [parse_telephone_event(payload) for pt, _, _, _, payload in events if pt == 101]
+    assert [b.digit for b in bodies] == ["5"] * 5 and bodies[-1].end and bodies[-1].duration == 800
+
+
+def test_a_copy_to_a_file_name_writes_that_partys_stream_in_the_record_dir(capsys, media_relay, dialog):
+    name = f"copy-{uuid.uuid4().hex[:6]}"
+    result = run(capsys, dialog, "--json", "record", "--dest", name, "--stream", "1")
+    assert result.code == 0, result.stderr
+    assert result.json()["files"] == [f"{name}.rtp"]
+    dialog.caller.send(3, payload=b"\x55" * 160)
+    time.sleep(0.2)
+    assert cli(capsys, "unforce", "--call-id", dialog.call_id, "--from-tag", dialog.from_tag, "-t", dialog.spec).code == 0
+    time.sleep(0.3)
+    written = (media_relay.extra["records"] / f"{name}.rtp").read_bytes()
+    assert written.count(b"\x55" * 160) == 3
+
+
+@pytest.mark.parametrize("call_id", ["../escape@test", ".hidden@test", "~home@test", "a/b@test"])
+def test_a_call_id_that_would_leave_the_record_dir_is_refused_before_sending(capsys, media_relay, call_id):
+    result = cli(capsys, "-vv", "record", "--call-id", call_id, "--from-tag", "ft", "--to-tag", "tt", "-t", media_relay.udp)
+    assert result.code == 6 and result.stdout == ""
+    assert "R " not in result.stderr  # no command went out
