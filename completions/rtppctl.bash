@@ -12,7 +12,7 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query config embedded lb record db prompt'
+            subs='version ping info raw offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query listen config embedded lb record db prompt'
             opts='--json -v --verbose --timeout --retries --no-color --config --state --version -h --help'
             valued='--timeout --retries --config --state'
             ;;
@@ -87,6 +87,10 @@ _rtppctl_spec()
         'rtppctl query')
             opts='--stream --call-id --from-tag --to-tag -m --message -t --target --set -h --help'
             valued='--stream --call-id --from-tag --to-tag -m --message -t --target --set'
+            ;;
+        'rtppctl listen')
+            opts='--any-peer --raw --exec --exec-limit -c --count --duration --status-interval -h --help'
+            valued='--exec --exec-limit -c --count --duration --status-interval'
             ;;
         'rtppctl config')
             subs='init show path import-opensips'

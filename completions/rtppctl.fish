@@ -25,6 +25,7 @@ complete -c rtppctl -n '__fish_use_subcommand' -a stop-play -d 'Stop a prompt pl
 complete -c rtppctl -n '__fish_use_subcommand' -a stop-record -d 'Stop recording and copying a call (N, for both directions).'
 complete -c rtppctl -n '__fish_use_subcommand' -a stats -d 'Packet counters of a call (rtpproxy_stats): up, down, relayed, dropped.'
 complete -c rtppctl -n '__fish_use_subcommand' -a query -d 'Any Q counters of a call by name.'
+complete -c rtppctl -n '__fish_use_subcommand' -a listen -d 'Show the relays\' timeout and DTMF notifications as they arrive.'
 complete -c rtppctl -n '__fish_use_subcommand' -a config -d 'Show, locate and create the configuration file.'
 complete -c rtppctl -n '__fish_use_subcommand' -a embedded -d 'Run the real RTPProxy engine (rtp.io) on loopback.'
 complete -c rtppctl -n '__fish_use_subcommand' -a lb -d 'Explain and simulate the module\'s choice of relay for a call.'
@@ -202,6 +203,16 @@ complete -c rtppctl -n '__fish_seen_subcommand_from query' -s m -l message -r -F
 complete -c rtppctl -n '__fish_seen_subcommand_from query' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from query' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
 complete -c rtppctl -n '__fish_seen_subcommand_from query' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl listen
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l any-peer -d 'Accept TCP connections from any address (default: the configured relays\' only, as the module does).'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l raw -d 'Show each line as received instead of the table.'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l exec -r -f -d 'Run CMD per event (no shell), with the fields in RTPPCTL_* environment variables.'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l exec-limit -r -f -d 'Commands from --exec running at once.'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -s c -l count -r -f -d 'Stop after N events.'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l duration -r -f -d 'Stop after SECONDS.'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l status-interval -r -f -d 'Also probe the configured relays every SECONDS and report status events.'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl config
 complete -c rtppctl -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from import-opensips init path show' -a init -d 'Write a starter config file: every key at its default, each with a comment saying what it is.'

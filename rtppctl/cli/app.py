@@ -65,6 +65,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "stop-record": ("rtppctl.cli.media_cmd", "stop_record", "Media"),
     "stats": ("rtppctl.cli.media_cmd", "stats", "Media"),
     "query": ("rtppctl.cli.media_cmd", "query", "Media"),
+    "listen": ("rtppctl.cli.listen_cmd", "listen", "Media"),
 }
 #: Command groups: name -> (module, Typer attribute, one-line help).
 GROUPS: dict[str, tuple[str, str, str]] = {

@@ -26,6 +26,12 @@ embedded_app = typer.Typer(
 )
 
 
+def _notify_from_config(config) -> list[str]:  # noqa: ANN001
+    """rtpp_notify_socket as the relay's -n, so `offer --flags n` and `listen` work together out
+    of the box; the relay matches the socket sent with U against -n byte for byte (§9.1)."""
+    return [config.rtpp_notify_socket] if config.rtpp_notify_socket else []
+
+
 @embedded_app.command(cls=PlainCommand)
 def start(
     ctx: typer.Context,
@@ -101,7 +107,7 @@ def start(
         listen=listen or defaults.listen,
         port_min=port_min,
         port_max=port_max,
-        notify=notify if notify is not None else defaults.notify,
+        notify=notify if notify is not None else (defaults.notify or _notify_from_config(s.config)),
         record_dir=str(record_dir) if record_dir is not None else defaults.record_dir,
         pcap=pcap or defaults.pcap,
         ttl=ttl if ttl is not None else defaults.ttl,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TextIO
 
@@ -87,10 +87,22 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _dumps(data: Any) -> str:
-    import json  # noqa: PLC0415 - only --json pays for it
+_encoder: Any = None
 
-    return json.dumps(data, default=_json_default, sort_keys=False)
+
+def _dumps(data: Any) -> str:
+    """`data` as JSON. json.dumps without options uses its one cached C encoder, the fastest way
+    for what event streams write (`listen` writes tens of thousands a second); only data holding a
+    path, a set or a tuple takes the encoder that knows those."""
+    global _encoder
+    import json  # noqa: PLC0415 - only --json pays for it (a module already loaded after the first call)
+
+    try:
+        return json.dumps(data)
+    except TypeError:
+        if _encoder is None:
+            _encoder = json.JSONEncoder(default=_json_default)
+        return _encoder.encode(data)
 
 
 class Output:
@@ -262,28 +274,52 @@ class EventStream:
             self._live.start()
         return self
 
-    def event(self, data: dict[str, Any], row: Row) -> None:
-        """One event: `data` for --json, `row` (one cell per column) for people."""
+    def event(self, data: dict[str, Any], row: Row | Callable[[], Row], *, flush: bool = True) -> None:
+        """One event: `data` for --json, `row` (one cell per column, or a function making it, called
+        only when people see it) for people. `flush=False` for all but the last of a batch that
+        arrived together: the last one (or `flush()`) shows them all at once."""
         out = self.output
         self.count += 1
         if out.json_mode:
             out.stdout.write(_dumps(data) + "\n")
-        elif self._live is not None:
-            self.rows.append(row)
-            del self.rows[: -self.LIVE_ROWS]
-            self._live.update(_rich_table(Table(self.columns, list(self.rows), self.title)), refresh=True)
-            return
         else:
-            if not self._header_written:
-                if self.title:
-                    out.stdout.write(self.title + "\n")
-                out.stdout.write(_plain_row([c.header for c in self.columns], self.columns, self._widths) + "\n")
-                self._header_written = True
-            cells = [plain_cell(value) for value in row]
-            # Widths only grow, so columns stay aligned as long as the values allow.
-            self._widths = [max(width, len(cell)) for width, cell in zip(self._widths, cells)]
-            out.stdout.write(_plain_row(cells, self.columns, self._widths) + "\n")
-        out.stdout.flush()
+            cells = row() if callable(row) else row
+            if self._live is not None:
+                self.rows.append(cells)
+                del self.rows[: -self.LIVE_ROWS]
+            else:
+                if not self._header_written:
+                    if self.title:
+                        out.stdout.write(self.title + "\n")
+                    out.stdout.write(_plain_row([c.header for c in self.columns], self.columns, self._widths) + "\n")
+                    self._header_written = True
+                texts = [plain_cell(value) for value in cells]
+                # Widths only grow, so columns stay aligned as long as the values allow.
+                self._widths = [max(width, len(text)) for width, text in zip(self._widths, texts)]
+                out.stdout.write(_plain_row(texts, self.columns, self._widths) + "\n")
+        if flush:
+            self.flush()
+
+    def events(self, items: list[dict[str, Any]], row: Callable[[dict[str, Any]], Row]) -> None:
+        """Events that arrived together, shown at once: with --json one write for all of them;
+        `row(data)` makes a row only when people see them."""
+        if self.output.json_mode:
+            self.count += len(items)
+            if items:
+                self.output.stdout.write("\n".join([_dumps(data) for data in items]) + "\n")
+                self.output.stdout.flush()
+            return
+        for data in items:
+            self.event(data, lambda data=data: row(data), flush=False)
+        if items:
+            self.flush()
+
+    def flush(self) -> None:
+        """Show what came so far: the live table redrawn, or the lines written out."""
+        if self._live is not None:
+            self._live.update(_rich_table(Table(self.columns, list(self.rows), self.title)), refresh=True)
+        else:
+            self.output.stdout.flush()
 
     def close(self, summary: dict[str, Any] | None = None, *views: View) -> None:
         """End the stream: the live table stays as it is; then the summary (object or views)."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
@@ -303,6 +303,17 @@ class RelayService:
             record = replace(record, last_rtt_ms=rtt_ms)
         return record
 
+    @contextlib.contextmanager
+    def capturing_status(self) -> Iterator[list[StatusChange]]:
+        """Status changes inside the block go into the list yielded instead of `on_status`: for a
+        caller that reports them its own way (`listen --status-interval`)."""
+        changes: list[StatusChange] = []
+        previous, self._on_status = self._on_status, changes.append
+        try:
+            yield changes
+        finally:
+            self._on_status = previous
+
     def enable(self, url: str, mode: int, set_id: int | None = None) -> list[tuple[Member, NodeRecord, NodeRecord]]:
         """MI rtpproxy_enable: `mode` 0 (off for good), 1 (on, no probe), 2 (probing mode) for the
         node `url` in set `set_id`, or in every set holding it; (member, before, after) per node."""
@@ -570,6 +581,11 @@ class RelayService:
     def ledger(self, call_id: str) -> LedgerEntry | None:
         store = self.store
         return store.session(call_id) if store is not None else None
+
+    def ledger_by_tag(self, tag: str) -> LedgerEntry | None:
+        """The call a notification's tag belongs to, when rtppctl set it up."""
+        store = self.store
+        return store.session_by_tag(tag) if store is not None else None
 
     def remember(self, entry: LedgerEntry) -> None:
         """Keep a call's entry (a new offer replaces the old one); drop entries unused too long."""

@@ -375,6 +375,12 @@ class StateStore:
         rows = self._read(f"SELECT {_SESSION_COLUMNS} FROM {_SESSION_TABLE} WHERE call_id = ?", (call_id,))
         return self._entry(rows[0]) if rows else None
 
+    def session_by_tag(self, tag: str) -> LedgerEntry | None:
+        """The call whose notify or DTMF tag is `tag` (as the relay reports it), or None."""
+        rows = self._read(f"SELECT {_SESSION_COLUMNS} FROM {_SESSION_TABLE} WHERE notify_tag = ? OR dtmf_tag = ? "
+                          "ORDER BY last_used_at DESC", (tag, tag))
+        return self._entry(rows[0]) if rows else None
+
     def touch(self, call_id: str, now: float) -> bool:
         """Mark the call used at `now`; False if there is no such entry.
 

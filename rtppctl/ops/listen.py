@@ -1,0 +1,105 @@
+"""What `listen` makes of a notification: one event record in the schema shared with `show --watch`.
+
+Every record has a `type` ("timeout", "dtmf", "status" or "unknown"), a `time` and the `relay`
+(peer, or the relay's url for status) it came from, and only the keys of its type:
+
+- timeout: `tag` (as the relay decoded it), `dialog` (the module's dialog id, `h_entry.h_id`, or
+  null), `call_id` (what the session ledger knows for that tag: rtppctl records the notify and DTMF
+  tags it sends with each call);
+- dtmf: the same, plus `id`, `digit`, `duration`, `volume`, `stream` and `is_callid` as
+  E_RTPPROXY_DTMF has them (the Call-ID of a `Dc` tag is taken from the tag when the ledger does not know it);
+- status: `status` ("active"/"inactive"), `set`, `reason` (E_RTPPROXY_STATUS, the right way round);
+- unknown: `reason`, `raw`.
+
+`raw`, the line as received with anything unprintable escaped, is in unknown records, and in
+every record with `listen --raw`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rtppctl.proto.notify import Dtmf, Ignored, Overlong, Timeout
+
+if TYPE_CHECKING:
+    from rtppctl.net.listener import Notifications
+    from rtppctl.relays.service import RelayService
+    from rtppctl.relays.store import LedgerEntry
+
+
+
+def shown_raw(data: bytes) -> str:
+    """Bytes as text with anything unprintable escaped (never a second line)."""
+    if data.isascii() and b"\\" not in data:
+        text = data.decode("ascii")
+        if text.isprintable():
+            return text  # the common case, without the escaping pass
+    return data.decode("utf-8", "backslashreplace").encode("unicode_escape").decode("ascii")
+
+
+#: Every key a record can have: --exec sets RTPPCTL_<KEY> for each, empty when the type has none.
+ALL_KEYS = ("type", "time", "relay", "tag", "call_id", "dialog", "id", "digit", "duration", "volume", "stream",
+            "is_callid", "status", "set", "reason", "raw")
+
+
+def event_records(batch: Notifications, lookup: Callable[[str], LedgerEntry | None] | None, *,
+                  raw: bool = False) -> list[dict[str, Any]]:
+    """The records of what one read brought; `lookup` finds a tag's call in the ledger (None: no
+    ledger); `raw` adds the line as received."""
+    peer, when = batch.peer, batch.time
+    records = []
+    append = records.append
+    for event in batch.events:
+        kind = type(event)
+        if kind is Timeout:
+            entry = lookup(event.tag) if lookup is not None else None
+            did = event.dialog
+            record = {"type": "timeout", "time": when, "relay": peer, "tag": event.tag,
+                      "call_id": entry.call_id if entry else None, "dialog": f"{did[0]}.{did[1]}" if did else None}
+        elif kind is Dtmf:
+            entry = lookup(event.tag) if lookup is not None else None
+            call_id = entry.call_id if entry else (event.id if event.is_callid else None)
+            record = {"type": "dtmf", "time": when, "relay": peer, "tag": event.tag, "call_id": call_id,
+                      "dialog": None if event.is_callid else event.id, "id": event.id, "digit": event.digit,
+                      "duration": event.duration, "volume": event.volume, "stream": event.stream,
+                      "is_callid": event.is_callid}
+        else:
+            if kind is Ignored:
+                reason = "I: the placeholder tag sent when only DTMF was asked; the module ignores it"
+            elif kind is Overlong:
+                reason = f"a line of {event.skipped} bytes, longer than the listener takes; dropped"
+            else:
+                reason = event.reason
+            record = {"type": "unknown", "time": when, "relay": peer, "reason": reason,
+                      "raw": shown_raw(event.raw)}
+        if raw:
+            record["raw"] = shown_raw(event.raw)
+        append(record)
+    return records
+
+
+def status_record(change: Any, now: float) -> dict[str, Any]:
+    """An E_RTPPROXY_STATUS event from a probe (`--status-interval`), in the same schema."""
+    return {"type": "status", "time": now, "relay": change.url, "status": change.status, "set": change.set_id,
+            "reason": change.reason}
+
+
+def relay_addresses(service: RelayService) -> set[str]:
+    """The IP addresses of every configured relay: TCP notification peers are accepted from these
+    only (§9.1). Names are resolved once, here; unix relays have no address."""
+    addresses: set[str] = set()
+    for member in service.members(all_sets=True):
+        host = member.node.host
+        if not host:
+            continue
+        try:
+            for info in socket.getaddrinfo(host.strip("[]"), None):
+                addresses.add(str(info[4][0]))
+        except socket.gaierror:
+            continue
+    return addresses
+
+
+__all__ = ["ALL_KEYS", "event_records", "relay_addresses", "shown_raw", "status_record"]
