@@ -78,27 +78,32 @@ def listen(
                     wait = 0.5 if duration is None else max(0.0, min(0.5, duration - (now - started)))
                     if next_probe is not None:
                         wait = max(0.0, min(wait, next_probe - now))
-                    records: list[dict[str, Any]] = []
+                    # (records, the keys they share) per read, and the status events of a probe.
+                    groups: list[tuple[list[dict[str, Any]], dict[str, Any] | None]] = []
                     for item in listener.events(wait):
                         if isinstance(item, Notifications):
-                            records += ops_listen.event_records(item, lookup, raw=raw)
+                            groups.append((ops_listen.event_records(item, lookup, raw=raw), ops_listen.batch_common(item)))
                         elif item.what == "refused":
                             out.warn(f"refused a connection from {item.peer}: {item.detail}")
                         else:
                             out.note(f"peer {item.peer} {item.what}" + (f": {item.detail}" if item.detail else ""))
                     if next_probe is not None and time.monotonic() >= next_probe:
-                        records += _probe(s, ops_listen)
+                        groups.append((_probe(s, ops_listen), None))
                         next_probe = time.monotonic() + status_interval  # type: ignore[operator]
-                    if count is not None and seen + len(records) > count:
-                        records = records[: count - seen]
-                    seen += len(records)
-                    counts.update([record["type"] for record in records])
-                    peers.update([record["relay"] for record in records])
-                    if runner is not None:
-                        for record in records:
-                            runner.submit(record)
-                    # What arrived together is shown together.
-                    stream.events(records, lambda record: _row(record, raw))
+                    for records, common in groups:
+                        if count is not None and seen + len(records) > count:
+                            records = records[: count - seen]
+                        seen += len(records)
+                        counts.update([record["type"] for record in records])
+                        if common is not None:
+                            peers[common["relay"]] += len(records)
+                        else:
+                            peers.update([record["relay"] for record in records])
+                        if runner is not None:
+                            for record in records:
+                                runner.submit({**common, **record} if common else record)
+                        # What arrived together is shown together.
+                        stream.events(records, lambda record: _row(record, raw), common=common)
                     if runner is not None:
                         runner.reap()
             except KeyboardInterrupt:

@@ -46,9 +46,9 @@ ALL_KEYS = ("type", "time", "relay", "tag", "call_id", "dialog", "id", "digit", 
 
 def event_records(batch: Notifications, lookup: Callable[[str], LedgerEntry | None] | None, *,
                   raw: bool = False) -> list[dict[str, Any]]:
-    """The records of what one read brought; `lookup` finds a tag's call in the ledger (None: no
-    ledger); `raw` adds the line as received."""
-    peer, when = batch.peer, batch.time
+    """The records of what one read brought, without `time` and `relay`, which all of them share
+    (`batch_common`); `lookup` finds a tag's call in the ledger (None: no ledger); `raw` adds the
+    line as received."""
     records = []
     append = records.append
     for event in batch.events:
@@ -56,12 +56,12 @@ def event_records(batch: Notifications, lookup: Callable[[str], LedgerEntry | No
         if kind is Timeout:
             entry = lookup(event.tag) if lookup is not None else None
             did = event.dialog
-            record = {"type": "timeout", "time": when, "relay": peer, "tag": event.tag,
+            record = {"type": "timeout", "tag": event.tag,
                       "call_id": entry.call_id if entry else None, "dialog": f"{did[0]}.{did[1]}" if did else None}
         elif kind is Dtmf:
             entry = lookup(event.tag) if lookup is not None else None
             call_id = entry.call_id if entry else (event.id if event.is_callid else None)
-            record = {"type": "dtmf", "time": when, "relay": peer, "tag": event.tag, "call_id": call_id,
+            record = {"type": "dtmf", "tag": event.tag, "call_id": call_id,
                       "dialog": None if event.is_callid else event.id, "id": event.id, "digit": event.digit,
                       "duration": event.duration, "volume": event.volume, "stream": event.stream,
                       "is_callid": event.is_callid}
@@ -72,12 +72,17 @@ def event_records(batch: Notifications, lookup: Callable[[str], LedgerEntry | No
                 reason = f"a line of {event.skipped} bytes, longer than the listener takes; dropped"
             else:
                 reason = event.reason
-            record = {"type": "unknown", "time": when, "relay": peer, "reason": reason,
+            record = {"type": "unknown", "reason": reason,
                       "raw": shown_raw(event.raw)}
         if raw:
             record["raw"] = shown_raw(event.raw)
         append(record)
     return records
+
+
+def batch_common(batch: Notifications) -> dict[str, Any]:
+    """The keys every record of one read shares: when it came, and from which relay."""
+    return {"time": batch.time, "relay": batch.peer}
 
 
 def status_record(change: Any, now: float) -> dict[str, Any]:
@@ -102,4 +107,4 @@ def relay_addresses(service: RelayService) -> set[str]:
     return addresses
 
 
-__all__ = ["ALL_KEYS", "event_records", "relay_addresses", "shown_raw", "status_record"]
+__all__ = ["ALL_KEYS", "batch_common", "event_records", "relay_addresses", "shown_raw", "status_record"]

@@ -32,11 +32,15 @@ _INT = re.compile(r"-?[0-9]{1,9}")
 
 
 def reverse_hex_value(text: str) -> int | None:
-    """The number OpenSIPS's int2reverse_hex wrote as `text` (least significant digit first);
-    None when `text` is not one."""
-    if not 0 < len(text) <= 8 or text.strip("0123456789abcdef"):
+    """The number OpenSIPS's int2reverse_hex wrote as `text` (lower-case hex, least significant
+    digit first); None when `text` is not one."""
+    # isalnum() keeps out what int() would take besides hex digits (signs, spaces, underscores).
+    if not 0 < len(text) <= 8 or not text.isalnum() or text != text.lower():
         return None
-    return int(text[::-1], 16)
+    try:
+        return int(text[::-1], 16)
+    except ValueError:
+        return None
 
 
 def dialog_id(text: str) -> tuple[int, int] | None:
@@ -102,21 +106,21 @@ Event = Timeout | Dtmf | Ignored | Unknown | Overlong
 
 
 def parse_line(line: bytes) -> Event:
-    """One complete line (without its `\\n`) as an event."""
+    """One complete line (without its `\n`) as an event."""
     text = line.decode("utf-8", "replace")
-    if not text:
-        return Unknown(line, "empty line")
+    first = text[:1]
+    if first == "T":
+        # A timeout carries exactly the tag sent with U; the module's own are T<h_entry>.<h_id>.
+        return Timeout(text, dialog_id(text[1:]), line)
+    if first == "D":
+        dtmf = _dtmf(text, line)
+        return dtmf if dtmf is not None else Unknown(line, "a D line without digit, volume, duration and stream")
     if text == "I":
         return Ignored(line)
-    if text[0] == "D":
-        dtmf = _dtmf(text, line)
-        if dtmf is not None:
-            return dtmf
-    if text[0] == "T" or text[0] != "D":
-        # A timeout carries exactly the tag sent with U; the module's own start with T.
-        did = dialog_id(text[1:]) if text[0] == "T" else None
-        return Timeout(text, did, line)
-    return Unknown(line, "a D line without digit, volume, duration and stream")
+    if not text:
+        return Unknown(line, "empty line")
+    # Any other tag a client sent with U (rtppctl's flag n<SOCK> takes the module's): a timeout.
+    return Timeout(text, None, line)
 
 
 def _dtmf(text: str, line: bytes) -> Dtmf | None:

@@ -98,3 +98,21 @@ def test_cells_are_data_never_markup():
     screen = Terminal()
     Output(stdout=screen, color=False).emit({}, Table([Column("value")], [["[bold]x[/bold] [1, 2]"]]))
     assert "[bold]x[/bold] [1, 2]" in screen.getvalue()
+
+
+def test_the_fast_json_writer_is_exactly_json_dumps():
+    import json
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from rtppctl.cli.output import _dumps
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+    values = scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.text(max_size=5), scalars, max_size=3)
+
+    @given(st.dictionaries(st.text(max_size=10), values, max_size=12))
+    def check(data):
+        assert _dumps(data) == json.dumps(data)
+
+    check()
