@@ -38,7 +38,7 @@ complete -c rtppctl -n '__fish_use_subcommand' -l timeout -r -f -d 'Wait for eac
 complete -c rtppctl -n '__fish_use_subcommand' -l retries -r -f -d 'Sends per command on datagram relays, 1 to 100 (default: rtpproxy_retr, 5).'
 complete -c rtppctl -n '__fish_use_subcommand' -l no-color -d 'No colour (also when NO_COLOR is set or stdout is not a terminal).'
 complete -c rtppctl -n '__fish_use_subcommand' -l config -r -F -d 'Config file (default: $RTPPCTL_CONFIG, then ~/.config/rtppctl/config.toml, then /etc/rtppctl/config.toml).'
-complete -c rtppctl -n '__fish_use_subcommand' -l state -r -f -d 'State file: relay health and the session ledger (default: $RTPPCTL_STATE, then ~/.local/state/rtppctl/state.sqlite3); none keeps no state.'
+complete -c rtppctl -n '__fish_use_subcommand' -l state -r -f -d 'State store: relay health and the session ledger, a file or postgresql://... (default: $RTPPCTL_STATE, then state_url, then ~/.local/state/rtppctl/state.sqlite3); none keeps no state.'
 complete -c rtppctl -n '__fish_use_subcommand' -l version -d 'Print rtppctl\'s version and exit.'
 complete -c rtppctl -n '__fish_use_subcommand' -s h -l help -d 'Show this message and exit.'
 

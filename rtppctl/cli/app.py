@@ -38,6 +38,8 @@ _APP_SETTINGS = dict(
     "  rtppctl ping --all                # every configured relay\n\n"
     "  rtppctl version -t udp:10.0.0.5:22222\n\n"
     "  rtppctl info --json               # counters as one JSON object\n\n"
+    "  rtppctl show                      # relay sets, health and calls\n\n"
+    "  rtppctl listen tcp:127.0.0.1:9999 # timeout and DTMF notifications, live\n\n"
     "Global options may also be given after the command.",
     no_args_is_help=True,
     add_completion=False,
@@ -92,7 +94,7 @@ def root(
     retries: Annotated[int | None, typer.Option("--retries", metavar="N", min=1, max=limits.MAX_RETRIES, help=f"Sends per command on datagram relays, 1 to {limits.MAX_RETRIES} (default: rtpproxy_retr, 5).", show_default=False)] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also when NO_COLOR is set or stdout is not a terminal).")] = False,
     config: Annotated[str | None, typer.Option("--config", metavar="FILE", help="Config file (default: $RTPPCTL_CONFIG, then ~/.config/rtppctl/config.toml, then /etc/rtppctl/config.toml).", show_default=False)] = None,
-    state: Annotated[str | None, typer.Option("--state", metavar="FILE|none", help="State file: relay health and the session ledger (default: $RTPPCTL_STATE, then ~/.local/state/rtppctl/state.sqlite3); none keeps no state.", show_default=False)] = None,
+    state: Annotated[str | None, typer.Option("--state", metavar="FILE|none", help="State store: relay health and the session ledger, a file or postgresql://... (default: $RTPPCTL_STATE, then state_url, then ~/.local/state/rtppctl/state.sqlite3); none keeps no state.", show_default=False)] = None,
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print rtppctl's version and exit.")] = False,
 ) -> None:
     run = RunContext(
@@ -123,8 +125,8 @@ def build_app(only: str | None = None) -> typer.Typer:
     for name, (module, attribute, help_text) in GROUPS.items():
         if only in (None, name):
             # A group whose callback does the work (record) is described by the callback's own
-            # docstring: no help text here.
-            extra = {"help": help_text} if help_text else {}
+            # docstring: no help text here; it is listed with the media commands.
+            extra = {"help": help_text} if help_text else {"rich_help_panel": "Media"}
             tree.add_typer(getattr(import_module(module), attribute), name=name, cls=PlainGroup, **extra)
     return tree
 

@@ -123,7 +123,7 @@ def add(
 @db_app.command(cls=PlainCommand)
 def remove(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Argument(metavar="[URL]", help="Remove the rows holding this relay.", show_default=False)] = None,
+    url: Annotated[str | None, typer.Argument(metavar="URL", help="Remove the rows holding this relay.", show_default=False)] = None,
     row_id: Annotated[int | None, typer.Option("--id", metavar="N", min=1, max=2**63 - 1, help="Remove the row with this id.", show_default=False)] = None,
     set_id: Annotated[int | None, typer.Option("--set", metavar="ID", min=0, max=limits.MAX_SET_ID, help="Only rows of this set.", show_default=False)] = None,
     db_url: DbUrlOption = None,

@@ -22,7 +22,7 @@ MAX_WAITING = 1000
 
 def listen(
     ctx: typer.Context,
-    socket_spec: Annotated[str | None, typer.Argument(metavar="[SOCKET]", help="tcp:IPv4:PORT, unix:/path or /path (default: rtpp_notify_socket).", show_default=False)] = None,
+    socket_spec: Annotated[str | None, typer.Argument(metavar="SOCKET", help="tcp:IPv4:PORT, unix:/path or /path (default: rtpp_notify_socket).", show_default=False)] = None,
     any_peer: Annotated[bool, typer.Option("--any-peer", help="Accept TCP connections from any address (default: the configured relays' only, as the module does).")] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Show each line as received instead of the table.")] = False,
     exec_command: Annotated[str | None, typer.Option("--exec", metavar="CMD", help="Run CMD per event (no shell), with the fields in RTPPCTL_* environment variables.", show_default=False)] = None,

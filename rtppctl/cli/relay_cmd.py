@@ -122,7 +122,7 @@ def info(ctx: typer.Context, target: TargetOption = None, set_id: SetOption = No
 
 def raw(
     ctx: typer.Context,
-    words: Annotated[list[str] | None, typer.Argument(metavar="[COMMAND]...", help="One command, e.g. V or 'VF 20050322'.", show_default=False)] = None,
+    words: Annotated[list[str] | None, typer.Argument(metavar="COMMAND", help="One command, e.g. V or 'VF 20050322'.", show_default=False)] = None,
     batch: Annotated[str | None, typer.Option("--file", "-f", metavar="FILE", help="A batch: one command per line ('-' for stdin); blank lines and # comments skipped.", show_default=False)] = None,
     call_id: Annotated[str | None, typer.Option("--call-id", metavar="ID", help="Send to this call's relay: the ledger's node, else the node the Call-ID hashes to (default: the set's first enabled node).", show_default=False)] = None,
     target: TargetOption = None,

@@ -14,7 +14,7 @@ import typer
 from rtppctl.cli.common import SetOption, TargetOption, relay_for, run_context
 
 InputArgument = Annotated[
-    str, typer.Argument(metavar="[FILE|-]", help="An SDP body or a whole SIP message ('-' or nothing: stdin).")
+    str, typer.Argument(metavar="FILE|-", help="An SDP body or a whole SIP message ('-' or nothing: stdin).")
 ]
 CallIdOption = Annotated[str | None, typer.Option("--call-id", metavar="ID", help="Call-ID (default: from the SIP message).", show_default=False)]
 FromTagOption = Annotated[str | None, typer.Option("--from-tag", metavar="TAG", help="From tag (default: from the SIP message).", show_default=False)]

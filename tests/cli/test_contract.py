@@ -255,3 +255,11 @@ def test_unforce_to_tag_does_not_claim_to_read_a_message():
     result = cli_process("unforce", "--help", env={"COLUMNS": "200"})
     line = next(line for line in result.stdout.splitlines() if "--to-tag" in line)
     assert "SIP message" not in line
+
+
+def test_usage_lines_bracket_each_optional_argument_once():
+    """A metavar written with its own brackets gets Click's too: `[[FILE]]`."""
+    for path, command in every_command():
+        for param in command.params:
+            if getattr(param, "param_type_name", "") == "argument":
+                assert not (param.metavar or "").startswith("["), (path, param.metavar)
