@@ -1,6 +1,7 @@
-# Set-up and entry points. Everything installs into .venv from PyPI; nothing else is needed
-# beyond Python 3.11+, pip and bash. `make demo` runs the main job against the embedded relay,
-# `make test` runs the whole test suite (what CI runs).
+# Set-up and entry points. Python packages install into .venv from PyPI; beyond Python 3.11+, pip
+# and bash nothing else is needed for `make demo`. `make demo` runs the main job against the embedded relay,
+# `make test` runs the whole test suite (what CI runs), after installing the Debian packages the
+# tests use when they are missing (scripts/system_deps.sh, as root).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,6 +24,7 @@ demo: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
 test: $(VENV)/.installed
+	bash scripts/system_deps.sh
 	$(PY) -m pytest -q
 
 # The lowest dependency versions pyproject.toml allows, in a venv of their own.
