@@ -106,23 +106,14 @@ def ping(service: RelayService, members: Sequence[Member], count: int = 1) -> li
     """
     if count < 1:
         raise InputError(f"--count must be at least 1, got {count}")
-    from rtppctl.net.probe import ProbeResult  # noqa: PLC0415
-
     probed = service.each(members, lambda client: _ping_one(client, count))
     results = []
     for member, result in zip(members, probed, strict=True):
         ping_result = _ping_result(member, count, result)
-        answer = result.answer
-        found = answer.found if answer is not None else None
-        error = result.error if result.error is not None else (
-            None if found is not None else _PingFailure(ping_result.error or "no answer"))
-        service.observe_probe(member, ProbeResult(member.node, found, error, result.elapsed_ms))
+        found = result.answer.found if result.answer is not None else None
+        service.observe_probe(member, found, None if found is not None else ping_result.error or "no answer")
         results.append(ping_result)
     return results
-
-
-class _PingFailure(RtppctlError):
-    """A ping that got replies but no usable probe (not an RTPProxy, or lost requests)."""
 
 
 class _PingAnswer:

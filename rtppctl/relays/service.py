@@ -370,18 +370,21 @@ class RelayService:
         wanted = [m for m in members if self.record(m).health.state is not State.OFF]
         results = dict(zip([(m.set_id, m.node.url) for m in wanted], self.each(wanted, module_probe), strict=True))
         for member in wanted:
-            self.observe_probe(member, results[(member.set_id, member.node.url)], forced=forced)
+            result = results[(member.set_id, member.node.url)]
+            self.observe_probe(member, result.answer, None if result.ok else result.error.message, forced=forced)
         return [results.get((m.set_id, m.node.url)) for m in members]  # type: ignore[misc]
 
-    def observe_probe(self, member: Member, result: ProbeResult[RelayCapabilities], *, forced: bool = False) -> None:
-        """Feed a probe's outcome to the node's health (see the module docstring for the rules)."""
+    def observe_probe(self, member: Member, found: RelayCapabilities | None, failure: str | None, *,
+                      forced: bool = False) -> None:
+        """Feed a probe's outcome to the node's health (see the module docstring for the rules):
+        what it `found`, or why it failed (`failure`)."""
         from rtppctl.relays.health import Event  # noqa: PLC0415
 
         applies = self._probe_applies(forced)
-        if result.ok:
-            self._event(member, Event.PROBE_OK, "probe ok", found=result.answer, applies=applies)
+        if failure is None and found is not None:
+            self._event(member, Event.PROBE_OK, "probe ok", found=found, applies=applies)
         else:
-            self._event(member, Event.PROBE_FAILED, f"probe failed: {result.error.message}", applies=applies)
+            self._event(member, Event.PROBE_FAILED, f"probe failed: {failure or 'no answer'}", applies=applies)
 
     def _probe_applies(self, forced: bool) -> Callable[[Health], bool]:
         """Whether a probe's outcome may change a node's health: never when it is off; in probing
