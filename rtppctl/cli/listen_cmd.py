@@ -185,6 +185,8 @@ class _Runner:
         import os  # noqa: PLC0415
         import subprocess  # noqa: PLC0415
 
+        from rtppctl.ops.listen import ALL_KEYS  # noqa: PLC0415
+
         still = []
         for process, record in self.running:
             code = process.poll()
@@ -196,8 +198,6 @@ class _Runner:
         self.running = still
         while self.waiting and len(self.running) < self.limit:
             record = self.waiting.pop(0)
-            from rtppctl.ops.listen import ALL_KEYS  # noqa: PLC0415
-
             env = {**os.environ, **{f"RTPPCTL_{key.upper()}": "" if record.get(key) is None else str(record[key])
                                     for key in ALL_KEYS}}
             try:

@@ -29,6 +29,7 @@ def show(
 
       rtppctl show --watch 5 --probe --json     # status events as NDJSON
     """
+    from rtppctl import ops  # noqa: PLC0415
     from rtppctl.ops import sets as ops_sets  # noqa: PLC0415
 
     s = run_context(ctx)
@@ -36,7 +37,7 @@ def show(
     if watch is None:
         result = ops_sets.show(s.relays, set_id, probe=probe)
         failed = [n for state in result for n in state.nodes if n.probe_error and n.state != "off"]
-        out.emit({"sets": [_set_dict(state) for state in result], "ok": not failed}, *_tables(result, probe))
+        out.emit({"sets": [ops.as_dict(state) for state in result], "ok": not failed}, *_tables(result, probe))
         return int(ExitCode.TRANSPORT) if failed else 0
     previous = None
     with out.watch() as view:
@@ -51,11 +52,6 @@ def show(
             previous = result
             time.sleep(watch)
 
-
-def _set_dict(state) -> dict:  # noqa: ANN001
-    from rtppctl import ops  # noqa: PLC0415
-
-    return ops.as_dict(state)
 
 
 def _state_text(node) -> str:  # noqa: ANN001

@@ -302,8 +302,7 @@ def stats(service: RelayService, parties: CallParties, *, stream: int = 1, all_c
     member = service.for_call(parties.call_id, targets=targets, set_id=set_id)
 
     def ask(names: tuple[str, ...]) -> dict[str, int | float]:
-        line = cmd.query(parties.call_id, first, second or "", names, medianum=stream) if names else \
-            cmd.query(parties.call_id, first, second, medianum=stream)
+        line = cmd.query(parties.call_id, first, second, names, medianum=stream)
         try:
             return cmd.parse_counters(_send(service, member, line, "Q"), names)
         except ProxyError as err:
@@ -336,7 +335,7 @@ def query(service: RelayService, parties: CallParties, counters: list[str], *, s
           targets: Any = None, set_id: int | None = None) -> QueryResult:
     """Any `Q` counters by name (the relay answers E62 for a name it does not know)."""
     first, second = parties.tags_to("uac")
-    line = cmd.query(parties.call_id, first, second or "", counters, medianum=stream)
+    line = cmd.query(parties.call_id, first, second, counters, medianum=stream)
     member = service.for_call(parties.call_id, targets=targets, set_id=set_id)
     try:
         values = cmd.parse_counters(_send(service, member, line, "Q"), counters)

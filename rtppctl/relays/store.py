@@ -236,7 +236,6 @@ class StateStore:
         self._connection: Any = connection
         #: The file, or the URL with its password masked: what messages name.
         self.where = backend.where
-        self.path = backend.where
 
     # -- opening ---------------------------------------------------------------------------------
 
