@@ -595,8 +595,7 @@ class RelayService:
         store = self.store
         if store is None:
             return
-        store.record_session(entry)
-        store.prune(self.config.ledger_ttl, self._clock())
+        store.record_session(entry, unused_before=self._clock() - self.config.ledger_ttl)
 
     def touch(self, call_id: str) -> None:
         store = self.store

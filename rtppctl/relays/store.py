@@ -57,10 +57,12 @@ NO_STATE = "none"
 #: Seconds SQLite waits for another process's lock before answering "database is locked".
 BUSY_TIMEOUT = 5.0
 
-#: Attempts of one transaction. SQLite answers "locked" without waiting in a few cases the busy
-#: timeout does not cover, and PostgreSQL aborts one of two conflicting serializable writers; a
-#: short, growing pause and another try are cheaper than a failed command.
-ATTEMPTS = 8
+#: Seconds one transaction keeps being retried. SQLite answers "locked" without waiting in a few
+#: cases the busy timeout does not cover, and PostgreSQL aborts one of two conflicting serializable
+#: writers; a short, growing, randomised pause and another try are cheaper than a failed command.
+#: A budget of time rather than a number of tries: on a loaded host many writers may each lose
+#: several rounds before their turn.
+RETRY_SECONDS = 15.0
 
 #: Seconds to wait for a PostgreSQL server to accept the connection.
 CONNECT_TIMEOUT = 5
@@ -346,8 +348,10 @@ class StateStore:
 
     # -- session ledger --------------------------------------------------------------------------
 
-    def record_session(self, entry: LedgerEntry) -> None:
-        """Keep `entry`; a new offer for the same Call-ID replaces the old entry whole."""
+    def record_session(self, entry: LedgerEntry, *, unused_before: float | None = None) -> None:
+        """Keep `entry`; a new offer for the same Call-ID replaces the old entry whole. With
+        `unused_before`, entries last used before that time are dropped in the same transaction
+        (every offer keeps the ledger pruned without a second write)."""
         streams = [{"medianum": s.medianum, "port": s.port, "codecs": list(s.codecs)} for s in entry.streams]
         row = (
             entry.call_id,
@@ -366,6 +370,8 @@ class StateStore:
         def record(db: Any) -> None:
             db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE call_id = ?", (entry.call_id,))
             db.execute(f"INSERT INTO {_SESSION_TABLE} ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 11)})", row)
+            if unused_before is not None:
+                db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE last_used_at < ?", (unused_before,))
 
         self._transaction(record, write=True)
 
@@ -543,10 +549,14 @@ class StateStore:
         return self._retrying(attempt)
 
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
-        """`attempt()`, again after a pause while the database says "conflict, try again";
-        database errors as ConfigError naming the store."""
+        """`attempt()`, again after a pause while the database says "conflict, try again" (for up
+        to RETRY_SECONDS); database errors as ConfigError naming the store."""
+        import random  # noqa: PLC0415
+
         backend = self._backend
-        for number in range(1, ATTEMPTS + 1):
+        deadline = time.monotonic() + RETRY_SECONDS
+        pause = 0.005
+        while True:
             try:
                 return attempt()
             except Exception as exc:
@@ -554,15 +564,14 @@ class StateStore:
                     raise
                 if not backend.retryable(exc):
                     raise self._failure(exc) from None
-                if number == ATTEMPTS:
+                if time.monotonic() >= deadline:
                     raise ConfigError(
                         f"{self.where}: the state database stayed busy with other processes' changes",
                         "another rtppctl held it too long; try again",
                     ) from None
-                # Growing pauses, spread by the process id so the waiting processes do not all
-                # come back at the same moment.
-                time.sleep(0.01 * 2**min(number, 6) + (os.getpid() % 7) / 1000)
-        raise AssertionError("unreachable")  # pragma: no cover
+                # Growing pauses with jitter, so the waiting processes do not all come back at once.
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, 0.2)
 
     def _failure(self, exc: Exception) -> ConfigError:
         from rtppctl.dburl import first_line  # noqa: PLC0415

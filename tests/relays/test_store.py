@@ -452,3 +452,9 @@ def test_a_postgresql_server_that_is_down_is_a_config_error_with_the_password_ma
         StateStore.open(url)
     assert "ops:***@127.0.0.1" in caught.value.message and "s3cret" not in caught.value.message
     assert caught.value.exit_code is ExitCode.CONFIG
+
+
+def test_recording_a_session_can_prune_in_the_same_transaction(store):
+    store.record_session(entry(call_id="old", last_used_at=NOW - 100, created_at=NOW - 100))
+    store.record_session(entry(call_id="new"), unused_before=NOW - 10)
+    assert [e.call_id for e in store.sessions()] == ["new"]
