@@ -86,6 +86,17 @@ def _resolved(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.realpath(path))
 
 
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """`a` and `b` name one existing file (an output that would replace its own input); "-" and
+    paths that do not exist yet are never the same file."""
+    if os.fspath(a) == "-" or os.fspath(b) == "-":
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def check_writable(path: str | os.PathLike[str], *, error: type[RtppctlError] = InputError) -> None:
     """Raise `error` now if `write_atomically(path, ...)` could not even start.
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtppctl.files import check_writable, write_files_atomically
+from rtppctl.files import check_writable, same_file, write_files_atomically
 from rtppctl.proto import rtp
 from rtppctl.proto.errors import InputError
 
@@ -408,7 +408,7 @@ def encode_prompt(
     targets = [f"{template}.{codec.payload_type}" for codec in chosen]
     for target in targets:
         check_writable(target)
-        if _same_file(target, source):
+        if same_file(target, source):
             raise InputError(f"cannot write {target}: it is the input file {source}")
     audio = read_wav(source)
     contents = {target: rtp.encode(codec, audio.pcm) for target, codec in zip(targets, chosen, strict=True)}
@@ -422,13 +422,6 @@ def encode_prompt(
                                _packets(len(contents[target])))
                     for target, codec in zip(targets, chosen, strict=True)),
     )
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def read_prompt(path: str | os.PathLike[str]) -> tuple[rtp.Codec, bytes]:
@@ -524,7 +517,7 @@ def decode_recording(path: str | os.PathLike[str], out_wav: str | os.PathLike[st
     source = os.fspath(path)
     output = os.fspath(out_wav)
     check_writable(output)
-    if _same_file(output, source):
+    if same_file(output, source):
         raise InputError(f"cannot write {output}: it is the recording being read")
     data = read_bytes_input(source, limit=_MAX_RECORDING_BYTES)
     recorded = parse_recording(data, source)

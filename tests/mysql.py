@@ -84,10 +84,7 @@ class MariaDb:
         return f"mysql://{name}:pw-{name}@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        from tests.relay import stop_process
+
+        stop_process(self.process, grace=30)
         shutil.rmtree(self.dir, ignore_errors=True)

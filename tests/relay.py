@@ -20,6 +20,17 @@ from pathlib import Path
 ALL_TRANSPORTS = ("udp", "udp6", "tcp", "unix", "cunix")
 
 
+def stop_process(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """Terminate a server the tests started; kill it if it does not end within `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(grace)
+
+
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
     """A port that is free for both UDP and TCP on `host` right now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -53,13 +64,7 @@ class Relay:
         return self.specs["udp"]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
     def alive(self) -> bool:
         return self.process.poll() is None

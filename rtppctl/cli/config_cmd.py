@@ -215,13 +215,8 @@ def import_opensips(
 
 def _refuse_replacing_the_input(file: str, destination: str) -> None:
     """`-o opensips.cfg` on opensips.cfg would replace the OpenSIPS config with rtppctl's."""
-    import os  # noqa: PLC0415
-
+    from rtppctl.files import same_file  # noqa: PLC0415
     from rtppctl.proto.errors import InputError  # noqa: PLC0415
 
-    try:
-        same = file != "-" and os.path.samefile(file, destination)
-    except OSError:
-        same = False  # one of them does not exist (yet): they cannot be one file
-    if same:
+    if same_file(file, destination):
         raise InputError(f"{destination} is the OpenSIPS config being read", "give -o another FILE")
