@@ -135,11 +135,10 @@ class EnableChange:
 def enable(service: RelayService, url: str, mode: int, set_id: int | None = None) -> list[EnableChange]:
     """MI rtpproxy_enable: 0 off for good, 1 on at once (no probe), 2 probing mode."""
     changes = []
-    for member, before, after in service.enable(url, mode, set_id):
-        was, now = before.health.selectable, after.health.selectable
+    for member, before, after, raised in service.enable(url, mode, set_id):
         changes.append(EnableChange(
             member.set_id or 0, member.node.url, before.health.state.value, after.health.state.value,
-            after.health.recheck_at, None if was == now else ("active" if now else "inactive"),
+            after.health.recheck_at, raised.status if raised else None,
         ))
     return changes
 

@@ -265,12 +265,12 @@ class RelayService:
         return record
 
     def _event(self, member: Member, event: Event, reason: str, *, found: RelayCapabilities | None = None,
-               rtt_ms: float | None = None, report: bool = True,
+               rtt_ms: float | None = None,
                applies: Callable[[Health], bool] | None = None) -> NodeRecord:
-        """Feed `event` to the node's health table; report a status change (unless the caller
-        reports it itself). With `applies`, the event changes the health only if `applies` says so
-        of the health as stored now (another process may have changed it since this one read it);
-        what was learned is kept either way."""
+        """Feed `event` to the node's health table and report a status change. With `applies`,
+        the event changes the health only if `applies` says so of the health as stored now
+        (another process may have changed it since this one read it); what was learned is kept
+        either way."""
         from rtppctl.relays.health import apply  # noqa: PLC0415
 
         if member.set_id is None:
@@ -291,7 +291,7 @@ class RelayService:
 
         record = self._change(member, change)
         for status in changes:
-            if self._on_status is not None and report:
+            if self._on_status is not None:
                 self._on_status(status)
         return record
 
@@ -314,9 +314,11 @@ class RelayService:
         finally:
             self._on_status = previous
 
-    def enable(self, url: str, mode: int, set_id: int | None = None) -> list[tuple[Member, NodeRecord, NodeRecord]]:
+    def enable(self, url: str, mode: int,
+               set_id: int | None = None) -> list[tuple[Member, NodeRecord, NodeRecord, StatusChange | None]]:
         """MI rtpproxy_enable: `mode` 0 (off for good), 1 (on, no probe), 2 (probing mode) for the
-        node `url` in set `set_id`, or in every set holding it; (member, before, after) per node."""
+        node `url` in set `set_id`, or in every set holding it; (member, before, after, the status
+        event it raised) per node. The event is returned, not reported: the caller shows it."""
         from rtppctl.relays.health import Event  # noqa: PLC0415
 
         event = {0: Event.ENABLE_OFF, 1: Event.ENABLE_ON, 2: Event.ENABLE_PROBING}.get(mode)
@@ -338,8 +340,9 @@ class RelayService:
         changed = []
         for member in members:
             before = self.record(member)
-            after = self._event(member, event, event.value, report=False)
-            changed.append((member, before, after))
+            with self.capturing_status() as raised:
+                after = self._event(member, event, event.value)
+            changed.append((member, before, after, raised[0] if raised else None))
         return changed
 
     # -- probing -------------------------------------------------------------------------------------
