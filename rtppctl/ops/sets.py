@@ -205,7 +205,7 @@ def _session_gone(service: RelayService, entry: LedgerEntry) -> bool | str:
     """True when the relay says it has no such session, False when it has, else the error it
     answered; TransportError when it does not answer."""
     line = cmd.query(entry.call_id, entry.from_tag, entry.to_tag, medianum=1)
-    member = service.for_call(entry.call_id)
+    member = service.member_of(entry)  # the entry is in hand: no second ledger read
     reply = service.attempt(member, lambda client: client.exchange(line).reply)
     code = cmd.error_code(reply)
     if code == cmd.SESSION_NOT_FOUND:

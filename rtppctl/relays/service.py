@@ -536,7 +536,7 @@ class RelayService:
         # that node is usable, even if the weights changed since.
         entry = self.ledger(call_id)
         if entry is not None:
-            known = self._ledger_member(entry)
+            known = self.member_of(entry)
             if known.set_id == (self.config.default_set if set_id is None else set_id) and self.record(known).health.selectable:
                 self._note(f"relay: {known.node.url} for call {call_id!r} (the ledger: its earlier offer went there)")
                 try:
@@ -564,12 +564,14 @@ class RelayService:
             return self.first_enabled(set_id)
         entry = self.ledger(call_id)
         if entry is not None:
-            member = self._ledger_member(entry)
+            member = self.member_of(entry)
             self._note(f"relay: {member.node.url} for call {call_id!r} (the ledger: its offer went there)")
             return member
         return self.select(call_id, set_id)
 
-    def _ledger_member(self, entry: LedgerEntry) -> Member:
+    def member_of(self, entry: LedgerEntry) -> Member:
+        """The node holding the call of a ledger `entry`: its set's node, or (a target, or a node
+        no longer configured) one rebuilt from the entry."""
         sets = self.config.sets
         for node in sets.get(entry.set_id, ()) if entry.set_id is not None else ():
             if node.url == entry.node_url:
