@@ -501,10 +501,11 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
 def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib  # noqa: PLC0415 - only when there is a file to read
 
+    from rtppctl.files import open_input  # noqa: PLC0415
+
     try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
+        with open_input(path, error=ConfigError, what="config file") as handle:
+            raw = handle.read()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:

@@ -1,5 +1,8 @@
 """Where rtppctl keeps its files, reading input files byte-exact, and writing files atomically.
 
+Every input path rtppctl opens goes through `open_input`: a FIFO, socket or device named as a
+file is refused before anything waits on it.
+
 SDP and SIP line endings matter (CRLF vs LF is kept as it came), so text is read as bytes and
 decoded without newline translation. Writes to a regular file go to a temp file in the same
 directory, are flushed to disk and renamed over the target: a failure at any point leaves the
@@ -11,11 +14,14 @@ can refuse a bad output path before they change anything on a relay.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from rtppctl.proto.errors import InputError, RtppctlError
 
@@ -46,17 +52,68 @@ def stdin_is_terminal() -> bool:
         return False
 
 
+#: Paths that name a descriptor this process already holds (`/dev/stdin`, the shell's `<(cmd)`
+#: as `/dev/fd/63`): what the caller handed over, with its writer already there. Any other FIFO,
+#: socket or device may have no writer and would block a read for ever.
+_DESCRIPTOR_PATH = re.compile(r"/dev/(?:stdin|fd/\d+)|/proc/(?:self|\d+)/fd/\d+")
+
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"))
+
+
+def special_kind(mode: int) -> str | None:
+    """"a FIFO", "a socket", ... for a special file's `st_mode`; None for a regular file or folder."""
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return None
+
+
+def open_input(path: str | os.PathLike[str], *, error: type[RtppctlError] = InputError,
+               what: str = "file") -> BinaryIO:
+    """Open `path` for reading without ever blocking in open() or in a later read.
+
+    The open itself is non-blocking (a FIFO with no writer opens at once instead of waiting for
+    one), then the open file is judged, so nothing can be swapped in between a check and the
+    open: a folder, a FIFO, a socket or a device is refused with `error` naming it, unless the
+    path names a descriptor the caller handed over (`/dev/stdin`, `/dev/fd/N`). A regular file
+    is returned in blocking mode.
+    """
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            # What open() answers for a unix socket file.
+            raise error(f"{name}: is a socket, not a {what}") from None
+        raise error(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise error(f"{name}: is a directory, not a {what}")
+        kind = special_kind(mode)
+        if kind is not None and not _DESCRIPTOR_PATH.fullmatch(name):
+            raise error(f"{name}: is {kind}, not a {what}",
+                        "rtppctl opens only regular files by name (a FIFO or device could keep it waiting for "
+                        "ever); where the command reads stdin, give - and redirect the data to it")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_bytes_input(path: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of a file, or of stdin for "-", refused (InputError) when larger than `limit`."""
     name = "stdin" if path == "-" else path
     if path == "-":
         data = sys.stdin.buffer.read(limit + 1)
     else:
-        try:
-            with open(path, "rb") as handle:
+        with open_input(path) as handle:
+            try:
                 data = handle.read(limit + 1)
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > limit:
         raise InputError(f"{name} is larger than {limit} bytes")
     return data

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import operator
 import os
-import stat
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
@@ -127,9 +126,11 @@ def read_wav(path: str | os.PathLike[str]) -> WavAudio:
     """
     import wave  # noqa: PLC0415
 
+    from rtppctl.files import open_input  # noqa: PLC0415
+
     name = os.fspath(path)
     try:
-        with open(path, "rb") as handle:
+        with open_input(path, what="WAV file") as handle:
             _check_riff(name, handle.read(12))
             handle.seek(0)
             try:
@@ -435,13 +436,11 @@ def read_prompt(path: str | os.PathLike[str]) -> tuple[rtp.Codec, bytes]:
         raise InputError(f"{name}: {said}: prompt files end in the payload type of their codec: {known}",
                          "the relay opens PROMPT.<payload type> for the PROMPT it is given")
     limit = MAX_SECONDS * _RATE
+    from rtppctl.files import open_input  # noqa: PLC0415
+
     try:
-        with open(name, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise InputError(f"{name}: not a regular file")
+        with open_input(name, what="prompt file") as handle:
             data = handle.read(limit + 1)
-    except IsADirectoryError:
-        raise InputError(f"{name}: is a directory, not a prompt file") from None
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     if not data:

@@ -85,3 +85,72 @@ def test_latin1_text_is_not_utf8_and_binary_is_binary(tmp_path):
     blob.write_bytes(b"\x00\x01\xff\xfe")
     with pytest.raises(InputError, match="binary data"):
         read_input(str(blob))
+
+
+# -- input paths: nothing rtppctl reads by name can keep it waiting -------------------------------
+
+
+def _special_inputs(tmp_path):
+    """A FIFO with no writer, a unix socket file, a character device and a folder."""
+    import socket
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    return server, {"a FIFO": fifo, "a socket": sock_path, "a character device": "/dev/zero",
+                    "a directory": tmp_path}
+
+
+def test_every_kind_of_special_input_is_refused_at_once_by_name(tmp_path):
+    import time
+
+    from rtppctl.files import open_input, read_bytes_input
+
+    server, paths = _special_inputs(tmp_path)
+    try:
+        for kind, path in paths.items():
+            started = time.monotonic()
+            with pytest.raises(InputError) as caught:
+                read_bytes_input(str(path))
+            # A FIFO without a writer would block open() for ever; /dev/zero would read for ever.
+            assert time.monotonic() - started < 2, kind
+            assert str(caught.value).startswith(f"{path}: is {kind}"), str(caught.value)
+            with pytest.raises(InputError):
+                open_input(path, what="prompt file")
+    finally:
+        server.close()
+
+
+def test_a_descriptor_handed_over_is_read(tmp_path):
+    # The shell's <(cmd) and /dev/stdin name a pipe whose writer already exists: allowed.
+    from rtppctl.files import read_bytes_input
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"v=0\r\n")
+    os.close(write_end)
+    try:
+        assert read_bytes_input(f"/dev/fd/{read_end}") == b"v=0\r\n"
+    finally:
+        os.close(read_end)
+
+
+def test_special_inputs_are_refused_by_every_reader(tmp_path):
+    # The config file and prompt/WAV files have their own readers; they share open_input.
+    from rtppctl import media
+    from rtppctl.config import load_config
+    from rtppctl.proto.errors import ConfigError
+
+    fifo = tmp_path / "prompt.0"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is a FIFO, not a prompt file"):
+        media.read_prompt(fifo)
+    wav = tmp_path / "in.wav"
+    os.mkfifo(wav)
+    with pytest.raises(InputError, match="is a FIFO, not a WAV file"):
+        media.read_wav(wav)
+    config = tmp_path / "config.toml"
+    os.mkfifo(config)
+    with pytest.raises(ConfigError, match="is a FIFO, not a config file"):
+        load_config(config)

@@ -204,7 +204,7 @@ def test_every_bad_wav_is_one_input_error_naming_the_file_and_nothing_is_written
 def test_a_file_that_cannot_be_read(tmp_path):
     with pytest.raises(InputError, match=re.escape(f"cannot read {tmp_path / 'missing.wav'}: No such file or directory")):
         media.read_wav(tmp_path / "missing.wav")
-    with pytest.raises(InputError, match=re.escape(f"cannot read {tmp_path}: Is a directory")):
+    with pytest.raises(InputError, match=re.escape(f"{tmp_path}: is a directory, not a WAV file")):
         media.read_wav(tmp_path)
 
 
