@@ -2,14 +2,15 @@
 
 RTPProxy plays a prompt named PROMPT from the file `PROMPT.<payload type>`: `PROMPT.0` holds PCMU,
 `PROMPT.8` PCMA, as bare payload bytes (8000 a second, no header; protocol.md §8). This module
-turns a WAV file (8-48 kHz, mono or stereo, 8- or 16-bit PCM) into 8 kHz mono 16-bit audio, encodes
-it with `rtppctl.proto.rtp`, and writes the prompt files; it also describes a prompt file and
-writes WAV files (for recordings decoded later).
+turns a WAV file (8-48 kHz, mono or stereo, 8- or 16-bit PCM, plain or WAVE_FORMAT_EXTENSIBLE)
+into 8 kHz mono 16-bit audio, encodes it with `rtppctl.proto.rtp`, and writes the prompt files;
+it also describes a prompt file and writes WAV files (for recordings decoded later).
 
 Every check comes before the first byte is written: a bad WAV, an unknown codec or an output path
 that cannot be written is one `InputError` naming the file, and then no file is created or changed.
-Outputs are written to temp files in their own directories and renamed over the targets only once
-all of them are complete. Nothing here prints.
+Outputs go through `rtppctl.files`: regular files are written to temp files in their own
+directories and renamed over the targets only once all of them are complete (all or nothing);
+stdout, descriptors, FIFOs and devices are written through. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -132,16 +133,24 @@ def read_wav(path: str | os.PathLike[str]) -> WavAudio:
     try:
         with open_input(path, what="WAV file") as handle:
             _check_riff(name, handle.read(12))
-            handle.seek(0)
-            try:
-                reader = wave.open(handle, "rb")
-            except wave.Error as exc:
-                raise _wave_error(name, str(exc)) from None
-            except EOFError:
-                raise InputError(f"{name}: truncated WAV file: a header chunk ends early") from None
-            channels, width, rate, frames = reader.getnchannels(), reader.getsampwidth(), reader.getframerate(), reader.getnframes()
-            _check_format(name, channels, width, rate, frames)
-            data = reader.readframes(frames)
+            extensible = _extensible_pcm(name, handle)
+            if extensible is not None:
+                channels, width, rate, start, size = extensible
+                frames = size // (channels * width)
+                _check_format(name, channels, width, rate, frames)
+                handle.seek(start)
+                data = handle.read(frames * channels * width)
+            else:
+                handle.seek(0)
+                try:
+                    reader = wave.open(handle, "rb")
+                except wave.Error as exc:
+                    raise _wave_error(name, str(exc)) from None
+                except EOFError:
+                    raise InputError(f"{name}: truncated WAV file: a header chunk ends early") from None
+                channels, width, rate, frames = reader.getnchannels(), reader.getsampwidth(), reader.getframerate(), reader.getnframes()
+                _check_format(name, channels, width, rate, frames)
+                data = reader.readframes(frames)
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     if len(data) < frames * channels * width:
@@ -158,6 +167,62 @@ def _check_riff(name: str, head: bytes) -> None:
         raise InputError(f"{name}: {head[:4].decode()} WAV files are not supported, only RIFF", _CONVERT_HINT)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise InputError(f"{name}: not a WAV file (no RIFF/WAVE header)")
+
+
+#: WAVE_FORMAT_EXTENSIBLE: the real format is the SubFormat GUID at the end of the fmt chunk, whose
+#: first two bytes are a classic format tag and whose other 14 are KSDATAFORMAT's fixed tail.
+_EXTENSIBLE = 0xFFFE
+_SUBFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
+#: A WAV file has a handful of chunks; more before the audio is not a file worth walking.
+_MAX_CHUNKS = 64
+
+
+def _extensible_pcm(name: str, handle) -> tuple[int, int, int, int, int] | None:  # noqa: ANN001
+    """(channels, bytes per sample, rate, data offset, data size) of a WAVE_FORMAT_EXTENSIBLE file
+    whose subformat is PCM; None for any other format tag (the wave module reads those, and says
+    what is wrong with them). Other subformats are refused here, named."""
+    import struct  # noqa: PLC0415
+
+    fmt = data = None
+    position = 12
+    for _ in range(_MAX_CHUNKS):
+        handle.seek(position)
+        head = handle.read(8)
+        if len(head) < 8:
+            break
+        chunk, size = head[:4], struct.unpack("<I", head[4:])[0]
+        if chunk == b"fmt ":
+            fmt = handle.read(min(size, 1024))
+            if len(fmt) < 2 or struct.unpack_from("<H", fmt)[0] != _EXTENSIBLE:
+                return None
+        elif chunk == b"data":
+            data = (position + 8, size)
+            break
+        position += 8 + size + (size & 1)  # chunks are padded to an even size
+    if fmt is None:
+        return None
+    if len(fmt) < 40:
+        raise InputError(f"{name}: truncated WAV file: a WAVE_FORMAT_EXTENSIBLE fmt chunk of {len(fmt)} bytes "
+                         "(it needs 40)")
+    channels, rate, _, align, bits = struct.unpack_from("<HIIHH", fmt, 2)
+    subformat = fmt[24:40]
+    if subformat[2:] != _SUBFORMAT_TAIL:
+        raise InputError(f"{name}: WAVE_FORMAT_EXTENSIBLE with the unknown subformat {subformat.hex()} is not "
+                         "supported, only 8- or 16-bit PCM", _CONVERT_HINT)
+    tag = struct.unpack_from("<H", subformat)[0]
+    if tag != 1:
+        kind = _WAV_FORMATS.get(tag, f"format tag {tag}")
+        raise InputError(f"{name}: WAVE_FORMAT_EXTENSIBLE with {kind} data is not supported, only 8- or 16-bit "
+                         "PCM", _CONVERT_HINT)
+    if channels == 0:
+        raise InputError(f"{name}: the WAV header says 0 channels")
+    width = (bits + 7) // 8
+    if width == 0 or align != channels * width:
+        raise InputError(f"{name}: not a usable WAV file: {bits} bits per sample and {channels} channels, but "
+                         f"{align} bytes per frame")
+    if data is None:
+        raise InputError(f"{name}: not a usable WAV file: fmt chunk and/or data chunk missing")
+    return channels, width, rate, data[0], data[1]
 
 
 def _wave_error(name: str, message: str) -> InputError:

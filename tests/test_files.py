@@ -154,3 +154,212 @@ def test_special_inputs_are_refused_by_every_reader(tmp_path):
     os.mkfifo(config)
     with pytest.raises(ConfigError, match="is a FIFO, not a config file"):
         load_config(config)
+
+
+# -- output paths: stdout, descriptors, FIFOs, links to them ---------------------------------------
+
+
+def _pipe():
+    read_end, write_end = os.pipe()
+    return read_end, write_end
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("name", ["/dev/fd/{fd}", "/proc/self/fd/{fd}", "link"])
+def test_a_descriptor_is_written_as_it_is_not_looked_up_through_proc(tmp_path, name):
+    # /dev/fd/N of a pipe resolves through /proc to "pipe:[NNN]": no file of that name exists.
+    from rtppctl.files import writes_through
+
+    read_end, write_end = _pipe()
+    path = name.format(fd=write_end)
+    if name == "link":
+        path = str(tmp_path / "out.sdp")
+        os.symlink(f"/dev/fd/{write_end}", path)
+    try:
+        assert not os.path.exists(os.path.realpath(f"/dev/fd/{write_end}"))  # what the old lookup found
+        assert writes_through(path)
+        check_writable(path)
+        write_atomically(path, "v=0\r\n")
+        write_atomically(path, b"more")
+        os.close(write_end)
+        write_end = -1
+        assert _read_all(read_end) == b"v=0\r\nmore"
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+    if name == "link":
+        assert os.path.islink(path)
+
+
+def test_descriptors_that_cannot_take_a_write_are_refused_early():
+    read_end, write_end = _pipe()
+    os.close(write_end)
+    try:
+        with pytest.raises(InputError, match=f"cannot write /dev/fd/{read_end}: descriptor {read_end} is open for reading only"):
+            check_writable(f"/dev/fd/{read_end}")
+    finally:
+        os.close(read_end)
+    with pytest.raises(InputError, match=f"descriptor {write_end} is not open") as caught:
+        check_writable(f"/dev/fd/{write_end}")
+    assert f"{write_end}>FILE" in caught.value.hint
+
+
+def test_dash_is_stdout(capsysbinary):
+    from rtppctl.files import writes_through, writes_to_stdout
+
+    check_writable("-")
+    write_atomically("-", b"\x00RIFF bytes as they are\n")
+    assert capsysbinary.readouterr().out == b"\x00RIFF bytes as they are\n"
+    assert writes_to_stdout("-") and writes_to_stdout("/dev/stdout") and writes_to_stdout("/dev/fd/1")
+    assert not writes_to_stdout("/dev/stderr") and not writes_to_stdout("out.wav") and writes_through("/dev/stderr")
+    assert not writes_through("/tmp/new-file-that-is-not-there")
+    assert not os.path.exists("-")
+
+
+def test_a_fifo_without_a_reader_is_refused_within_the_deadline(tmp_path, monkeypatch):
+    import time
+
+    from rtppctl import files
+
+    monkeypatch.setattr(files, "FIFO_READER_WAIT", 0.3)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for attempt in (lambda: check_writable(fifo), lambda: write_atomically(fifo, "x")):
+        started = time.monotonic()
+        with pytest.raises(InputError, match=f"cannot write {fifo}: no process reads from the FIFO") as caught:
+            attempt()
+        assert 0.25 < time.monotonic() - started < 2
+        assert "start its reader first" in caught.value.hint
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_fifo_checked_early_keeps_its_reader_until_the_write(tmp_path):
+    # check_writable opens the FIFO and keeps it open: closing it before the write would give the
+    # reader end-of-file, and the data would then have nowhere to go.
+    import time
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def reader():
+        with open(fifo, "rb") as handle:
+            received.append(handle.read())
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    check_writable(fifo)
+    time.sleep(0.2)  # the reader would have seen end-of-file by now
+    link = tmp_path / "link"
+    link.symlink_to(fifo)
+    write_atomically(link, b"x" * 200_000)  # more than a pipe holds: written as the reader takes it
+    thread.join(10)
+    assert received == [b"x" * 200_000]
+
+
+def test_a_reader_that_takes_nothing_ends_the_write_after_the_stall_deadline(monkeypatch):
+    import time
+
+    from rtppctl import files
+
+    monkeypatch.setattr(files, "WRITE_STALL_SECONDS", 0.3)
+    read_end, write_end = _pipe()
+    try:
+        started = time.monotonic()
+        with pytest.raises(InputError, match=f"cannot write /dev/fd/{write_end}: its reader took nothing for 0.3 s"):
+            write_atomically(f"/dev/fd/{write_end}", b"x" * 1_000_000)
+        assert time.monotonic() - started < 3
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_a_reader_that_went_away_is_an_error_naming_the_path():
+    read_end, write_end = _pipe()
+    os.close(read_end)
+    try:
+        with pytest.raises(InputError, match=f"cannot write /dev/fd/{write_end}: its reader has gone"):
+            write_atomically(f"/dev/fd/{write_end}", b"x")
+    finally:
+        os.close(write_end)
+
+
+def test_sockets_and_link_loops_are_refused(tmp_path):
+    import socket
+
+    sock_path = tmp_path / "sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    try:
+        with pytest.raises(InputError, match="it is a socket"):
+            check_writable(sock_path)
+    finally:
+        server.close()
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(InputError, match="too many levels of symbolic links"):
+        check_writable(tmp_path / "a")
+
+
+# -- several files: all or nothing -------------------------------------------------------------------
+
+
+def test_a_failed_rename_puts_back_every_file_already_replaced(tmp_path, monkeypatch):
+    from rtppctl.files import write_files_atomically
+
+    first, second, new = tmp_path / "p.0", tmp_path / "p.8", tmp_path / "p.9"
+    first.write_bytes(b"old 0")
+    first.chmod(0o640)
+    second.write_bytes(b"old 8")
+    real_replace = os.replace
+
+    def failing_replace(source, target, *args, **kwargs):
+        if os.fspath(target) == str(second):
+            raise PermissionError(1, "Operation not permitted")
+        return real_replace(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(InputError, match=f"cannot write {second}: Operation not permitted"):
+        write_files_atomically({str(first): b"new 0", str(new): b"new 9", str(second): b"new 8"})
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert first.read_bytes() == b"old 0" and stat.S_IMODE(first.stat().st_mode) == 0o640
+    assert second.read_bytes() == b"old 8" and not new.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["p.0", "p.8", "xdg"]
+
+
+def test_a_file_another_user_owns_in_a_sticky_directory_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    # rename() there fails for anyone but the file's owner, the folder's owner and root (sticky bit).
+    from rtppctl.files import write_files_atomically
+
+    sticky = tmp_path / "shared"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    mine, theirs = sticky / "p.0", sticky / "p.8"
+    mine.write_bytes(b"old 0")
+    theirs.write_bytes(b"old 8")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file and the folder to another user")
+    os.chown(theirs, 4242, 4242)
+    os.chown(sticky, 4242, 4242)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # rtppctl run by an ordinary user, not the owner
+    with pytest.raises(InputError, match=f"cannot write {theirs}: it belongs to another user in the sticky directory"):
+        check_writable(theirs)
+    with pytest.raises(InputError, match="sticky directory"):
+        write_files_atomically({str(mine): b"new 0", str(theirs): b"new 8"})
+    assert mine.read_bytes() == b"old 0" and theirs.read_bytes() == b"old 8"
+
+
+def test_dev_null_reads_as_empty_config_and_input():
+    # `--config /dev/null` is the usual "no config": a device, but its reads never wait.
+    from rtppctl.config import load_config
+    from rtppctl.files import read_bytes_input
+
+    assert read_bytes_input(os.devnull) == b""
+    assert load_config(os.devnull).sources is not None

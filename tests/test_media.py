@@ -52,6 +52,18 @@ def fmt(tag: int = 1, channels: int = 1, rate: int = 8000, bits: int = 16) -> by
     return struct.pack("<HHIIHH", tag, channels, rate, rate * align, align, bits)
 
 
+PCM_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # KSDATAFORMAT_SUBTYPE_*: tag, then this
+
+
+def extensible_fmt(channels: int = 1, rate: int = 8000, bits: int = 16, subformat: int = 1,
+                   tail: bytes = PCM_GUID_TAIL) -> bytes:
+    """A WAVE_FORMAT_EXTENSIBLE fmt chunk body: the 16 classic bytes, cbSize 22, valid bits, channel
+    mask, and the SubFormat GUID (its first two bytes are the classic format tag)."""
+    align = channels * ((bits + 7) // 8)
+    return (struct.pack("<HHIIHH", 0xFFFE, channels, rate, rate * align, align, bits)
+            + struct.pack("<HHI", 22, bits, 0x3 if channels == 2 else 0x4) + struct.pack("<H", subformat) + tail)
+
+
 def pcm_values(data: bytes) -> list[int]:
     return list(struct.unpack(f"<{len(data) // 2}h", data))
 
@@ -183,7 +195,36 @@ BAD_WAVS = {
     "truncated data": (_truncated, "truncated WAV file: the header announces 800 frames, the file holds 750"),
     "data size lies": (lambda _: riff(fmt(), bytes(16), data_size=1000), "the header announces 500 frames, the file holds 8"),
     "too long": (lambda _: riff(fmt(), bytes(16), data_size=2 * 8000 * 3601), "3601 s of audio: longer than the 3600 s rtppctl reads"),
+    "extensible float": (lambda _: riff(extensible_fmt(bits=32, subformat=3), bytes(8)),
+                         "WAVE_FORMAT_EXTENSIBLE with 32-bit float data is not supported, only 8- or 16-bit PCM"),
+    "extensible a-law": (lambda _: riff(extensible_fmt(bits=8, subformat=6), bytes(8)),
+                         "WAVE_FORMAT_EXTENSIBLE with A-law data is not supported"),
+    "extensible unknown": (lambda _: riff(extensible_fmt(tail=bytes(14)), bytes(8)),
+                           "WAVE_FORMAT_EXTENSIBLE with the unknown subformat 0100" + "00" * 14 + " is not supported"),
+    "extensible 24-bit": (lambda _: riff(extensible_fmt(bits=24), bytes(6)),
+                          "24-bit samples: only 8- and 16-bit PCM are supported"),
+    "extensible short": (lambda _: riff(extensible_fmt()[:24], bytes(8)), "a WAVE_FORMAT_EXTENSIBLE fmt chunk of 24 bytes"),
+    "extensible 0 channels": (lambda _: riff(extensible_fmt(channels=0)), "the WAV header says 0 channels"),
+    "extensible no data": (lambda _: riff(extensible_fmt(), None), "fmt chunk and/or data chunk missing"),
+    "extensible truncated": (lambda _: riff(extensible_fmt(), bytes(16), data_size=1000),
+                             "the header announces 500 frames, the file holds 8"),
 }
+
+
+@pytest.mark.parametrize(("channels", "bits", "rate"), [(1, 16, 8000), (2, 16, 44100), (1, 8, 16000), (2, 8, 8000)])
+def test_wave_format_extensible_pcm_reads_as_the_plain_file(tmp_path, channels, bits, rate):
+    # Many tools (sox, ffmpeg, Audacity) write 16-bit PCM this way; the samples are the same bytes.
+    signal = tone(rate, 0.2)
+    plain = write_wav(tmp_path / "plain.wav", rate, signal, right=signal if channels == 2 else None, width=bits // 8)
+    frames = plain.read_bytes()[44:]
+    extra = b"LIST" + struct.pack("<I", 3) + b"abc\x00"  # an odd-sized chunk, padded, before the audio
+    body = b"fmt " + struct.pack("<I", 40) + extensible_fmt(channels, rate, bits) + extra
+    body += b"data" + struct.pack("<I", len(frames)) + frames
+    ext = tmp_path / "ext.wav"
+    ext.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body)
+    read = media.read_wav(ext)
+    assert (read.rate, read.channels, read.bits, read.frames) == (rate, channels, bits, len(signal))
+    assert read.pcm == media.read_wav(plain).pcm
 
 
 @pytest.mark.parametrize("case", BAD_WAVS)

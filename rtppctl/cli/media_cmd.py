@@ -116,7 +116,7 @@ record_app = typer.Typer(invoke_without_command=True)
 @record_app.callback(cls=PlainGroup)
 def record(
     ctx: typer.Context,
-    dest: Annotated[str | None, typer.Option("--dest", metavar="udp:IP:PORT|NAME", help="Copy one party's stream there instead (C): a UDP address, or a file NAME.rtp in the relay's record dir.", show_default=False)] = None,
+    dest: Annotated[str | None, typer.Option("--dest", metavar="udp:IPv4:PORT|NAME", help="Copy one party's stream there instead (C): udp:IPv4:PORT (PORT up to 65534: RTCP goes to PORT+1), or a plain file NAME (NAME.rtp in the relay's record dir).", show_default=False)] = None,
     stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="With --dest: the media stream (m-line, from 1).")] = 1,
     party: Annotated[str, typer.Option("--party", metavar="uac|uas", help="With --dest or --one-way: whose media (uac: the party that sent the message, or the caller).")] = "uac",
     one_way: Annotated[bool, typer.Option("--one-way", help="Record only --party's direction, as the module does (default: both).")] = False,
@@ -159,30 +159,41 @@ def record(
     if result.files:
         where = result.record_dir or "its record dir (-r)"
         lines.append(f"the relay writes in {where}: " + ", ".join(result.files))
-    s.output.emit(ops.as_dict(result), "\n".join(lines))
+    from rtppctl.cli.output import Lines  # noqa: PLC0415
+
+    s.output.emit(ops.as_dict(result), Lines(tuple(lines)))
 
 
 @record_app.command("decode", cls=PlainCommand)
 def decode(
     ctx: typer.Context,
     recording: Annotated[str, typer.Argument(metavar="FILE", help="A recording the relay wrote without -P: CALLID=TAG.o.rtp or .a.rtp.")],
-    output: Annotated[str, typer.Argument(metavar="OUT.wav", help="The WAV file to write (8 kHz, mono, 16-bit).")],
+    output: Annotated[str, typer.Argument(metavar="OUT.wav", help="The WAV file to write (8 kHz, mono, 16-bit); '-': stdout.")],
 ) -> None:
     """Turn a recording the relay wrote back into audio (G.711: PCMU or PCMA).
+
+    OUT.wav may be - (stdout), /dev/stdout, a FIFO or a device: written through; what was written is then said on stderr.
 
     Examples:
 
       rtppctl record decode 'c1@host=ft.o.rtp' caller.wav
 
       rtppctl record decode 'c1@host=ft.a.rtp' callee.wav --json
+
+      rtppctl record decode 'c1@host=ft.o.rtp' - | sox -t wav - caller.flac
     """
     from rtppctl import ops  # noqa: PLC0415
+    from rtppctl.files import writes_to_stdout  # noqa: PLC0415
     from rtppctl.media import decode_recording  # noqa: PLC0415
 
+    out = run_context(ctx).output
     result = decode_recording(recording, output)
-    line = (f"wrote {result.output}: {result.duration:.2f} s of {result.codec} from {result.packets} packets"
-            + (f" ({result.skipped} other packets left out)" if result.skipped else ""))
-    run_context(ctx).output.emit(ops.as_dict(result), line)
+    line = (f"wrote {'stdout' if output == '-' else result.output}: {result.duration:.2f} s of {result.codec} "
+            f"from {result.packets} packets" + (f" ({result.skipped} other packets left out)" if result.skipped else ""))
+    if writes_to_stdout(output):
+        out.status(line)  # stdout holds the WAV file: nothing may follow it there
+        return
+    out.emit(ops.as_dict(result), line)
 
 
 def stop_record(
@@ -196,6 +207,8 @@ def stop_record(
 ) -> None:
     """Stop recording and copying a call (N, for both directions).
 
+    A call the relay holds but is not recording is not an error: it says so (was_recording false in JSON).
+
     Examples:
 
       rtppctl stop-record --call-id c1@host
@@ -205,7 +218,9 @@ def stop_record(
 
     s = run_context(ctx)
     result = media.stop_record(s.relays, _parties(ctx, call_id, from_tag, to_tag, message), targets=target, set_id=set_id)
-    s.output.emit(ops.as_dict(result), f"stopped recording {result.call_id} on {result.node}")
+    line = (f"stopped recording {result.call_id} on {result.node}" if result.was_recording
+            else f"{result.node} was not recording {result.call_id} (nothing to stop)")
+    s.output.emit(ops.as_dict(result), line)
 
 
 def stats(
@@ -235,9 +250,11 @@ def stats(
     from rtppctl import ops  # noqa: PLC0415
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
     from rtppctl.ops import media  # noqa: PLC0415
+    from rtppctl.proto.command import QUERY_DEFAULT_COUNTERS  # noqa: PLC0415
 
     s = run_context(ctx)
     parties = _parties(ctx, call_id, from_tag, to_tag, message)
+    shown = set(QUERY_DEFAULT_COUNTERS)
 
     def read():  # noqa: ANN202
         return media.stats(s.relays, parties, stream=stream, all_counters=all_counters, targets=target, set_id=set_id)
@@ -245,10 +262,11 @@ def stats(
     def table(result, rates=None) -> Table:  # noqa: ANN001
         rows = [["up (from uac)", result.up], ["down (from uas)", result.down], ["relayed", result.relayed],
                 ["dropped", result.dropped], ["ttl", result.ttl]]
-        rows += [[name, value] for name, value in result.counters.items()]
+        # The first group of --all is what the rows above show under their own names.
+        rows += [[name, value] for name, value in result.counters.items() if name not in shown]
         columns = [Column("counter", keep=True), Column("value", "right", keep=True)]
         if rates is not None:
-            columns.append(Column("per s", "right"))
+            columns.append(Column("per s", "right", keep=True))
             rows = [row + [rates.get(row[0])] for row in rows]
         return Table(columns, rows, title=f"{result.call_id} on {result.node}, stream {result.stream}")
 

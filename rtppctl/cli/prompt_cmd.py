@@ -48,7 +48,7 @@ def _channels(count: int) -> str:
 @prompt_app.command(cls=PlainCommand)
 def encode(
     ctx: typer.Context,
-    wav: Annotated[str, typer.Argument(metavar="IN.wav", help="A PCM WAV file: 8 to 48 kHz, mono or stereo, 8- or 16-bit.")],
+    wav: Annotated[str, typer.Argument(metavar="IN.wav", help="A PCM WAV file (plain or WAVE_FORMAT_EXTENSIBLE): 8 to 48 kHz, mono or stereo, 8- or 16-bit.")],
     out_template: Annotated[str, typer.Argument(metavar="OUT_TEMPLATE",
                                                 help="The prompt's name: OUT_TEMPLATE.0 and/or OUT_TEMPLATE.8 are written.")],
     codec: Annotated[str, typer.Option("--codec", metavar="LIST", callback=_codec_list,
@@ -56,7 +56,7 @@ def encode(
 ) -> None:
     """Encode a WAV file into RTPProxy prompt files: raw G.711 payload, 8000 bytes a second.
 
-    The audio is mixed to mono, resampled to 8 kHz (low-passed at 4 kHz) and encoded as PCMU into OUT_TEMPLATE.0 and as PCMA into OUT_TEMPLATE.8. The relay is then given OUT_TEMPLATE as the prompt and opens the file of the codec it plays (the files must be on the relay's host). Every check comes first: a bad WAV file or output path writes nothing (exit 6); existing files are replaced atomically.
+    The audio is mixed to mono, resampled to 8 kHz (low-passed at 4 kHz) and encoded as PCMU into OUT_TEMPLATE.0 and as PCMA into OUT_TEMPLATE.8. The relay is then given OUT_TEMPLATE as the prompt and opens the file of the codec it plays (the files must be on the relay's host). Every check comes first: a bad WAV file or output path writes nothing (exit 6); existing files are replaced atomically, all of them or none. An output that is a FIFO, a device or a link to /dev/stdout is written through.
 
     Examples:
 
@@ -69,7 +69,9 @@ def encode(
     from dataclasses import asdict  # noqa: PLC0415
 
     from rtppctl import media  # noqa: PLC0415
+    from rtppctl.files import writes_to_stdout  # noqa: PLC0415
 
+    out = run_context(ctx).output
     result: PromptEncoding = media.encode_prompt(wav, out_template, codec)
     lines = [f"wrote {file.path} ({file.encoding}, payload type {file.payload_type}, {file.bytes} bytes)" for file in result.files]
     lines.append(
@@ -78,7 +80,11 @@ def encode(
         f"peak {_level(result.peak_dbfs)}, RMS {_level(result.rms_dbfs)}"
     )
     lines.append(f"prompt name for the relay: {result.prompt}")
-    run_context(ctx).output.emit(asdict(result), *lines)
+    if any(writes_to_stdout(file.path) for file in result.files):
+        for line in lines:
+            out.status(line)  # stdout holds the prompt's bytes (a link to /dev/stdout): nothing may follow them
+        return
+    out.emit(asdict(result), *lines)
 
 
 @prompt_app.command(cls=PlainCommand)

@@ -243,7 +243,9 @@ def record(service: RelayService, parties: CallParties, *, both: bool = True, si
 def copy(service: RelayService, parties: CallParties, destination: str, *, stream: int = 1, party: str = "uac",
          targets: Any = None, set_id: int | None = None) -> RecordResult:
     """rtpproxy_start_recording with a destination: `C` copies the first-tag party's packets of
-    stream `stream` to `udp:IP:PORT` (from a fresh relay port) or to the file `<dest>.rtp`."""
+    stream `stream` to `udp:IPv4:PORT` (from a fresh relay port) or to the file `<dest>.rtp` in the
+    record dir. The destination is checked before anything is sent (`cmd.validate_copy_target`):
+    a port or host the relay cannot use, or a name that would leave its record dir, is refused."""
     first, second = parties.tags_to(party)
     line = cmd.copy(parties.call_id, destination, first, second, medianum=stream)
     member = service.for_call(parties.call_id, targets=targets, set_id=set_id)
@@ -252,15 +254,33 @@ def copy(service: RelayService, parties: CallParties, destination: str, *, strea
     except ProxyError as err:
         raise _explain(err, "copy", {65: ("the relay could not start the copy",
                                           "check the destination: a udp:IP:PORT it can reach, or a name it can write in its record dir")}) from None
-    remote = destination.lower().startswith(("udp:", "udp6:"))
+    sent = cmd.validate_copy_target(destination)
     who = f"the {'caller' if party == 'uac' else 'callee'}'s media ({party}) of stream {stream}"
-    return RecordResult(member.node.url, parties.call_id, [line], [reply], [who], [] if remote else [f"{destination}.rtp"])
+    files = [] if cmd.is_remote_copy_target(sent) else [f"{sent}.rtp"]
+    return RecordResult(member.node.url, parties.call_id, [line], [reply], [who], files)
+
+
+@dataclass(frozen=True)
+class StopRecordResult:
+    """`N` for each direction, and whether anything was recording."""
+
+    node: str
+    call_id: str
+    commands: list[str]
+    replies: list[str]
+    #: False when the relay has the call but was recording or copying none of it.
+    was_recording: bool = True
 
 
 def stop_record(service: RelayService, parties: CallParties, *, targets: Any = None,
-                set_id: int | None = None) -> CommandResult:
+                set_id: int | None = None) -> StopRecordResult:
     """`N` for both tag orders (a recording per direction); a direction that was not recording
-    (E50 on the second) is not an error."""
+    (E50 on the second) is not an error.
+
+    The relay answers E50 both for a call it does not have and for a call with nothing to stop
+    (handle_norecord in src/commands/rpcpv1_norecord.c counts the streams it stopped); when both
+    directions say E50, a `Q` tells the two apart: a call that is there but not being recorded is
+    not an error (was_recording False), a call that is not there is E50."""
     orders = [parties.tags_to("uac")] + ([parties.tags_to("uas")] if parties.uas_tag else [])
     member = service.for_call(parties.call_id, targets=targets, set_id=set_id)
     lines, replies = [], []
@@ -269,10 +289,24 @@ def stop_record(service: RelayService, parties: CallParties, *, targets: Any = N
         reply = service.attempt(member, lambda client, line=line: client.exchange(line).reply, letter="N")
         lines.append(line)
         replies.append(reply)
-    if all(cmd.error_code(reply) is not None for reply in replies):
-        code = cmd.error_code(replies[0]) or 0
-        raise _explain(ProxyError(code, command=lines[0], node=member.node.url), "stop-record", {})
-    return CommandResult(member.node.url, parties.call_id, lines, replies)
+    codes = [cmd.error_code(reply) for reply in replies]
+    if all(code is not None for code in codes):
+        code = codes[0] or 0
+        if code != cmd.SESSION_NOT_FOUND or not _has_session(service, member, parties):
+            raise _explain(ProxyError(code, command=lines[0], node=member.node.url), "stop-record", {})
+        return StopRecordResult(member.node.url, parties.call_id, lines, replies, was_recording=False)
+    return StopRecordResult(member.node.url, parties.call_id, lines, replies)
+
+
+def _has_session(service: RelayService, member: Member, parties: CallParties) -> bool:
+    """Does the relay hold stream 1 of this call? `Q` changes nothing on the relay."""
+    first, second = parties.tags_to("uac")
+    line = cmd.query(parties.call_id, first, second, medianum=1)
+    try:
+        _send(service, member, line, "Q")
+    except ProxyError:
+        return False
+    return True
 
 
 # -- statistics -------------------------------------------------------------------------------------
@@ -306,12 +340,14 @@ def stats(service: RelayService, parties: CallParties, *, stream: int = 1, all_c
         try:
             return cmd.parse_counters(_send(service, member, line, "Q"), names)
         except ProxyError as err:
-            raise _explain(err, "stats", {}) from None
+            raise _explain(err, "stats", _counter_hints(err, service, member, parties, list(names), stream)) from None
 
     base = ask(())
     counters: dict[str, int | float] = {}
     if all_counters:
-        for group in ALL_STATS:
+        # Q without names answers the first group (QUERY_DEFAULT_COUNTERS): asked once, not twice.
+        counters.update(base)
+        for group in ALL_STATS[1:]:
             counters.update(ask(group))
         for name in EXTRA_STATS:
             try:
@@ -319,6 +355,7 @@ def stats(service: RelayService, parties: CallParties, *, stream: int = 1, all_c
             except ProxyError as err:
                 if err.code != 62:  # E62: this relay has no such counter
                     raise
+    # The decoder gives these as ints (QUERY_INTEGER_COUNTERS), bounded: int() only tells the type checker.
     return StatsResult(member.node.url, parties.call_id, stream, party, int(base["npkts_ina"]), int(base["npkts_ino"]),
                        int(base["nrelayed"]), int(base["ndropped"]), int(base["ttl"]), counters)
 
@@ -340,6 +377,34 @@ def query(service: RelayService, parties: CallParties, counters: list[str], *, s
     try:
         values = cmd.parse_counters(_send(service, member, line, "Q"), counters)
     except ProxyError as err:
-        raise _explain(err, "query", {62: ("the relay knows no counter of that name",
-                                           "see protocol.md §6.2 for the names, e.g. npkts_ina rtpa_nlost")}) from None
+        raise _explain(err, "query", _counter_hints(err, service, member, parties, counters, stream)) from None
     return QueryResult(member.node.url, parties.call_id, line, values)
+
+
+def _counter_hints(err: ProxyError, service: RelayService, member: Member, parties: CallParties, counters: list[str],
+                   stream: int) -> dict[int, tuple[str, str]]:
+    """For `_explain`: E62 with the names of the counters the relay does not know."""
+    if err.code != 62:
+        return {}
+    unknown = _unknown_counters(service, member, parties, counters, stream)
+    names = ", ".join(repr(name) for name in unknown) or "one of them"
+    return {62: (f"the relay knows no counter named {names}" if len(unknown) < 2 else
+                 f"the relay knows no counters named {names}",
+                 "ask for counters it has, e.g. npkts_ina npkts_ino nrelayed ndropped rtpa_nlost rtpa_jmax")}
+
+
+def _unknown_counters(service: RelayService, member: Member, parties: CallParties, counters: list[str],
+                      stream: int) -> list[str]:
+    """The names the relay answers E62 to. Its E62 does not say which name it refused (it logs it,
+    src/commands/rpcpv1_query.c), so with several names each is asked alone: Q changes nothing."""
+    if len(counters) == 1:
+        return list(counters)
+    first, second = parties.tags_to("uac")
+    unknown = []
+    for name in dict.fromkeys(counters):
+        try:
+            _send(service, member, cmd.query(parties.call_id, first, second, [name], medianum=stream), "Q")
+        except ProxyError as err:
+            if err.code == 62:
+                unknown.append(name)
+    return unknown

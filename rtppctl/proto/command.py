@@ -6,9 +6,11 @@ command letter (V VF U L D P S R C N Q G I X), the `&&` sub-commands, and one de
 shape. The rule it keeps: nothing a user gives can change a command's meaning. Every value is
 checked against what the relay's parser makes of it (§16) before it becomes one argument, so it
 cannot add an argument, a sub-command, a media number or a second command line, leave the relay's
-record directory, or push the command past the relay's buffer; a decoder raises nothing but
-`RtppctlError` subclasses, whatever the relay sent. Encoders return the command without cookie
-and without trailing newline: framing belongs to the transport.
+record directory or send a copy where the relay cannot, or push the command past the relay's
+buffer. A decoder raises nothing but `RtppctlError` subclasses, whatever the relay sent, and every
+number it gives passes one bounded reader (`relay_number`): 64-bit integers and finite floats.
+Encoders return the command without cookie and without trailing newline: framing belongs to the
+transport.
 """
 
 from __future__ import annotations
@@ -136,10 +138,16 @@ def validate_tag(tag: str, what: str = "tag") -> str:
 
 
 def validate_record_name(value: str, what: str) -> str:
-    """A call-id or tag that the relay puts into a file name (R, and C to a file target): the file
-    is `<record dir>/<call-id>=<tag>...`, written unescaped (§16.2), so `/`, `..` and a leading `.`
-    or `~` are refused."""
+    """A call-id or tag that the relay puts into a file name (R): the file is
+    `<record dir>/<call-id>=<tag>...`, written unescaped (§16.2, src/rtpp_record.c), so `/`, `..`
+    and a leading `.` or `~` are refused."""
     validate_token(value, what)
+    _check_file_name(value, what)
+    return value
+
+
+def _check_file_name(value: str, what: str) -> None:
+    """Refuse what would take a name the relay joins to its record directory out of it."""
     problem = None
     if "/" in value:
         problem = "contains '/'"
@@ -150,9 +158,9 @@ def validate_record_name(value: str, what: str) -> str:
     if problem:
         raise InputError(
             f"{what} {_shown(value)} {problem}: the relay would write outside its record directory",
+            "give a plain file name" if what == "copy target" else
             "such values usually come from captured SIP traffic; record this call by other means",
         )
-    return value
 
 
 def validate_media_number(medianum: int) -> int:
@@ -220,14 +228,79 @@ def validate_prompt_name(prompt: str) -> str:
     return validate_token(prompt, "prompt name")
 
 
+#: What makes a C target remote: exactly these four characters, lower case (the relay compares
+#: them with strncmp, src/commands/rpcpv1_copy.c); anything else is a file name.
+_REMOTE_COPY_PREFIX = "udp:"
+#: The relay copies RTCP to PORT+1 and refuses a port above 65534 for it (src/rtpp_record.c,
+#: ropen_remote_ctor_pa); the RTP copy's port goes to getaddrinfo unchecked.
+MAX_COPY_PORT = 65534
+#: Longest file-name target in bytes: the relay appends `.rtcp` (src/rtpp_record.c) and the whole
+#: name must fit NAME_MAX (255), or the copy fails with E65.
+MAX_COPY_NAME_BYTES = 250
+#: `tcp:`, `udp6:`, `UDP:`...: meant as an address, but the relay would make a file of it.
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def is_remote_copy_target(target: str) -> bool:
+    """True when the relay sends C's copy over UDP (`udp:IP:PORT`), False when it writes a file."""
+    return isinstance(target, str) and target.startswith(_REMOTE_COPY_PREFIX)
+
+
 def validate_copy_target(target: str) -> str:
-    """C's target, the operator's own words: `udp:host:port` sends a copy there, anything else is a
-    file name in the relay's record directory."""
-    return validate_token(target, "copy target")
+    """C's target as sent: `udp:IPv4:PORT` (canonical) sends a copy there, anything else is a file
+    name in the relay's record directory.
+
+    The relay (src/commands/rpcpv1_copy.c, src/rtpp_record.c) splits a remote target at its last
+    `:`, resolves the host for IPv4 only and connects to PORT for RTP and PORT+1 for RTCP; a file
+    target becomes `<record dir>/<target>.rtp` and `.rtcp`, unescaped. So a remote target needs a
+    numeric IPv4 address and a port 1..65534 (refused here, where the relay would answer E65 or,
+    run with -R, reply 0 and copy nowhere), and a file name must stay one name in the record
+    directory: no `/`, no `..`, no leading `.` or `~`, nothing that reads like another scheme.
+    """
+    validate_token(target, "copy target")
+    if is_remote_copy_target(target):
+        return _remote_copy_target(target)
+    return _copy_file_name(target)
 
 
-def _is_remote_copy_target(target: str) -> bool:
-    return target.startswith("udp:")
+def _remote_copy_target(target: str) -> str:
+    host, sep, port = target[len(_REMOTE_COPY_PREFIX):].rpartition(":")
+    form = "give udp:IPv4:PORT, e.g. udp:192.0.2.10:40000"
+    if not sep:
+        raise InputError(f"copy target {_shown(target)} has no port", form)
+    if not host:
+        raise InputError(f"copy target {_shown(target)} has no host", form)
+    if host.startswith("[") or ":" in host:
+        raise InputError(f"copy target {_shown(target)}: the relay copies over IPv4 only",
+                         "give an IPv4 address the relay can reach, e.g. udp:192.0.2.10:40000")
+    address = ip_literal(host)
+    if address is None:
+        raise InputError(f"copy target {_shown(target)}: {_shown(host)} is not a numeric IPv4 address",
+                         "the relay would look the name up on its own host; " + form)
+    if address.is_unspecified:
+        raise InputError(f"copy target {_shown(target)}: {host} is not an address packets can go to", form)
+    if not _PORT_DIGITS_RE.fullmatch(port):
+        raise InputError(f"copy target {_shown(target)}: port {_shown(port)} is not a decimal number "
+                         f"{limits.MIN_PORT}..{MAX_COPY_PORT}", form)
+    number = int(port)
+    if not limits.MIN_PORT <= number <= MAX_COPY_PORT:
+        raise InputError(f"copy target {_shown(target)}: port {number} is out of range "
+                         f"{limits.MIN_PORT}..{MAX_COPY_PORT}",
+                         f"the relay sends RTP to PORT and RTCP to PORT+1, so PORT is at most {MAX_COPY_PORT}")
+    return f"{_REMOTE_COPY_PREFIX}{address}:{number}"
+
+
+def _copy_file_name(target: str) -> str:
+    scheme = _SCHEME_RE.match(target)
+    if scheme:
+        raise InputError(
+            f"copy target {_shown(target)} starts with {scheme.group(0)!r}: the relay would write a file of "
+            "that name, it copies to an address only for 'udp:' (lower case) and IPv4",
+            "give udp:IPv4:PORT for a copy over the network, or a plain file name",
+        )
+    _check_file_name(target, "copy target")
+    _check_size(target, "copy target", MAX_COPY_NAME_BYTES)
+    return target
 
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -720,8 +793,9 @@ def delete(call_id: str, from_tag: str, to_tag: str | None = None, *, weak: bool
 
 def play(call_id: str, prompt: str, from_tag: str, to_tag: str | None = None, *, medianum: int | None = None,
          codecs: str | tuple[int, ...] = "session", count: int = 1) -> str:
-    """`P<count>`: play `<prompt>.<pt>` to the first-tag party; count -1 loops, 0 only stops."""
-    _int_in(count, "play count", -1)
+    """`P<count>`: play `<prompt>.<pt>` to the first-tag party; count -1 loops, 0 only stops. The
+    relay reads the count into a C int (src/commands/rpcpv1_play.c)."""
+    _int_in(count, "play count", -1, 2**31 - 1)
     words = [f"P{count}", validate_call_id(call_id), validate_prompt_name(prompt), validate_codec_list(codecs),
              *_tags(from_tag, to_tag, medianum)]
     return validate_command(" ".join(words))
@@ -742,12 +816,16 @@ def record(call_id: str, from_tag: str, to_tag: str | None = None, *, single_fil
 
 def copy(call_id: str, target: str, from_tag: str, to_tag: str | None = None, *, medianum: int | None = None,
          single_file: bool = False, reply_port: bool = False) -> str:
-    """`C[s][p]`: copy the first-tag party's media to `udp:host:port` or a file name (then the
-    call-id and tags obey `validate_record_name` as for R)."""
+    """`C[s][p]`: copy the first-tag party's media to `udp:IPv4:PORT` or to a file name in the
+    record dir (`validate_copy_target`). Unlike R, the file is named after the target alone, not
+    the call-id and tags (src/rtpp_record.c). `p` (reply with the copy's local port) is for remote
+    targets only: the relay fails a file copy that asks for it."""
     head = "C" + ("s" if single_file else "") + ("p" if reply_port else "")
-    words = [head, validate_call_id(call_id), validate_copy_target(target), *_tags(from_tag, to_tag, medianum)]
-    if not _is_remote_copy_target(target):
-        _recorded(call_id, from_tag, to_tag)
+    sent = validate_copy_target(target)
+    if reply_port and not is_remote_copy_target(sent):
+        raise InputError(f"copy target {_shown(target)} is a file: only a udp: copy replies with its port",
+                         "leave out reply_port, or copy to udp:IPv4:PORT")
+    words = [head, validate_call_id(call_id), sent, *_tags(from_tag, to_tag, medianum)]
     return validate_command(" ".join(words))
 
 
@@ -789,6 +867,9 @@ GLOBAL_STATS: tuple[str, ...] = (
     "rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs",
 )
 MAX_STATS_PER_QUERY = 10
+#: Of GLOBAL_STATS, the one the relay keeps as a double (RTPP_CNT_DBL, src/rtpp_stats.c); the rest
+#: are 64-bit counters.
+_INTEGER_STATS = frozenset(GLOBAL_STATS) - {"total_duration"}
 
 
 def info(*, brief: bool = False, load: bool = False) -> str:
@@ -887,9 +968,52 @@ class PortReply:
     subcommand_results: tuple[str, ...]
 
 
-_PORT_RE = re.compile(r"[0-9]{1,5}")
-_INT_RE = re.compile(r"[-+]?[0-9]{1,30}")
-_FLOAT_RE = re.compile(r"[-+]?(?:[0-9]{1,30}\.[0-9]{0,30}|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,4})?")
+# -- numbers in replies
+#
+# A relay writes its numbers with C's printf: %d and %lu/%llu/PRIu64 for counters, ttls, ports and
+# results (at most 64 bits), %f for jitter, gaps, loads and durations (src/commands/rpcpv1_query.c,
+# src/rtpp_stats.c, src/rtpp_command.c). `relay_number` is the one reader of all of them: it gives
+# an int within 64 bits or a finite float, and anything else (nan, inf, -nan, 1e999, a 400-digit
+# count, 1.5 where a count belongs) is a MalformedReply, so no reply can make rtppctl print
+# Infinity or NaN in JSON, or fail inside a conversion.
+
+#: Longest number a relay writes for a real value: 20 digits for 2**64, a %f with room to spare.
+MAX_NUMBER_CHARS = 64
+#: Integers span C's signed and unsigned 64-bit types.
+MIN_RELAY_INT, MAX_RELAY_INT = -(2**63), 2**64 - 1
+_RELAY_INT_RE = re.compile(r"-?[0-9]+")
+_RELAY_FLOAT_RE = re.compile(r"-?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]{1,4})?")
+
+
+def relay_number(text: str, what: str, *, integer: bool = False, low: int = MIN_RELAY_INT,
+                 high: int = MAX_RELAY_INT) -> int | float:
+    """The number a relay wrote as `text`, bounded; `what` names it for the message ("counter
+    'ttl' in the reply '60 0 0 0 0'").
+
+    A decimal integer in low..high is an int; otherwise, unless `integer`, a finite decimal float
+    is a float. Everything else raises MalformedReply: words that are not numbers, nan and inf in
+    any spelling, floats that overflow (1e999), integers beyond 64 bits or the bounds, a fraction
+    where the relay writes a whole number.
+    """
+    if not isinstance(text, str):
+        raise MalformedReply(f"{what} is not text: {text!r}")
+    if len(text) > MAX_NUMBER_CHARS:
+        raise MalformedReply(f"{what} is {_shown(text, 40)}: longer than any number a relay writes "
+                             f"({MAX_NUMBER_CHARS} characters)")
+    if _RELAY_INT_RE.fullmatch(text):
+        value = int(text)
+        if not low <= value <= high:
+            raise MalformedReply(f"{what} is {text}: out of range {low}..{high}",
+                                 "a relay's counters are 64-bit integers at most")
+        return value
+    if integer:
+        raise MalformedReply(f"{what} is {_shown(text, 40)}: not a whole number", "the relay writes it as an integer")
+    if not _RELAY_FLOAT_RE.fullmatch(text):
+        raise MalformedReply(f"{what} is {_shown(text, 40)}: not a number")
+    number = float(text)
+    if number - number != 0.0:  # inf (from 1e999 and the like): cannot be shown in JSON
+        raise MalformedReply(f"{what} is {_shown(text, 40)}: too large to be a finite number")
+    return number
 
 
 def parse_port_reply(reply: str) -> PortReply:
@@ -899,14 +1023,18 @@ def parse_port_reply(reply: str) -> PortReply:
     words = main.split()
     bad = MalformedReply(f"cannot read a port reply from {_quote(reply)}",
                          "expected '<port> [<address> [6]]'")
-    if not 1 <= len(words) <= 3 or not _PORT_RE.fullmatch(words[0]) or int(words[0]) > limits.MAX_PORT:
+    if not 1 <= len(words) <= 3:
         raise bad
+    try:
+        port = relay_number(words[0], "the port", integer=True, low=0, high=limits.MAX_PORT)
+    except MalformedReply as exc:
+        raise MalformedReply(f"{bad.message}: {exc.message}", bad.hint) from None
     address = words[1] if len(words) >= 2 else None
     if address is not None and ip_literal(address) is None:
         raise bad
     if len(words) == 3 and words[2] != "6":
         raise bad
-    return PortReply(int(words[0]), address, len(words) == 3, results)
+    return PortReply(int(port), address, len(words) == 3, results)
 
 
 def parse_version(reply: str) -> int:
@@ -915,7 +1043,7 @@ def parse_version(reply: str) -> int:
     text = _text(reply).strip()
     if not _DATE_RE.fullmatch(text):
         raise MalformedReply(f"cannot read a protocol version from {_quote(reply)}")
-    return int(text)
+    return int(relay_number(text, "the protocol version", integer=True))
 
 
 def parse_capability(reply: str) -> bool:
@@ -932,9 +1060,9 @@ def parse_result(reply: str) -> int:
     """The answer to D, P, S, R, N, C, X: "0" on success; E<n> raises ProxyError."""
     raise_for_error(reply)
     text = _text(reply).strip()
-    if not _INT_RE.fullmatch(text):
+    if not _RELAY_INT_RE.fullmatch(text):
         raise MalformedReply(f"cannot read a result from {_quote(reply)}", "expected 0 or E<n>")
-    return int(text)
+    return int(relay_number(text, f"the result {_quote(reply)}", integer=True))
 
 
 def parse_copy_reply(reply: str) -> PortReply | None:
@@ -948,23 +1076,26 @@ def parse_copy_reply(reply: str) -> PortReply | None:
 QUERY_DEFAULT_COUNTERS = ("ttl", "npkts_ina", "npkts_ino", "nrelayed", "ndropped")
 
 
-def _number(text: str, reply: str) -> int | float:
-    try:
-        if _INT_RE.fullmatch(text):
-            return int(text)
-        if _FLOAT_RE.fullmatch(text):
-            return float(text)
-    except ValueError:
-        pass
-    raise MalformedReply(f"{text!r} in {_quote(reply)} is not a number")
+#: Q counters the relay writes as integers (%d, %lu) and as floats (%f), src/commands/rpcpv1_query.c;
+#: a counter rtppctl does not know may be either.
+QUERY_INTEGER_COUNTERS = frozenset({
+    "ttl", "npkts_ina", "npkts_ino", "nrelayed", "ndropped",
+    "rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs",
+})
+QUERY_FLOAT_COUNTERS = frozenset({"longest_ipi", "rtpa_jlast", "rtpa_jmax", "rtpa_javg"})
 
 
-def _values(reply: str, names: tuple[str, ...], plain_names: tuple[str, ...],
-            what: str) -> dict[str, int | float]:
-    """Values by name, from `name=value` words or from plain words matched to `names`/`plain_names`."""
+def _values(reply: str, names: tuple[str, ...], plain_names: tuple[str, ...], what: str,
+            integers: frozenset[str]) -> dict[str, int | float]:
+    """Values by name, from `name=value` words or from plain words matched to `names`/`plain_names`;
+    names in `integers` must be whole numbers."""
     raise_for_error(reply)
     main, _ = split_subcommand_results(reply)
     words = main.split()
+
+    def number(name: str, value: str) -> int | float:
+        return relay_number(value, f"{what} {_shown(name, 40)} in {_quote(reply)}", integer=name in integers)
+
     if words and all("=" in word for word in words):
         pairs = [word.split("=", 1) for word in words]
         if any(not name for name, _ in pairs):
@@ -973,7 +1104,7 @@ def _values(reply: str, names: tuple[str, ...], plain_names: tuple[str, ...],
             raise MalformedReply(
                 f"{what} reply {_quote(reply)} does not answer the names asked ({', '.join(names)})"
             )
-        return {name: _number(value, reply) for name, value in pairs}
+        return {name: number(name, value) for name, value in pairs}
     if any("=" in word for word in words):
         raise MalformedReply(f"{what} reply {_quote(reply)} mixes name=value and plain values")
     expected = names or plain_names
@@ -981,7 +1112,7 @@ def _values(reply: str, names: tuple[str, ...], plain_names: tuple[str, ...],
         raise MalformedReply(
             f"{what} reply {_quote(reply)} has {len(words)} values for {len(expected)} names",
         )
-    return {name: _number(value, reply) for name, value in zip(expected, words)}
+    return {name: number(name, value) for name, value in zip(expected, words)}
 
 
 def _asked(names: Iterable[str]) -> tuple[str, ...]:
@@ -992,12 +1123,12 @@ def _asked(names: Iterable[str]) -> tuple[str, ...]:
 
 def parse_counters(reply: str, names: Iterable[str] = ()) -> dict[str, int | float]:
     """The answer to Q/Qv: counters by name (plain lists use `names`, default QUERY_DEFAULT_COUNTERS)."""
-    return _values(_text(reply), _asked(names), QUERY_DEFAULT_COUNTERS, "counter")
+    return _values(_text(reply), _asked(names), QUERY_DEFAULT_COUNTERS, "counter", QUERY_INTEGER_COUNTERS)
 
 
 def parse_stats(reply: str, names: Iterable[str] = ()) -> dict[str, int | float]:
     """The answer to G/Gv: statistics by name; G without names answers an empty line, giving {}."""
-    return _values(_text(reply), _asked(names), (), "statistic")
+    return _values(_text(reply), _asked(names), (), "statistic", _INTEGER_STATS)
 
 
 #: Labels of the I reply and the keys rtppctl gives them.
@@ -1034,7 +1165,8 @@ def parse_info(reply: str) -> dict[str, int | float]:
             )
         known = INFO_FIELDS.get(label)
         try:
-            number = _number(value.strip(), line)
+            number = relay_number(value.strip(), f"{_shown(label, 40)} in the I reply",
+                                  integer=known is not None and known != "average_load")
         except MalformedReply:
             if known:
                 raise
@@ -1052,11 +1184,14 @@ __all__ = [
     "GLOBAL_STATS", "INFO_FIELDS", "MAX_COMMAND_BYTES", "MAX_COMMAND_LENGTH", "MAX_NOTIFY_TAG_LENGTH",
     "MAX_QUERY_COUNTERS", "MAX_STATS_PER_QUERY", "MAX_SUBCOMMANDS", "MAX_TOKENS_PER_COMMAND",
     "MAX_TOKEN_LENGTH", "MODULE_PROBE_ORDER", "Modifiers", "PortReply", "QUERY_DEFAULT_COUNTERS",
+    "MAX_COPY_NAME_BYTES", "MAX_COPY_PORT", "MAX_NUMBER_CHARS", "MAX_RELAY_INT", "MIN_RELAY_INT",
+    "QUERY_FLOAT_COUNTERS", "QUERY_INTEGER_COUNTERS",
     "capability", "copy", "decode_reply_bytes", "delete", "delete_all", "delete_subcommand",
     "dtmf_subcommand", "encode_dtmf_tag", "encode_notify_tag", "error_code", "get_stats", "info",
+    "is_remote_copy_target",
     "lookup", "module_subcommand", "parse_capability", "parse_copy_reply", "parse_counters",
     "parse_info", "parse_port_reply", "parse_result", "parse_stats", "parse_version", "play", "query",
-    "raise_for_error", "record", "session_ttl_subcommand", "split_subcommand_results", "stop_play",
+    "raise_for_error", "record", "relay_number", "session_ttl_subcommand", "split_subcommand_results", "stop_play",
     "stop_record", "update", "validate_address", "validate_call_id", "validate_codec_list",
     "validate_command", "validate_copy_target", "validate_counter_name", "validate_media_address",
     "validate_media_number", "validate_notify_socket", "validate_port", "validate_prompt_name",

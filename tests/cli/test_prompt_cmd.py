@@ -91,6 +91,47 @@ def test_an_unsupported_wav_says_how_to_convert_it(capsys, tmp_path):
     assert "sox" in hint
 
 
+def test_a_16_bit_pcm_wav_in_wave_format_extensible_is_encoded(capsys, tmp_path):
+    # sox, ffmpeg and Audacity write WAVE_FORMAT_EXTENSIBLE headers: the format tag 0xFFFE, and the
+    # real one (1, PCM) at the start of the SubFormat GUID.
+    plain = write_tone(tmp_path / "plain.wav", rate=16000)
+    frames = plain.read_bytes()[44:]
+    fmt = (struct.pack("<HHIIHH", 0xFFFE, 1, 16000, 32000, 2, 16) + struct.pack("<HHI", 22, 16, 4)
+           + struct.pack("<H", 1) + bytes.fromhex("000000001000800000aa00389b71"))
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(frames)) + frames
+    source = tmp_path / "extensible.wav"
+    source.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+    result = cli(capsys, "prompt", "encode", str(source), str(tmp_path / "ext"))
+    assert result.code == 0, result.stderr
+    assert cli(capsys, "prompt", "encode", str(plain), str(tmp_path / "plain")).code == 0
+    for suffix in (".0", ".8"):
+        assert (tmp_path / f"ext{suffix}").read_bytes() == (tmp_path / f"plain{suffix}").read_bytes()
+    floats = tmp_path / "float.wav"
+    floats.write_bytes(source.read_bytes().replace(
+        struct.pack("<H", 1) + bytes.fromhex("000000001000800000aa00389b71"),
+        struct.pack("<H", 3) + bytes.fromhex("000000001000800000aa00389b71")))
+    refused = cli(capsys, "prompt", "encode", str(floats), str(tmp_path / "float"))
+    assert refused.code == 6
+    first, hint = refused.stderr.splitlines()
+    assert first == (f"rtppctl: error: {floats}: WAVE_FORMAT_EXTENSIBLE with 32-bit float data is not supported, "
+                     "only 8- or 16-bit PCM")
+    assert "sox" in hint and not list(tmp_path.glob("float.[08]"))
+
+
+def test_every_output_is_checked_before_any_is_replaced(capsys, tmp_path, monkeypatch):
+    import os
+
+    from rtppctl import files
+
+    monkeypatch.setattr(files, "FIFO_READER_WAIT", 0.2)
+    source = write_tone(tmp_path / "in.wav")
+    (tmp_path / "p.0").write_bytes(b"old prompt")
+    os.mkfifo(tmp_path / "p.8")  # nobody reads it: the write would fail after p.0 was replaced
+    result = cli(capsys, "prompt", "encode", str(source), str(tmp_path / "p"))
+    assert result.code == 6 and f"cannot write {tmp_path / 'p.8'}: no process reads from the FIFO" in result.stderr
+    assert (tmp_path / "p.0").read_bytes() == b"old prompt"
+
+
 def test_an_output_in_a_missing_directory_is_exit_6(capsys, tmp_path):
     source = write_tone(tmp_path / "in.wav")
     result = cli(capsys, "prompt", "encode", str(source), str(tmp_path / "no" / "p"))

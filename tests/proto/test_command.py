@@ -134,7 +134,7 @@ def test_names_that_become_record_files_stay_in_the_record_directory(value, prob
     assert info.value.message == f"call-id {value!r} {problem}: the relay would write outside its record directory"
     assert info.value.hint
     for build in (lambda: c.record(value, "f"), lambda: c.record("a", value), lambda: c.record("a", "f", value),
-                  lambda: c.copy(value, "myfile", "f", medianum=1), lambda: c.copy("a", "myfile", "f", value)):
+                  lambda: c.copy("a", value, "f", medianum=1)):
         with pytest.raises(InputError, match="outside its record directory"):
             build()
 
@@ -144,10 +144,95 @@ def test_record_name_rules_apply_only_where_a_file_name_is_made():
     assert c.update("a/../b", "127.0.0.1", 1, "~t", medianum=1) == "U a/../b 127.0.0.1 1 ~t;1"
     assert c.delete(".a", "../f") == "D .a ../f"
     assert c.copy("a/b", "udp:127.0.0.1:5000", ".f", medianum=1) == "C a/b udp:127.0.0.1:5000 .f;1"
-    # Prompt names and copy targets are the operator's own words.
+    # A copy to a file is named after the target alone: rtpp_record_ctor (src/rtpp_record.c of
+    # sippy/rtpproxy) builds "<rdir>/<rname><suffix>" when it is given a name, and
+    # "<rdir>/<call-id>=<from tag>..." only for R, which gives none.
+    assert c.copy("a/b", "myfile", "../f", "~t", medianum=1) == "C a/b myfile ../f;1 ~t;1"
+    # Prompt names are the operator's own words: the relay only reads them.
     assert c.play("a", "../prompts/hello", "f", medianum=1) == "P1 a ../prompts/hello session f;1"
-    assert c.copy("a", "../elsewhere/x", "f") == "C a ../elsewhere/x f"
     assert c.record("a.b@h", "f.t", "t~") == "R a.b@h f.t t~"
+
+
+# What the relay makes of a C target (src/commands/rpcpv1_copy.c and src/rtpp_record.c of
+# sippy/rtpproxy): exactly "udp:" starts a remote target, split at its last ':', the host resolved
+# for AF_INET only, RTP sent to PORT and RTCP to PORT+1, which ropen_remote_ctor_pa refuses above
+# 65534 (rtp.io 1.1.1 answers E65 to udp:127.0.0.1:70000, :0 and :65535; run with -R it answers 0
+# and copies nowhere). Anything else is written as "<record dir>/<target>.rtp" and ".rtcp".
+@pytest.mark.parametrize(("target", "sent"), [
+    ("udp:127.0.0.1:40000", "udp:127.0.0.1:40000"),
+    ("udp:127.0.0.1:04000", "udp:127.0.0.1:4000"),
+    ("udp:127.0.0.1:1", "udp:127.0.0.1:1"),
+    ("udp:127.0.0.1:65534", "udp:127.0.0.1:65534"),
+    ("myrec", "myrec"),
+    ("call-1@host=ft", "call-1@host=ft"),
+    ("x" * 250, "x" * 250),
+])
+def test_copy_targets_the_relay_reads_as_meant(target, sent):
+    assert c.validate_copy_target(target) == sent
+    assert c.copy("a", target, "f", medianum=1) == f"C a {sent} f;1"
+    assert c.is_remote_copy_target(sent) == target.startswith("udp:")
+
+
+@pytest.mark.parametrize(("target", "problem"), [
+    ("udp:127.0.0.1:70000", "port 70000 is out of range 1..65534"),
+    ("udp:127.0.0.1:65535", "port 65535 is out of range 1..65534"),
+    ("udp:127.0.0.1:0", "port 0 is out of range 1..65534"),
+    ("udp:127.0.0.1:sip", "port 'sip' is not a decimal number"),
+    ("udp:127.0.0.1:", "port '' is not a decimal number"),
+    ("udp:127.0.0.1:123456", "port '123456' is not a decimal number"),
+    ("udp:127.0.0.1", "has no port"),
+    ("udp::5000", "has no host"),
+    ("udp:", "has no port"),
+    ("udp:localhost:40000", "'localhost' is not a numeric IPv4 address"),
+    ("udp:[::1]:40000", "copies over IPv4 only"),
+    ("udp:::1:40000", "copies over IPv4 only"),
+    ("udp:0.0.0.0:40000", "0.0.0.0 is not an address packets can go to"),
+    ("../x", "contains '/'"),
+    ("/abs", "contains '/'"),
+    ("sub/x", "contains '/'"),
+    ("a..b", "contains '..'"),
+    (".hidden", "starts with '.'"),
+    ("~x", "starts with '~'"),
+    ("udp6:127.0.0.1:40000", "starts with 'udp6:'"),
+    ("UDP:127.0.0.1:40000", "starts with 'UDP:'"),
+    ("tcp:127.0.0.1:40000", "starts with 'tcp:'"),
+    ("x" * 251, "251 bytes long; the limit is 250"),
+])
+def test_copy_targets_the_relay_would_misread_are_refused(target, problem):
+    with pytest.raises(InputError) as info:
+        c.copy("a", target, "f", medianum=1)
+    assert info.value.message.startswith(f"copy target {target[:60]!r}"), info.value.message
+    assert problem in info.value.message, info.value.message
+    assert info.value.hint and "\n" not in info.value.message
+
+
+def test_only_a_remote_copy_replies_with_its_port():
+    # handle_copy (rpcpv1_copy.c) fails a file copy that carries `p`.
+    assert c.copy("a", "udp:127.0.0.1:5000", "f", reply_port=True) == "Cp a udp:127.0.0.1:5000 f"
+    with pytest.raises(InputError, match="only a udp: copy replies with its port"):
+        c.copy("a", "myrec", "f", reply_port=True)
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.text(), st.text(alphabet=st.sampled_from(list("udpUDP:./~0123456789x[]")))
+                 .map(lambda text: "udp:" + text), st.text(alphabet=st.sampled_from(list("udp:./~09x")))))
+def test_an_accepted_copy_target_is_an_ipv4_port_or_one_file_in_the_record_dir(target):
+    import ipaddress
+    import posixpath
+
+    try:
+        sent = c.validate_copy_target(target)
+    except InputError as refused:
+        assert refused.hint and "\n" not in refused.message
+        return
+    if sent.startswith("udp:"):
+        host, port = sent[4:].rsplit(":", 1)
+        assert ipaddress.ip_address(host).version == 4 and 1 <= int(port) <= 65534 and str(int(port)) == port
+        return
+    for suffix in (".rtp", ".rtcp"):
+        path = posixpath.normpath(posixpath.join("/rec", sent + suffix))
+        assert posixpath.dirname(path) == "/rec" and not posixpath.basename(path).startswith(".")
+        assert len(posixpath.basename(path).encode()) <= 255
 
 
 # ------------------------------------------------------------------------------ notify and DTMF tags
@@ -613,7 +698,7 @@ def test_recording_commands():
         == "Cp call1@h udp:127.0.0.1:45002 fromtag1;2 totag1;2"
     )
     assert c.copy("c", "myrec", "f", medianum=2, single_file=True) == "Cs c myrec f;2"
-    assert c.copy("c", "t", "f", "g", single_file=True, reply_port=True) == "Csp c t f g"
+    assert c.copy("c", "udp:127.0.0.1:9", "f", "g", single_file=True, reply_port=True) == "Csp c udp:127.0.0.1:9 f g"
     assert c.stop_record("call1@h", "fromtag1", "totag1") == "N call1@h fromtag1 totag1"
     assert c.stop_record("call1@h", "fromtag1", "totag1", all_streams=True) == "Na call1@h fromtag1 totag1"
     with pytest.raises(InputError, match="copy target"):
@@ -918,6 +1003,109 @@ def test_decode_reply_bytes_raises_only_malformed_reply(data):
     assert "\x00" not in text
 
 
+# ------------------------------------------------------------------------------ numbers from relays
+#
+# The relay writes counters with %d / %lu / PRIu64 and jitter, gaps, loads and durations with %f
+# (src/commands/rpcpv1_query.c, src/rtpp_stats.c, src/rtpp_command.c of sippy/rtpproxy): an int of
+# at most 64 bits, or a decimal float. Anything else comes from a broken or hostile peer.
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("0", 0), ("60", 60), ("-1", -1), ("18446744073709551615", 2**64 - 1), ("-9223372036854775808", -(2**63)),
+    ("0.000000", 0.0), ("24.795882", 24.795882), ("1e3", 1000.0), (".5", 0.5), ("1.797e308", 1.797e308),
+])
+def test_relay_numbers_within_bounds_are_read(text, value):
+    number = c.relay_number(text, "x")
+    assert number == value and type(number) is type(value)
+
+
+@pytest.mark.parametrize(("text", "integer", "problem"), [
+    ("nan", False, "not a number"), ("-nan", False, "not a number"), ("inf", False, "not a number"),
+    ("-inf", False, "not a number"), ("Infinity", False, "not a number"), ("1e999", False, "too large"),
+    ("1.0e999", False, "too large"), ("-1e400", False, "too large"),
+    ("18446744073709551616", False, "out of range"), ("-9223372036854775809", False, "out of range"),
+    ("9" * 64, False, "out of range"), ("1" + "0" * 309 + ".000000", False, "longer than any number"),
+    ("9" * 5000, False, "longer than any number"), ("1.5", True, "not a whole number"),
+    ("0x10", False, "not a number"), ("+5", False, "not a number"), (" 5", False, "not a number"),
+    ("", False, "not a number"), ("\u0664\u0660", False, "not a number"), ("1_000", False, "not a number"),
+])
+def test_relay_numbers_out_of_bounds_are_malformed_replies(text, integer, problem):
+    with pytest.raises(MalformedReply) as info:
+        c.relay_number(text, "counter 'x'", integer=integer)
+    assert info.value.message.startswith("counter 'x' is ") and problem in info.value.message
+    assert "\n" not in info.value.message
+
+
+def test_counters_the_relay_writes_as_integers_must_be_whole_numbers():
+    with pytest.raises(MalformedReply, match="npkts_ina.*not a whole number"):
+        c.parse_counters("60 1.5 0 0 0")
+    with pytest.raises(MalformedReply, match="npkts_ina.*1.0e999.: not a whole number"):
+        c.parse_counters("60 1.0e999 0 0 0")
+    assert c.parse_counters("rtpa_jmax=12.500000", ("rtpa_jmax",)) == {"rtpa_jmax": 12.5}
+    assert c.parse_counters("7", ("newer_counter",)) == {"newer_counter": 7}
+    with pytest.raises(MalformedReply, match="rtpa_jmax.*not a number"):
+        c.parse_counters("inf", ("rtpa_jmax",))
+    with pytest.raises(MalformedReply, match="nsess_created.*not a whole number"):
+        c.parse_stats("0.5", ("nsess_created",))
+    assert c.parse_stats("12.250000", ("total_duration",)) == {"total_duration": 12.25}
+    with pytest.raises(MalformedReply, match="out of range 0..65535"):
+        c.parse_port_reply("65536 127.0.0.1")
+    with pytest.raises(MalformedReply, match="active sessions.*not a whole number"):
+        c.parse_info(INFO.replace("active sessions: 0", "active sessions: 0.5"))
+    with pytest.raises(MalformedReply, match="average load.*not a number"):
+        c.parse_info(INFO + "average load: nan\n")
+
+
+number_words = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(lambda x: f"{x:f}"),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["nan", "-nan", "inf", "-inf", "1e999", "1.0e999", "9" * 400, "0.000000", "E62", "x"]),
+)
+counter_names = st.sampled_from(["ttl", "npkts_ina", "rtpa_jmax", "longest_ipi", "nsess_created", "total_duration",
+                                 "new_one"])
+number_replies = st.one_of(
+    st.lists(number_words, min_size=0, max_size=6).map(" ".join),
+    st.lists(st.tuples(counter_names, number_words), min_size=1, max_size=4).map(
+        lambda pairs: " ".join(f"{name}={value}" for name, value in pairs)),
+    st.lists(st.tuples(st.sampled_from(sorted(c.INFO_FIELDS) + ["ports in use"]), number_words), min_size=1,
+             max_size=6).map(lambda pairs: "".join(f"{label}: {value}\n" for label, value in pairs)),
+)
+NUMBER_DECODERS = [
+    c.parse_counters, c.parse_stats, c.parse_info, c.parse_port_reply, c.parse_version, c.parse_result,
+    c.parse_copy_reply,
+    lambda reply: c.parse_counters(reply, ("ttl", "npkts_ina", "rtpa_jmax", "longest_ipi")),
+    lambda reply: c.parse_counters(reply, ("new_one",)),
+    lambda reply: c.parse_stats(reply, ("nsess_created", "total_duration")),
+]
+
+
+def _numbers_in(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers_in(item)
+    elif hasattr(value, "__dataclass_fields__"):
+        yield from (getattr(value, name) for name in value.__dataclass_fields__ if name == "port")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+@settings(max_examples=400)
+@given(number_replies)
+def test_every_number_a_decoder_gives_is_bounded_and_valid_json(reply):
+    import json
+    import math
+
+    for decode in NUMBER_DECODERS:
+        try:
+            result = decode(reply)
+        except RtppctlError:
+            continue
+        json.dumps(result, allow_nan=False, default=lambda value: value.__dict__)
+        for number in _numbers_in(result):
+            assert math.isfinite(number)
+            assert c.MIN_RELAY_INT <= number <= c.MAX_RELAY_INT or isinstance(number, float)
+
+
 class Decodes:
     """Equal to a token the relay URL-decodes into exactly `text` (for notify and DTMF tags)."""
 
@@ -966,7 +1154,8 @@ ENCODERS = [
     (lambda t, n: c.stop_play("a", "f", t, medianum=n), lambda t, n: ["S", "a", *tags("f", t, n=n)]),
     (lambda t, n: c.record("a", t), lambda t, n: ["R", "a", t]),
     (lambda t, n: c.record(t, "f", "g"), lambda t, n: ["R", t, "f", "g"]),
-    (lambda t, n: c.copy("a", t, "f", "g", medianum=n), lambda t, n: ["C", "a", t, *tags("f", "g", n=n)]),
+    (lambda t, n: c.copy("a", t, "f", "g", medianum=n),
+     lambda t, n: ["C", "a", c.validate_copy_target(t), *tags("f", "g", n=n)]),
     (lambda t, n: c.copy(t, "udp:127.0.0.1:5000", "f", medianum=n),
      lambda t, n: ["C", t, "udp:127.0.0.1:5000", *tags("f", n=n)]),
     (lambda t, n: c.stop_record(t, "f"), lambda t, n: ["N", t, "f"]),

@@ -191,7 +191,14 @@ def test_query_reads_any_counter_and_explains_an_unknown_one(capsys, dialog):
     assert result.code == 0, result.stderr
     assert result.json()["counters"]["npkts_ina"] == 2
     bad = run(capsys, dialog, "query", "no_such_counter")
-    assert bad.code == 3 and "E62" in bad.stderr and "knows no counter of that name" in bad.stderr
+    assert bad.code == 3 and "E62" in bad.stderr and "knows no counter named 'no_such_counter'" in bad.stderr
+
+
+def test_an_unknown_counter_among_several_is_named(capsys, dialog):
+    # The relay's E62 does not say which name it refused (src/commands/rpcpv1_query.c only logs it).
+    bad = run(capsys, dialog, "query", "npkts_ina", "bogus_one", "nrelayed", "bogus_two")
+    assert bad.code == 3 and bad.stdout == ""
+    assert "E62" in bad.stderr and "knows no counters named 'bogus_one', 'bogus_two'" in bad.stderr
 
 
 def test_from_a_callees_message_uac_is_the_callee(capsys, media_relay, dialog, tmp_path):
@@ -294,3 +301,122 @@ def test_a_call_id_that_would_leave_the_record_dir_is_refused_before_sending(cap
     result = cli(capsys, "-vv", "record", "--call-id", call_id, "--from-tag", "ft", "--to-tag", "tt", "-t", media_relay.udp)
     assert result.code == 6 and result.stdout == ""
     assert "R " not in result.stderr  # no command went out
+
+
+# -- what the relay would misread is refused before anything is sent ---------------------------------
+
+
+@pytest.mark.parametrize(("dest", "says"), [
+    ("../x", "contains '/': the relay would write outside its record directory"),
+    ("sub/x", "contains '/'"),
+    ("udp:127.0.0.1:70000", "port 70000 is out of range 1..65534"),
+    ("udp:127.0.0.1:0", "port 0 is out of range 1..65534"),
+    ("udp:127.0.0.1:65535", "port 65535 is out of range 1..65534"),
+    ("udp:localhost:40000", "'localhost' is not a numeric IPv4 address"),
+    ("udp:[::1]:40000", "copies over IPv4 only"),
+    ("udp6:127.0.0.1:40000", "starts with 'udp6:'"),
+])
+def test_a_copy_destination_the_relay_would_misread_is_refused_before_sending(capsys, media_relay, dialog, dest, says):
+    result = run(capsys, dialog, "-vv", "record", "--dest", dest)
+    assert result.code == 6 and result.stdout == "", result.stderr
+    assert f"rtppctl: error: copy target {dest!r}" in result.stderr and says in result.stderr
+    assert "> " not in result.stderr  # the trace shows no datagram: nothing reached the relay
+    records: Path = media_relay.extra["records"]
+    assert not (records.parent / "x.rtp").exists() and not list(records.glob("*udp*"))
+
+
+def test_why_ports_are_checked_a_relay_without_rtcp_copies_says_0_to_port_70000(capsys, relays, tmp_path):
+    # With -R (no RTCP recording) nothing in rtpp_record.c checks the RTP copy's port: rtp.io 1.1.1
+    # replies 0 to udp:127.0.0.1:70000 and to port 0, and copies nowhere; without -R it answers E65.
+    relay = relays.start(extra_args=["-R"])
+    call = Dialog(capsys, tmp_path, f"norctp-{uuid.uuid4().hex[:6]}@test", relay.udp).establish()
+    try:
+        for port in ("70000", "0"):
+            raw = cli(capsys, "raw", "-t", relay.udp, f"C {call.call_id} udp:127.0.0.1:{port} {call.from_tag};1")
+            assert (raw.code, raw.stdout) == (0, "0\n"), raw.stderr
+        refused = cli(capsys, "record", "--dest", "udp:127.0.0.1:70000", "--call-id", call.call_id, "-t", relay.udp)
+        assert refused.code == 6 and "out of range 1..65534" in refused.stderr
+    finally:
+        call.close()
+
+
+def test_stop_record_on_a_call_that_is_not_recording_says_so(capsys, dialog):
+    # N answers E50 both for an unknown call and for one with nothing to stop (handle_norecord in
+    # src/commands/rpcpv1_norecord.c counts what it stopped): rtppctl asks Q to tell them apart.
+    result = run(capsys, dialog, "--json", "stop-record")
+    assert result.code == 0, result.stderr
+    assert result.json()["was_recording"] is False and result.json()["replies"] == ["E50", "E50"]
+    human = run(capsys, dialog, "stop-record")
+    assert human.code == 0 and human.stdout == f"{dialog.spec} was not recording {dialog.call_id} (nothing to stop)\n"
+    assert run(capsys, dialog, "record").code == 0
+    stopped = run(capsys, dialog, "--json", "stop-record")
+    assert stopped.code == 0 and stopped.json()["was_recording"] is True
+    gone = cli(capsys, "stop-record", "--call-id", "nosuch@test", "--from-tag", "x", "--to-tag", "y", "-t", dialog.spec)
+    assert gone.code == 3 and "E50" in gone.stderr and "has no session for this call" in gone.stderr
+
+
+def test_stats_all_shows_each_counter_once(capsys, dialog):
+    result = run(capsys, dialog, "stats", "--all")
+    assert result.code == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()[2:] if line.strip()]
+    assert names.count("ttl") == 1 and len(names) == len(set(names)), result.stdout
+    assert "npkts_ina" not in names  # it is "up (from uac)"
+    data = run(capsys, dialog, "--json", "stats", "--all").json()
+    assert data["counters"]["npkts_ina"] == data["up"] and {"ttl", "rtpa_nlost", "rtpa_perrs"} <= set(data["counters"])
+
+
+# -- IPv6: a call recorded through the real relay, decoded ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def media_relay6(relays, tmp_path_factory):
+    """A relay with a record directory that also listens on ::1 (-6 v6@::1)."""
+    records = tmp_path_factory.mktemp("records6")
+    relay = relays.start(extra_args=["-r", str(records)], ipv6=True)
+    relay.extra["records"] = records
+    return relay
+
+
+def test_a_call_over_ipv6_is_recorded_and_decoded(capsys, media_relay6, tmp_path):
+    import json
+    import struct
+
+    from rtppctl.proto.recording import parse_recording
+
+    caller, callee = (socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(2))
+    try:
+        for agent in (caller, callee):
+            agent.bind(("::1", 0))
+        call_id = f"v6-{uuid.uuid4().hex[:8]}@test"
+        spec = media_relay6.udp
+        ports = []
+        for agent, extra in ((caller, ()), (callee, ("--to-tag", "tt"))):
+            body = tmp_path / f"{agent.getsockname()[1]}.sdp"
+            body.write_text(f"v=0\no=- 1 1 IN IP6 ::1\ns=-\nc=IN IP6 ::1\nt=0 0\n"
+                            f"m=audio {agent.getsockname()[1]} RTP/AVP 0\n")
+            letter = "offer" if not extra else "answer"
+            done = cli(capsys, "--json", letter, str(body), "--call-id", call_id, "--from-tag", "ft", *extra, "-t", spec)
+            assert done.code == 0, done.stderr
+            ports.append(json.loads(done.stdout)["streams"][0]["port"])
+        assert cli(capsys, "record", "--call-id", call_id, "-t", spec).code == 0
+        payload = b"\x5a" * 160
+        for seq in range(1, 6):
+            caller.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x600D) + payload, ("::1", ports[1]))
+            time.sleep(0.005)
+        time.sleep(0.3)
+        assert cli(capsys, "unforce", "--call-id", call_id, "--from-tag", "ft", "-t", spec).code == 0
+        time.sleep(0.3)
+        recording = media_relay6.extra["records"] / f"{call_id}=ft.o.rtp"
+        packets = parse_recording(recording.read_bytes())
+        assert [(p.address, p.port) for p in packets] == [("::1", caller.getsockname()[1])] * 5
+        wav = tmp_path / "caller.wav"
+        decoded = cli(capsys, "--json", "record", "decode", str(recording), str(wav))
+        assert decoded.code == 0, decoded.stderr
+        assert (decoded.json()["packets"], decoded.json()["codec"], decoded.json()["ssrcs"]) == (5, "pcmu", 1)
+        import wave
+
+        with wave.open(str(wav)) as audio:
+            assert audio.getnframes() == 5 * 160
+    finally:
+        caller.close()
+        callee.close()
