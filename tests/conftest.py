@@ -94,3 +94,36 @@ def mariadb_server():
         pytest.skip(f"MariaDB cannot run here: {reason}")
     yield server
     server.stop()
+
+
+class NotifyingRelay:
+    """A real relay that sends timeout notifications (`-n` to a free loopback port, ttls of 1 s so
+    they come at once), a config naming both, and the environment a child rtppctl runs with."""
+
+    def __init__(self, relay: Relay, notify: str, env: dict[str, str]) -> None:
+        self.relay, self.notify, self.env = relay, notify, env
+
+    def timeout(self, call: str, from_tag: str, tag: str) -> None:
+        """Make a session whose timeout the relay reports with notify tag `tag` (sent as given:
+        percent-escapes in it reach the listener decoded)."""
+        import subprocess
+        import sys
+
+        command = f"U {call} 127.0.0.1 4000 {from_tag} {self.notify} {tag}"
+        result = subprocess.run([sys.executable, "-m", "rtppctl", "--state", "none", "raw", "-t", self.relay.udp,
+                                 command], env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def notifying_relay(relays, tmp_path):
+    import os
+
+    from tests.relay import free_port
+
+    notify = f"tcp:127.0.0.1:{free_port()}"
+    relay = relays.start(extra_args=["-n", notify, "-W", "1", "-T", "1"])
+    config = write(tmp_path / "notifying.toml", f'rtpproxy_sock = ["{relay.udp}"]\nrtpp_notify_socket = "{notify}"\n')
+    env = {**os.environ, "RTPPCTL_CONFIG": str(config), "RTPPCTL_STATE": "none", "COLUMNS": "80"}
+    yield NotifyingRelay(relay, notify, env)
+    relay.stop()

@@ -252,6 +252,7 @@ def _run(args: list[str]) -> int:
         _report(err, options)
         return int(err.exit_code)
     except _ClickException as err:
+        _escape_click_message(err)
         err.show()  # type: ignore[attr-defined]
         return int(err.exit_code)  # type: ignore[attr-defined]
     except typer.Exit as err:
@@ -269,7 +270,10 @@ def _run(args: list[str]) -> int:
             import traceback  # noqa: PLC0415
 
             traceback.print_exc()
-        sys.stderr.write(f"rtppctl: internal error: {type(err).__name__}: {err} (run with -vv for the traceback)\n")
+        from rtppctl.cli.output import escape  # noqa: PLC0415 - the message may quote anything
+
+        sys.stderr.write(escape(f"rtppctl: internal error: {type(err).__name__}: {err} (run with -vv for the traceback)",
+                                tabs=True) + "\n")
         return int(ExitCode.UNEXPECTED)
     return result if isinstance(result, int) else 0
 
@@ -318,9 +322,21 @@ def _exit_status(code: object) -> int:
 
 
 def _report(err: RtppctlError, options: list[str]) -> None:
+    """The error and its hint, one line each, escaped by the renderer like every diagnostic: a
+    message may quote a Call-ID, a relay's reply, a database row or a file name."""
     from rtppctl.cli.output import Output  # noqa: PLC0415
 
     Output(color=False if "--no-color" in options else None, verbose=_verbosity(options)).error(err)
+
+
+def _escape_click_message(err: Exception) -> None:
+    """A usage error quotes what was typed (an option name, a value): shown escaped, as every
+    diagnostic is; Click prints its usage lines around it."""
+    message = getattr(err, "message", None)
+    if isinstance(message, str):
+        from rtppctl.cli.output import escape  # noqa: PLC0415
+
+        err.message = escape(message, newlines=True, tabs=True)  # type: ignore[attr-defined]
 
 
 def main() -> None:

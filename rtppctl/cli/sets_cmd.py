@@ -63,8 +63,9 @@ def _state_text(node) -> str:  # noqa: ANN001
 def _tables(result, probe: bool) -> list:  # noqa: ANN001
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
 
-    columns = [Column("relay", keep=True), Column("weight", "right", keep=True), Column("advertised"),
-               Column("state", keep=True), Column("caps", "right"), Column("rtt ms", "right"), Column("calls", "right")]
+    columns = [Column("relay", keep=True), Column("weight", "right", keep=True), Column("advertised", keep=True),
+               Column("state"), Column("caps", "right", keep=True), Column("rtt ms", "right", keep=True),
+               Column("calls", "right", keep=True)]
     if probe:
         columns.append(Column("probe"))
     tables = []
@@ -113,7 +114,9 @@ def enable(
     for change in changes:
         event = f"; E_RTPPROXY_STATUS {change.status}" if change.status else ""
         lines.append(f"{change.url} in set {change.set_id}: {change.before} -> {change.after}{event}")
-    s.output.emit({"changes": [ops.as_dict(c) for c in changes]}, "\n".join(lines))
+    from rtppctl.cli.output import Lines  # noqa: PLC0415
+
+    s.output.emit({"changes": [ops.as_dict(c) for c in changes]}, Lines(tuple(lines)))
 
 
 def sessions(
@@ -143,8 +146,8 @@ def sessions(
         for e in result.sessions
     ]
     views: list = [Table(
-        [Column("call-id", keep=True), Column("from-tag"), Column("to-tag"), Column("set", "right"), Column("relay", keep=True),
-         Column("ports"), Column("idle", "right")],
+        [Column("call-id", keep=True), Column("from-tag"), Column("to-tag"), Column("set", "right", keep=True),
+         Column("relay", keep=True), Column("ports"), Column("idle", "right", keep=True)],
         rows, caption=f"{len(rows)} call(s) in {s.relays.state_shown or 'no state file (--state none)'}",
     )]
     for pruned in result.pruned:

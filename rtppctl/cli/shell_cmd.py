@@ -280,7 +280,10 @@ class RewriteShell(cmd.Cmd):
                 import traceback  # noqa: PLC0415
 
                 traceback.print_exc()
-            self.out.stderr.write(f"rtppctl: internal error: {type(err).__name__}: {err} (run with -vv for the traceback)\n")
+            from rtppctl.cli.output import escape  # noqa: PLC0415 - the message may quote anything
+
+            self.out.stderr.write(escape(f"rtppctl: internal error: {type(err).__name__}: {err} "
+                                         "(run with -vv for the traceback)", tabs=True) + "\n")
             self.out.stderr.flush()
         return False
 
