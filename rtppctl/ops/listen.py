@@ -9,10 +9,19 @@ Every record has a `type` ("timeout", "dtmf", "status" or "unknown"), a `time` a
 - dtmf: the same, plus `id`, `digit`, `duration`, `volume`, `stream` and `is_callid` as
   E_RTPPROXY_DTMF has them (the Call-ID of a `Dc` tag is taken from the tag when the ledger does not know it);
 - status: `status` ("active"/"inactive"), `set`, `reason` (E_RTPPROXY_STATUS, the right way round);
-- unknown: `reason`, `raw`.
+- unknown: `reason`, `raw`: a line that starts with neither `T` nor `D` (the module ignores
+  those), the placeholder `I`, a `D` line without its fields, an overlong or cut-off line. An
+  unknown record is never a timeout, and runs no --exec unless asked (`fires_exec`).
 
 `raw`, the line as received with anything unprintable escaped, is in unknown records, and in
 every record with `listen --raw`.
+
+--exec gets a record as environment variables (`exec_environment`), which cannot hold a NUL byte:
+every `RTPPCTL_<KEY>` is the record's value as `--json` shows it (true/false, numbers in decimal,
+empty for null), percent-encoded where it holds `%` or a character that is not printable (NUL and
+the other controls, C1 controls, format characters), and, in `RTPPCTL_RAW`, a byte that is not
+UTF-8; so any URL decoder gives back the exact value, and a value without those reads as it is.
+`RTPPCTL_RAW` is always the line as received (exact bytes, not the escaped `raw` of the record).
 """
 
 from __future__ import annotations
@@ -42,6 +51,49 @@ def shown_raw(data: bytes) -> str:
 #: Every key a record can have: --exec sets RTPPCTL_<KEY> for each, empty when the type has none.
 ALL_KEYS = ("type", "time", "relay", "tag", "call_id", "dialog", "id", "digit", "duration", "volume", "stream",
             "is_callid", "status", "set", "reason", "raw")
+
+
+def fires_exec(record: dict[str, Any], *, unknown: bool = False) -> bool:
+    """Whether --exec runs for this record: every type but unknown, unless `unknown` (--exec-unknown)."""
+    return unknown or record["type"] != "unknown"
+
+
+def exec_value(text: str) -> str:
+    """A value an environment variable can hold, and any URL decoder undoes: `%` and every
+    character that is not printable (NUL and the other controls, C1 controls, format characters
+    such as bidi overrides, separators other than the space) written as `%XX` per UTF-8 byte, and
+    the stand-in of an undecodable byte (a surrogate escape) as that byte."""
+    if text.isprintable() and "%" not in text:
+        return text  # the common case, without the escaping pass
+    parts = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape): the byte itself
+            parts.append(f"%{code - 0xDC00:02X}")
+        elif char == "%" or not char.isprintable():
+            parts.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass")))
+        else:
+            parts.append(char)
+    return "".join(parts)
+
+
+def exec_environment(record: dict[str, Any], raw: bytes | None = None) -> dict[str, str]:
+    """`RTPPCTL_<KEY>` for every key a record can have (empty when its type has none), the values
+    as `--json` writes them (true/false, numbers in decimal), escaped by `exec_value`; `raw`, the
+    line as received, makes `RTPPCTL_RAW` exact."""
+    environment = {}
+    for key in ALL_KEYS:
+        value = record.get(key)
+        if value is None:
+            text = ""
+        elif value is True or value is False:
+            text = "true" if value else "false"
+        else:
+            text = exec_value(str(value))
+        environment[f"RTPPCTL_{key.upper()}"] = text
+    if raw is not None:
+        environment["RTPPCTL_RAW"] = exec_value(raw.decode("utf-8", "surrogateescape"))
+    return environment
 
 
 def event_records(batch: Notifications, lookup: Callable[[str], LedgerEntry | None] | None, *,
@@ -107,4 +159,5 @@ def relay_addresses(service: RelayService) -> set[str]:
     return addresses
 
 
-__all__ = ["ALL_KEYS", "batch_common", "event_records", "relay_addresses", "shown_raw", "status_record"]
+__all__ = ["ALL_KEYS", "batch_common", "event_records", "exec_environment", "exec_value", "fires_exec", "relay_addresses",
+           "shown_raw", "status_record"]

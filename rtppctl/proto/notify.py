@@ -9,11 +9,18 @@ completed so far, and a partial line waits for the next piece. The rules it keep
 - Lines end at `\\n` (a `\\r` before it is dropped); a line longer than `max_line` bytes is one
   `Overlong` event and the rest of it, up to the next `\\n`, is skipped, so a peer sending an
   endless line costs bounded memory.
+- A line is told by its first byte, as the module's notification process does
+  (OpenSIPS `modules/rtpproxy/notification_process.c`, `notification_handler`): `T` is a timeout,
+  `D` DTMF, `I` the placeholder the module ignores, and any other first byte is `Unknown`, never a
+  timeout (the module logs "Unhandled command" and drops it).
 - A timeout line is `T<h_entry>.<h_id>` for the module's dialog tags (each number written in
-  OpenSIPS's reversed hex, decoded here) or any other tag, given back as received (the relay has
+  OpenSIPS's reversed hex, decoded here) or any other `T` tag, given back as received (the relay has
   already URL-decoded it). A DTMF line is split from the right, so a tag with spaces in it (an
-  OpenSIPS `c<callid>` tag goes out raw) still gives the right digit, volume, duration and stream.
-- Anything else is an `Unknown` event with the bytes as received, never an exception.
+  OpenSIPS `c<callid>` tag goes out raw) still gives the right digit, volume, duration and stream; a
+  `D` line without them is `Unknown`.
+- Any byte may arrive, NUL included: the relay writes the decoded tag back unescaped
+  (RTPProxy `src/rtpp_notify.c` copies it with memcpy). Text fields are the line decoded as UTF-8
+  with invalid bytes replaced (U+FFFD), `raw` keeps the exact bytes; nothing here raises.
 
 Events are named tuples: a relay may send tens of thousands a second, and they are made per line.
 """
@@ -115,12 +122,14 @@ def parse_line(line: bytes) -> Event:
     if first == "D":
         dtmf = _dtmf(text, line)
         return dtmf if dtmf is not None else Unknown(line, "a D line without digit, volume, duration and stream")
-    if text == "I":
+    if first == "I":
+        # The module ignores every line that starts with I, not only a bare "I".
         return Ignored(line)
     if not text:
         return Unknown(line, "empty line")
-    # Any other tag a client sent with U (rtppctl's flag n<SOCK> takes the module's): a timeout.
-    return Timeout(text, None, line)
+    # The module dispatches on the first byte and only T ends a dialog: a tag that starts with
+    # anything else was never a timeout tag (rtppctl's and OpenSIPS's all start with T).
+    return Unknown(line, "neither a timeout (T...), DTMF (D...) nor the placeholder I")
 
 
 def _dtmf(text: str, line: bytes) -> Dtmf | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rtppctl.proto.notify import (
@@ -39,6 +39,56 @@ def test_odd_lines_are_unknown_not_errors():
     assert isinstance(parse_line(b""), Unknown)
     assert isinstance(parse_line(b"D5 x"), Unknown)
     assert isinstance(parse_line(b"Dcabc 5 10 640 7"), Unknown)  # stream is 0 or 1
+
+
+def test_a_line_is_told_by_its_first_byte_as_the_module_tells_it():
+    # OpenSIPS modules/rtpproxy/notification_process.c, notification_handler(): a switch on the
+    # first character, 'I' ignored, 'T' ends a dialog, 'D' raises E_RTPPROXY_DTMF, and the default
+    # case only warns "Unhandled command". A line that does not start with T is no timeout.
+    for line in (b"abc", b"tlower", b"1.2", b" Tspace-first", b"\x00Tnul-first", b"X" * 40):
+        event = parse_line(line)
+        assert isinstance(event, Unknown) and event.raw == line, line
+    # The module ignores every line that starts with I, not only "I".
+    assert isinstance(parse_line(b"Ixyz"), Ignored)
+    # Any T line is a timeout, even one whose tag is not the module's T<did>.
+    assert parse_line(b"T") == Timeout("T", None, b"T")
+    assert parse_line(b"Tnot a did") == Timeout("Tnot a did", None, b"Tnot a did")
+
+
+# No line feed inside a line; everything else, NUL, CR, DEL and bytes that are not UTF-8 included.
+any_line = st.binary(max_size=80).map(lambda data: data.replace(b"\n", b""))
+
+
+@given(any_line)
+@example(b"T\x00")
+@example(b"\x00T")
+@example(b"Dc\x00 5 10 800 1")
+@example(b"T\xff\xfe\r")
+def test_any_line_of_any_bytes_is_one_event_kept_byte_for_byte(line):
+    event = parse_line(line)
+    assert event.raw == line
+    first = line[:1]
+    if first == b"T":
+        assert isinstance(event, Timeout) and event.tag == line.decode("utf-8", "replace")
+    elif first == b"I":
+        assert isinstance(event, Ignored)
+    elif first == b"D":
+        assert isinstance(event, (Dtmf, Unknown))
+    else:
+        assert isinstance(event, Unknown)  # never a timeout, whatever follows
+
+
+@given(st.lists(any_line, min_size=1, max_size=20), st.lists(st.integers(0, 2000), max_size=12))
+def test_a_stream_of_any_lines_in_any_pieces_loses_nothing(lines, cuts):
+    # A NUL, a lone CR or an invalid UTF-8 sequence never merges, splits or drops a line.
+    lines = [line.rstrip(b"\r") for line in lines]  # a CR before the LF is part of the line end
+    data = b"".join(line + b"\n" for line in lines)
+    parser = NotifyParser()
+    events = []
+    for start, end in zip([0, *sorted(cuts)], [*sorted(cuts), len(data)]):
+        events += parser.feed(data[start:end])
+    events += parser.close()
+    assert [event.raw for event in events] == lines
 
 
 STREAM = b"Ta1.b2\nDcx 1 10 800 0\r\nI\nTagain\n" * 3
