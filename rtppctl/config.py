@@ -84,7 +84,7 @@ class Config:
 
     #: Relay sets, one module `rtpproxy_sock` value each: "[SET ==] node [node ...]".
     rtpproxy_sock: tuple[str, ...] = (DEFAULT_CONTROL_SOCKET,)
-    #: Seconds a relay found unreachable stays disabled.
+    #: Seconds a relay found unreachable stays disabled; 0 or less: every selection probes it again.
     rtpproxy_disable_tout: int = 60
     #: Seconds to wait for each reply.
     rtpproxy_timeout: float = 1.0
@@ -236,11 +236,7 @@ def _db_url(value: Any) -> str:
     from rtppctl.dburl import parse_db_url  # noqa: PLC0415
 
     text = _text(value)
-    try:
-        parse_db_url(text)
-    except ConfigError as exc:
-        raise _Unexpected("sqlite:///path, postgresql://user:password@host/db or mysql://user:password@host/db"
-                          f" ({exc.message})") from None
+    parse_db_url(text)  # a URL rtppctl cannot use: ConfigError naming the part, password masked
     return text
 
 
@@ -367,7 +363,10 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Without it (and without db_url) rtppctl talks to the embedded relay on udp:127.0.0.1:22222.\n"
         "With db_url set, the module reads the database instead of these values.",
     ),
-    Parameter("rtpproxy_disable_tout", _integer(0, limits.MAX_DISABLE_SECONDS), "Seconds an unreachable relay stays disabled."),
+    Parameter(
+        "rtpproxy_disable_tout", _integer(limits.MIN_DISABLE_SECONDS, limits.MAX_DISABLE_SECONDS),
+        "Seconds an unreachable relay stays disabled; 0 or less: probed again on every call, as in the module.",
+    ),
     Parameter("rtpproxy_timeout", _seconds, "Seconds to wait for each reply (the module writes it as a string, \"0.2\")."),
     Parameter("rtpproxy_autobridge", _switch, "Auto-bridging (true/false or 0/1); does not work with forking."),
     Parameter("rtpproxy_retr", _integer(1, limits.MAX_RETRIES), "Sends per command to a udp relay before it counts as unreachable."),
@@ -581,6 +580,9 @@ def _checked(where: str, key: str, parameter: Parameter, value: Any) -> Any:
 
         shown = toml_spelling(mask(value) if isinstance(value, str) else value)
         raise ConfigError(f"{where}: {key}: expected {exc.expected}, got {shown}") from None
+    except ConfigError as exc:
+        # A database URL with a malformed part: its message names the key and the part.
+        raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
 
 
 def _unknown_key(where: str, key: str, value: Any, known: Mapping[str, Parameter], prefix: str = "") -> ConfigError:

@@ -134,6 +134,9 @@ def test_an_empty_file_is_all_defaults_from_that_file(tmp_path):
         ('rtpproxy_sock = ["1 == udp:a:1", "2 == udp:b:2"]', "rtpproxy_sock", ("1 == udp:a:1", "2 == udp:b:2")),
         ("rtpproxy_disable_tout = 20", "rtpproxy_disable_tout", 20),
         ("rtpproxy_disable_tout = 0", "rtpproxy_disable_tout", 0),
+        # The module takes any int; below 0 a disabled relay is probed again on every call (§2.2).
+        ("rtpproxy_disable_tout = -1", "rtpproxy_disable_tout", -1),
+        ("rtpproxy_disable_tout = -31536000", "rtpproxy_disable_tout", -31536000),
         ('rtpproxy_timeout = "0.2"', "rtpproxy_timeout", 0.2),
         ("rtpproxy_timeout = 0.5", "rtpproxy_timeout", 0.5),
         ("rtpproxy_timeout = 2", "rtpproxy_timeout", 2.0),
@@ -171,8 +174,9 @@ def test_every_key_reads_as_the_module_takes_it(tmp_path, text, key, value):
     [
         ("rtpproxy_sock = 5", "rtpproxy_sock", "a string or a list of strings"),
         ('rtpproxy_sock = ["udp:a:1", 2]', "rtpproxy_sock", "a string or a list of strings"),
-        ("rtpproxy_disable_tout = -1", "rtpproxy_disable_tout", "an integer 0.."),
-        ('rtpproxy_disable_tout = "60"', "rtpproxy_disable_tout", "an integer 0.."),
+        ("rtpproxy_disable_tout = -31536001", "rtpproxy_disable_tout", "an integer -31536000..31536000"),
+        ("rtpproxy_disable_tout = 31536001", "rtpproxy_disable_tout", "an integer -31536000..31536000"),
+        ('rtpproxy_disable_tout = "60"', "rtpproxy_disable_tout", "an integer -31536000.."),
         ("rtpproxy_timeout = 0", "rtpproxy_timeout", "a number of seconds from 0.001 to 3600"),
         ('rtpproxy_timeout = "soon"', "rtpproxy_timeout", "a number of seconds from 0.001 to 3600"),
         ("rtpproxy_timeout = true", "rtpproxy_timeout", "a number of seconds from 0.001 to 3600"),

@@ -2,10 +2,19 @@
 
 Kept apart from the relay-level operations so that one-shot commands such as `version` do not pay
 for loading them; `rtppctl.ops` re-exports every name here on first use.
+
+With a state store, an offer or answer reads the call's ledger entry before anything is sent (a
+store that cannot be used stops the command with nothing on a relay; with `--target` too, whose
+calls are recorded as well), picks the call's notification tags so that no other live call has
+them, and afterwards changes the entry in one transaction that states what it read. When the
+relay holds a session this command made and the ledger cannot record it, the session is deleted
+again (`D` to the node that answered the `U`) and the command fails: a session a relay holds is
+never unknown to rtppctl.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -14,13 +23,18 @@ from rtppctl.proto import command as cmd
 from rtppctl.proto import limits
 from rtppctl.proto import offer as planner
 from rtppctl.proto import sdp as sdp_mod
-from rtppctl.proto.errors import ExitCode, InputError, ProxyError, RtppctlError
+from rtppctl.proto.errors import ConfigError, ExitCode, InputError, ProxyError, RtppctlError
 from rtppctl.proto.flags import parse_flags
 from rtppctl.proto.sip import SipMessage, looks_like_sip, parse_sip, with_body
 
 if TYPE_CHECKING:
     from rtppctl.net.client import RelayClient
     from rtppctl.relays.service import Member, RelayService
+    from rtppctl.relays.store import LedgerEntry
+
+#: Derived dialog ids tried for a call before giving up: with 2**44 values, a second one is
+#: needed only when another live call's tags meet the first by a rare chance.
+_DIALOG_ATTEMPTS = 16
 
 
 # -- offer / answer / engage / unforce ------------------------------------------------------------
@@ -100,7 +114,7 @@ class Relay:
     given), with what rtppctl's configuration says about SDP."""
 
     service: RelayService
-    #: The --target specs; when given, they bypass the sets and the ledger.
+    #: The --target specs; when given, they bypass the sets and health (the ledger still records the call).
     targets: Sequence[str] | None = None
     #: The set to choose from (None: the default set).
     set_id: int | None = None
@@ -258,11 +272,15 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
     source_ip = prepared.call.source_ip.value
     service = relay.service
     letter, _ = planner.command_and_tags(leg, offer=prepared.offer, force_lookup=flags.force_lookup)
+    # Read before anything is sent: a state store that cannot be used ends the command here, with
+    # nothing left on a relay; the entry read is what the ledger write afterwards expects.
+    known = service.ledger(leg.call_id)
+    derived, take_tags, warnings = _dialog_for(service, prepared, known)
 
     def send(member: Member, client: RelayClient) -> tuple[Member, planner.Plan, list[dict[str, str]], dict[int, Any]]:
         steps = planner.plan(
             sdp, flags, leg, offer=prepared.offer, capabilities=service.capabilities(member), source_ip=source_ip,
-            notify_socket=relay.notify_socket, dialog_id=prepared.dialog_id,
+            notify_socket=relay.notify_socket, dialog_id=prepared.dialog_id, derived_dialog=derived,
         )
         sent: list[dict[str, str]] = []
         replies = {}
@@ -273,7 +291,8 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
         return member, steps, sent, replies
 
     if letter == "U":
-        member, steps, sent, replies = service.offer(leg.call_id, send, targets=relay.targets, set_id=relay.set_id)
+        member, steps, sent, replies = service.offer(leg.call_id, send, targets=relay.targets, set_id=relay.set_id,
+                                                     read=known)
     else:
         chosen = service.for_call(leg.call_id, targets=relay.targets, set_id=relay.set_id)
         member, steps, sent, replies = service.attempt(chosen, lambda client: send(chosen, client), letter=letter)
@@ -294,7 +313,7 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
         )
         targets[medianum] = sdp_mod.MediaTarget(reply.port, address, family)
         streams.append(StreamResult(medianum, stream.media, reply.port, address, family))
-    _keep_in_ledger(service, member, prepared, steps, streams, by_medianum)
+    warnings += _keep_in_ledger(service, member, prepared, steps, streams, by_medianum, known, take_tags)
     body = prepared.call.body
     new_sdp = body if flags.keep_sdp else sdp_mod.rewrite(
         sdp, targets, rewrite_origin=flags.rewrite_origin,
@@ -310,35 +329,127 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
         letter=steps.letter,
         streams=streams,
         commands=sent,
-        warnings=list(steps.warnings),
+        warnings=[*warnings, *steps.warnings],
+    )
+
+
+def _dialog_for(service: RelayService, prepared: PreparedRewrite,
+                known: LedgerEntry | None) -> tuple[tuple[int, int] | None, bool, list[str]]:
+    """The stand-in dialog id for the call's notification tags, whether the ledger write may take
+    tags from other calls, and warnings.
+
+    A dialog id the user gave is theirs: kept, with a warning when a live call of the ledger has
+    its tags already (that call loses them in the ledger). Otherwise, with flag n, a call the
+    ledger knows keeps the dialog id of its tags; a new one gets the first derived id whose tags
+    no other live call holds. The ledger write checks again (another process may take a tag in
+    between): a tag can never belong to two calls in the ledger.
+    """
+    flags, leg = prepared.flags, prepared.leg
+    if prepared.dialog_id is not None:
+        if not (flags.notify or flags.dtmf):
+            return None, False, []
+        notify, dtmf = planner.dialog_tags(prepared.dialog_id)
+        warnings = []
+        for wanted, tag in ((flags.notify, notify), (flags.dtmf, dtmf)):
+            holder = service.tag_holder(tag, leg.call_id) if wanted else None
+            if holder is not None:
+                entry, ident = prepared.dialog_id
+                warnings.append(
+                    f"dialog id {entry}.{ident}: the tag {tag!r} is also live call {holder.call_id!r}'s; the relay "
+                    f"will report both calls with it, and the ledger now gives it to call {leg.call_id!r}")
+        return None, True, warnings
+    if not flags.notify:
+        return None, False, []
+    if known is not None:
+        kept = planner.dialog_id_of_tag(known.notify_tag) or planner.dialog_id_of_tag(known.dtmf_tag)
+        if kept is not None:
+            return kept, False, []
+    for attempt in range(_DIALOG_ATTEMPTS):
+        candidate = planner.derived_dialog_id(leg.call_id, attempt)
+        if not any(service.tag_holder(tag, leg.call_id) for tag in planner.dialog_tags(candidate)):
+            return candidate, False, []
+    raise ConfigError(
+        f"{service.state_shown}: every notification tag rtppctl can derive for call {leg.call_id!r} belongs to "
+        "another live call in the ledger",
+        "give the call a dialog id of its own with --dialog-id, or prune the ledger (rtppctl sessions --prune)",
     )
 
 
 def _keep_in_ledger(service: RelayService, member: Member, prepared: PreparedRewrite, steps: planner.Plan,
-                    streams: list[StreamResult], by_medianum: dict[int, Any]) -> None:
+                    streams: list[StreamResult], by_medianum: dict[int, Any], known: LedgerEntry | None,
+                    take_tags: bool) -> list[str]:
     """An offer (re)writes the call's ledger entry; an answer adds the To tag to it (or, for a
-    call the ledger does not know, writes one, so the call's later commands find its node)."""
-    from rtppctl.relays.store import LedgerEntry, LedgerStream  # noqa: PLC0415
+    call the ledger does not know, writes one, so the call's later commands find its node).
+    Each is one transaction expecting `known`, the entry read before the relay was asked.
+
+    A call that changed meanwhile (another command ended or moved it) is not written over: an
+    answer or lookup says so in a warning; an offer's U made or changed a session the ledger
+    cannot hold, so it is deleted again, as when the store fails after the U (both ConfigError)."""
+    from rtppctl.relays.store import LedgerChanged, LedgerEntry, LedgerStream  # noqa: PLC0415
 
     leg = prepared.leg
-    known = service.ledger(leg.call_id)
-    now = service.now()
-    if known is not None and not prepared.offer:
-        service.remember(replace(known, to_tag=known.to_tag or leg.to_tag or None, last_used_at=now))
-        return
-    service.remember(LedgerEntry(
-        call_id=leg.call_id,
-        from_tag=leg.from_tag,
-        to_tag=leg.to_tag or None,
-        set_id=member.set_id,
-        node_url=member.node.url,
-        advertised=member.node.advertised,
-        streams=tuple(LedgerStream(s.medianum, s.port, tuple(by_medianum[s.medianum].codecs)) for s in streams),
-        notify_tag=steps.notify_tag,
-        dtmf_tag=steps.dtmf_tag,
-        created_at=known.created_at if known is not None else now,
-        last_used_at=now,
-    ))
+    if service.store is None:
+        return []
+    try:
+        if known is not None and not prepared.offer:
+            if service.add_to_tag(known, leg.to_tag or None) is None:
+                return [f"the ledger's entry for call {leg.call_id!r} was removed or moved by another command while "
+                        "this answer ran; it was left as it is"]
+            return []
+        now = service.now()
+        service.remember(LedgerEntry(
+            call_id=leg.call_id,
+            from_tag=leg.from_tag,
+            to_tag=leg.to_tag or None,
+            set_id=member.set_id,
+            node_url=member.node.url,
+            advertised=member.node.advertised,
+            streams=tuple(LedgerStream(s.medianum, s.port, tuple(by_medianum[s.medianum].codecs)) for s in streams),
+            notify_tag=steps.notify_tag,
+            dtmf_tag=steps.dtmf_tag,
+            created_at=known.created_at if known is not None else now,
+            last_used_at=now,
+        ), replacing=known, offer=steps.letter == "U", take_tags=take_tags)
+    except LedgerChanged as err:
+        if steps.letter != "U":
+            return [f"{err.message}; it was left as it is"]
+        # The call changed meanwhile: whatever session this U made or changed is no longer the
+        # ledger's, so it goes, whatever node it is on.
+        undo = err.holder is None or known is None or known.node_url != member.node.url
+        raise _undo_offer(service, member, leg, steps, err) if undo else err from None
+    except ConfigError as err:
+        # The store failed for good (its budget ran out, the server went). A session that was
+        # there before (the ledger has the call on this node) stays known; a new one goes.
+        if steps.letter == "U" and (known is None or known.node_url != member.node.url):
+            raise _undo_offer(service, member, leg, steps, err) from None
+        raise
+    return []
+
+
+def _undo_offer(service: RelayService, member: Member, leg: planner.CallLeg, steps: planner.Plan,
+                cause: ConfigError) -> ConfigError:
+    """Delete the session the offer's U made on `member` (with the U's tags), because the ledger
+    could not record it; the error to raise, saying what happened to the session."""
+    line = cmd.delete(leg.call_id, steps.tags[0], steps.tags[1] if len(steps.tags) > 1 else None)
+    node = member.node.url
+    hint = "run it again once the state database can be used, or with --state none to run without the ledger"
+    try:
+        reply = service.attempt(member, lambda client: client.exchange(line).reply, letter="D")
+        code = cmd.error_code(reply)
+        if code is not None and code != cmd.SESSION_NOT_FOUND:
+            raise ProxyError(code, command=line, node=node)
+    except RtppctlError as err:
+        return ConfigError(
+            f"{cause.message}; deleting the session {node} had just made for call {leg.call_id!r} failed too "
+            f"({err.message}): the relay holds a call the ledger does not know",
+            "once the relay answers, remove it with: rtppctl --state none unforce -t "
+            + " ".join(shlex.quote(word) for word in (node, "--call-id", leg.call_id, "--from-tag", steps.tags[0])),
+        )
+    return ConfigError(
+        f"{cause.message}; so that no call is left that the ledger does not know, the session {node} had just made "
+        f"for call {leg.call_id!r} was deleted again (D)",
+        hint,
+    )
 
 
 @dataclass(frozen=True)
@@ -428,6 +539,7 @@ def unforce(relay: Relay, call_id: str, from_tag: str, to_tag: str | None = None
     code = cmd.error_code(reply)
     if code is not None and code != cmd.SESSION_NOT_FOUND:
         raise ProxyError(code, command=line, node=member.node.url)
-    # Deleted, or already gone: either way the relay holds no session for the call any more.
-    service.forget(call_id)
+    # Deleted, or already gone: either way the relay holds no session for the call any more. The
+    # entry goes only while it names this node: a call another command moved meanwhile stays.
+    service.forget(call_id, node_url=member.node.url)
     return UnforceResult(member.node.url, line, reply, code is None)

@@ -10,11 +10,16 @@ The rule it keeps: whatever is wrong with the input is found before the relay is
 `check` raises every `InputError` that `plan` could raise with any relay's capabilities, so the
 caller runs it before it connects, and `plan`, which needs the capabilities the relay answered,
 never refuses what `check` let through.
+
+It also owns the stand-in dialog ids rtppctl derives for notification tags when none is given
+(`derived_dialog_id`): 12 + 32 bits of a hash of the Call-ID, so tags of different calls do not
+meet by chance, and a numbered series of further candidates for the caller that finds one taken
+by another live call (the ledger, in `ops.offer_answer`).
 """
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from dataclasses import dataclass, field
 
 from rtppctl.proto import command as cmd
@@ -37,9 +42,14 @@ _WIDEST_CAPABILITY_SETS = (
     _EVERY_CAPABILITY - {"NOTIFY_WILD"},
     _EVERY_CAPABILITY - {"NOTIFY"},
 )
-#: OpenSIPS dialog hash table size (the dialog module's default); used to derive a dialog id
-#: when none is given, since outside OpenSIPS there is no dialog table to take one from.
+#: OpenSIPS dialog hash table size (the dialog module's default): a derived dialog id's entry
+#: part stays below it, so rtppctl's tags look like the ones OpenSIPS sends.
 DIALOG_HASH_SIZE = 4096
+#: The id part of a derived dialog id is 32 bits (OpenSIPS keeps h_id in an unsigned int), so a
+#: derived tag is at most `T` + 3 + `.` + 8 = 13 characters, well within the module's 30.
+_DIALOG_ID_BITS = 32
+#: The derived dialog id whose tags are the longest: what `check` plans with.
+_LONGEST_DERIVED_DIALOG = (DIALOG_HASH_SIZE - 1, 2**_DIALOG_ID_BITS - 1)
 
 
 @dataclass(frozen=True)
@@ -122,10 +132,46 @@ def parse_dialog_id(text: str) -> tuple[int, int]:
     return int(entry), int(ident)
 
 
-def derived_dialog_id(call_id: str) -> tuple[int, int]:
+def derived_dialog_id(call_id: str, attempt: int = 0) -> tuple[int, int]:
     """A stable stand-in dialog id for a call when none is given (rtppctl's choice, not the module's:
-    OpenSIPS takes it from its dialog table, which does not exist outside the proxy)."""
-    return zlib.crc32(call_id.encode("utf-8")) % DIALOG_HASH_SIZE, 1
+    OpenSIPS takes it from its dialog table, which does not exist outside the proxy).
+
+    Both parts come from one hash of the Call-ID: 12 bits for the entry (below DIALOG_HASH_SIZE)
+    and 32 for the id, 2**44 values in all, so two calls share one only by a rare chance; the
+    caller that finds the id taken by another live call asks for `attempt` 1, 2, ... in turn,
+    each as stable as the first.
+    """
+    if attempt < 0:
+        raise ValueError(f"attempt must not be negative, got {attempt}")
+    data = call_id.encode("utf-8", "surrogatepass") + (b"" if attempt == 0 else b"\x00" + str(attempt).encode())
+    number = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+    return (number >> _DIALOG_ID_BITS) % DIALOG_HASH_SIZE, number & ((1 << _DIALOG_ID_BITS) - 1)
+
+
+def dialog_id_of_tag(tag: str | None) -> tuple[int, int] | None:
+    """The dialog id inside a notify tag `T<did>` or a DTMF tag `Dd<did>` as `notify_tag` and
+    `dtmf_tag` write them; None for any other tag (`Dc<callid>`, a tag from elsewhere)."""
+    if tag is None:
+        return None
+    for prefix in ("T", "Dd"):
+        if tag.startswith(prefix):
+            entry, dot, ident = tag[len(prefix):].partition(".")
+            parts = [_reverse_hex_value(entry), _reverse_hex_value(ident)] if dot else [None]
+            if None not in parts:
+                return parts[0], parts[1]  # type: ignore[return-value]
+    return None
+
+
+def _reverse_hex_value(text: str) -> int | None:
+    # The inverse of reverse_hex: lower-case hex digits, least significant first, nothing else.
+    if not text or len(text) > 16 or any(char not in "0123456789abcdef" for char in text):
+        return None
+    return int(text[::-1], 16)
+
+
+def dialog_tags(dialog_id: tuple[int, int]) -> tuple[str, str]:
+    """The notify tag and the DTMF tag a dialog id gives: what must not belong to another call."""
+    return notify_tag(dialog_id), dtmf_tag("", dialog_id)
 
 
 def notify_tag(dialog_id: tuple[int, int]) -> str:
@@ -173,6 +219,7 @@ def check(
     source_ip: str | None = None,
     notify_socket: str | None = None,
     dialog_id: tuple[int, int] | None = None,
+    derived_dialog: tuple[int, int] | None = None,
 ) -> None:
     """Raise every InputError that `plan` could raise for this input, whatever the relay's
     capabilities: tokens, tags, the notify socket flags n and d need, notify and DTMF tags, the
@@ -182,9 +229,12 @@ def check(
     the capability sets that together make every command as large and as strictly checked as any
     relay could (see _WIDEST_CAPABILITY_SETS) and drops the result.
     """
+    # The caller may pick any derived dialog id later (a later attempt when one is taken): the
+    # longest one any attempt can give stands in for it.
+    derived = derived_dialog or _LONGEST_DERIVED_DIALOG
     for capabilities in _WIDEST_CAPABILITY_SETS:
         plan(sdp, flags, leg, offer=offer, capabilities=capabilities, source_ip=source_ip,
-             notify_socket=notify_socket, dialog_id=dialog_id)
+             notify_socket=notify_socket, dialog_id=dialog_id, derived_dialog=derived)
 
 
 def plan(
@@ -197,12 +247,16 @@ def plan(
     source_ip: str | None = None,
     notify_socket: str | None = None,
     dialog_id: tuple[int, int] | None = None,
+    derived_dialog: tuple[int, int] | None = None,
 ) -> Plan:
     """The commands of an offer (`offer=True`) or answer for every proxied stream of `sdp`.
 
     `capabilities` holds the module bit names the relay answered 1 to (REPACK, CODECS, NOTIFY,
     NOTIFY_WILD, SUBCOMMAND, TTL_CHANGE, ...). `source_ip` is where the SIP message came from;
     without it (or with flag r or a) the SDP's own address is sent, as for the module's body_var.
+    `dialog_id` is the one the user gave; `derived_dialog` the stand-in the caller chose for the
+    call (see `derived_dialog_id`), used only where the module would have its dialog, that is
+    when the notify tag is sent and no `dialog_id` was given (default: attempt 0).
     It raises no InputError that `check` would not have raised for the same input.
     """
     cmd.validate_call_id(leg.call_id)
@@ -210,6 +264,7 @@ def plan(
     if leg.to_tag:
         cmd.validate_tag(leg.to_tag, "to-tag")
     _check_dialog_id(dialog_id)
+    _check_dialog_id(derived_dialog)
     letter, tags = command_and_tags(leg, offer=offer, force_lookup=flags.force_lookup)
     warnings: list[str] = []
 
@@ -238,7 +293,7 @@ def plan(
     if wants_notify or wants_dtmf:
         dialog = dialog_id
         if dialog is None and wants_notify:
-            dialog = derived_dialog_id(leg.call_id)
+            dialog = derived_dialog or derived_dialog_id(leg.call_id)
         socket = notify_socket_for(notify_socket, flags, notify_wild="NOTIFY_WILD" in capabilities)
         if socket is None:
             raise InputError(

@@ -7,6 +7,11 @@ after the recheck time probes the node again (protocol.md §2.2, §11). Every ru
 raises. Pure: the caller supplies the clock and carries out the actions (probe the node, raise the
 status event). The status event is the right way round here: `inactive` when a node stops being
 usable, `active` when it becomes usable again (the module's MI path reports them inverted, §15).
+
+A disable timeout (`rtpproxy_disable_tout`) of 0 or less puts the recheck time at or before the
+failure, so every selection probes a node that is out, as the module's code does (§2.2: it always
+sets `now + tout`; the old "-1 disables rechecks" of its changelog no longer holds);
+`recheck_due` says so even of a recheck time an earlier run stored with a longer timeout.
 """
 
 from __future__ import annotations
@@ -92,9 +97,12 @@ class Health:
     def selectable(self) -> bool:
         return self.state is State.ENABLED
 
-    def recheck_due(self, now: float) -> bool:
-        """Selection must probe the node before deciding (it is out, and its time has come)."""
-        return self.state in _OUT and self.recheck_at is not None and self.recheck_at <= now
+    def recheck_due(self, now: float, disable_timeout: float | None = None) -> bool:
+        """Selection must probe the node before deciding: it is out, and its time has come, or
+        the `disable_timeout` in force is 0 or less (every selection probes it then)."""
+        if self.state not in _OUT or self.recheck_at is None:
+            return False
+        return self.recheck_at <= now or (disable_timeout is not None and disable_timeout <= 0)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ The run context builds one per run. It owns:
 - failover: an offer whose node fails (no usable reply, or `E7`-`E10` to `U`) disables the node and
   goes to the node the module picks next; every other command stays on its node and fails naming it;
 - the session ledger: which node holds each call, so a call's later commands follow its offer.
+  Every change to it says what it expects to find (`remember(replacing=)`, `add_to_tag`,
+  `forget(node_url=)`), so commands on one call at once never bring a removed call back or
+  write an older node over a newer one (`relays.store`).
 
 The health table, the selector and the store are imported where they are used: a one-shot
 command given `--target` needs none of them and starts faster without.
@@ -26,7 +29,10 @@ changes go to the `on_status` callback.
 Probe results and health: a probe applies to an enabled node (failure disables it) and to a
 disabled one (success brings it back: the disable timeout spares a dead relay, not a live one). A
 node in probing mode (`enable 2`) is only judged once its recheck is due, as the operator asked,
-and a node that is off is never probed.
+and a node that is off is never probed. With `rtpproxy_disable_tout` 0 or less every selection
+probes the nodes that are out, as the module's code does (§2.2); a node that failed during this
+command is still not asked again by the same command (the module would, and with a relay that
+answers E7-E10 to U it would go round for ever).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from rtppctl.proto import limits
 from rtppctl.proto.errors import NODE_FAILURE_CODES, ConfigError, InputError, ProxyError, TransportError
@@ -51,6 +57,9 @@ if TYPE_CHECKING:
     from rtppctl.relays.store import LedgerEntry, NodeRecord, StateStore
 
 T = TypeVar("T")
+
+#: `offer(read=...)` or `remember(replacing=...)` left out.
+_UNREAD: Any = object()
 
 #: Seconds the health read from the store is trusted before it is read again: long-running
 #: commands (`shell`, `show --watch`) see what other processes changed, one-shot ones read once.
@@ -399,7 +408,8 @@ class RelayService:
         def applies(health: Health) -> bool:
             if health.state is State.OFF:
                 return False
-            return health.state is not State.PROBING or forced or health.recheck_due(now)
+            return (health.state is not State.PROBING or forced
+                    or health.recheck_due(now, self.config.disable_timeout))
 
         return applies
 
@@ -468,7 +478,7 @@ class RelayService:
             health = self.record(member).health
             if member.node.url in skipped or health.state is State.ENABLED or health.state is State.OFF:
                 continue
-            if every or (health.recheck_due(now) and Action.PROBE in apply(
+            if every or (health.recheck_due(now, self.config.disable_timeout) and Action.PROBE in apply(
                     health, Event.RECHECK_DUE, now=now, disable_timeout=self.config.disable_timeout).actions):
                 due.append(member)
         if due:
@@ -525,16 +535,18 @@ class RelayService:
         self._event(member, Event.COMMAND_FAILED, f"{what}: {err.message}")
 
     def offer(self, call_id: str, work: Callable[[Member, RelayClient], T], *,
-              targets: Sequence[str] | None = None, set_id: int | None = None) -> T:
+              targets: Sequence[str] | None = None, set_id: int | None = None,
+              read: LedgerEntry | None = _UNREAD) -> T:
         """An offer: to the target, else to the node selection picks; when that node fails, to the
-        node the module would pick next, until one succeeds or none is left."""
+        node the module would pick next, until one succeeds or none is left. `read` is the call's
+        ledger entry (or None) when the caller has read it already."""
         target = self.one_target(targets)
         if target is not None:
             return self.attempt(target, lambda client: work(target, client), letter="U")
         failed: dict[str, str] = {}
         # A call the ledger knows (a re-INVITE, a late offer's second U) stays on its node while
         # that node is usable, even if the weights changed since.
-        entry = self.ledger(call_id)
+        entry = self.ledger(call_id) if read is _UNREAD else read
         if entry is not None:
             known = self.member_of(entry)
             if known.set_id == (self.config.default_set if set_id is None else set_id) and self.record(known).health.selectable:
@@ -595,21 +607,56 @@ class RelayService:
         store = self.store
         return store.session_by_tag(tag) if store is not None else None
 
-    def remember(self, entry: LedgerEntry) -> None:
-        """Keep a call's entry (a new offer replaces the old one); drop entries unused too long."""
+    def tag_holder(self, tag: str, call_id: str) -> LedgerEntry | None:
+        """The live call other than `call_id` whose notify or DTMF tag is `tag`, if any (an
+        entry unused for longer than the ledger ttl is not live: the next write prunes it)."""
+        entry = self.ledger_by_tag(tag)
+        if entry is None or entry.call_id == call_id or entry.last_used_at < self._clock() - self.config.ledger_ttl:
+            return None
+        return entry
+
+    def remember(self, entry: LedgerEntry, *, replacing: LedgerEntry | None = _UNREAD, offer: bool = True,
+                 take_tags: bool = False) -> None:
+        """Keep a call's entry (a new offer replaces the old one) and drop entries unused too
+        long, in one transaction. `replacing` is the entry read before the relay was asked (None:
+        none): when the call changed meanwhile, nothing is written and `store.LedgerChanged` is
+        raised (an offer may still replace an entry of its own node and From tag: one session).
+        `take_tags`: tags another call holds move to this one instead of failing."""
         store = self.store
         if store is None:
             return
-        store.record_session(entry, unused_before=self._clock() - self.config.ledger_ttl)
+        options: dict[str, Any] = {} if replacing is _UNREAD else {"replacing": replacing}
+        store.record_session(entry, unused_before=self._clock() - self.config.ledger_ttl, take_tags=take_tags,
+                             strict=not offer, **options)
+
+    def add_to_tag(self, expected: LedgerEntry, to_tag: str | None) -> LedgerEntry | None:
+        """An answer's change to the entry it read (`expected`): the To tag added, the use time
+        moved, in one transaction, only while the entry still names the same node and From tag;
+        None when it does not (the call was removed or moved meanwhile: nothing is written)."""
+        store = self.store
+        if store is None:
+            return None
+        return store.add_to_tag(expected.call_id, node_url=expected.node_url, from_tag=expected.from_tag,
+                                to_tag=to_tag, now=self._clock())
 
     def touch(self, call_id: str) -> None:
         store = self.store
         if store is not None:
             store.touch(call_id, self._clock())
 
-    def forget(self, call_id: str) -> bool:
+    def forget(self, call_id: str, *, node_url: str | None = None, entry: LedgerEntry | None = None,
+               unused_before: float | None = None) -> bool:
+        """Drop the call's entry, in one transaction stating what it expects: with `node_url`
+        (the node a `D` went to) or `entry` (the entry read before), only while the ledger still
+        has the call on that node (a call another command moved meanwhile keeps its entry); with
+        `unused_before`, only while it was not used since (an expiry prune must not drop a call
+        another command just used)."""
         store = self.store
-        return store.forget(call_id) if store is not None else False
+        if store is None:
+            return False
+        if entry is not None:
+            node_url = entry.node_url
+        return store.forget(call_id, node_url=node_url, unused_before=unused_before)
 
     def sessions(self) -> list[LedgerEntry]:
         store = self.store

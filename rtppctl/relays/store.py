@@ -4,19 +4,35 @@ the database's relays, in one SQLite file or one PostgreSQL database.
 This module owns the state store (`--state FILE|URL`, `RTPPCTL_STATE`, the `state_url` key, else
 `$XDG_STATE_HOME/rtppctl/state.sqlite3`; "none" keeps no state), its schema and every SQL
 statement on it. Both backends run the same statements through the same code; a backend only
-says how to connect, how a transaction starts, where the schema version is kept and which errors
-mean "try again". The rules it keeps:
+says how to connect, how a transaction starts and how long it may wait, where the schema version
+is kept and which errors mean "try again". The rules it keeps:
 
 - What is not rtppctl's is never changed: a non-SQLite file, a damaged database, another
   program's SQLite database, or a store from a newer rtppctl is refused with a `ConfigError`
   (exit 5) naming the file or the URL (password masked), before the first write. On PostgreSQL
-  only the tables named `rtppctl_*` are rtppctl's: the database may be shared with OpenSIPS.
+  only the tables named `rtppctl_*` are rtppctl's: the database may be shared with OpenSIPS. A
+  FIFO, socket or device named as the state file is refused before anything opens it in a way
+  that could wait.
 - Older schemas are migrated forward in one transaction; newer ones are refused.
 - Many rtppctl processes (on many hosts, with PostgreSQL) may share the store: one short
   transaction per change; SQLite takes the write lock at BEGIN (WAL, busy timeout), PostgreSQL
   runs writes SERIALIZABLE; a conflict is retried, so no update is lost and no row doubled.
-- One ledger entry per Call-ID: a new offer replaces the entry; entries unused for longer than a
-  caller-chosen time are pruned. Every time is given by the caller; there is no clock in here.
+- No operation waits for ever: each one (a transaction with all its retries) ends within
+  RETRY_SECONDS, or fails with a `ConfigError` naming the cause (a lock another process held, a
+  server that stopped answering, other writers that kept winning). SQLite waits BUSY_TIMEOUT per
+  try, never past the budget. PostgreSQL gets, per transaction, a `statement_timeout` and a
+  `lock_timeout` inside the budget and an `idle_in_transaction_session_timeout` (so a process of
+  ours that stops in the middle of a transaction frees its locks), TCP keepalives, a connect
+  timeout, and a client-side deadline that cuts the connection when the server does not answer.
+- Every ledger change is one transaction that says what it expects to find, and changes nothing
+  (`LedgerChanged`) when another process changed the call meanwhile: an offer replaces the entry
+  it read (or writes one where it read none), an answer adds its To tag to the entry of the node
+  and From tag it read, unforce removes the entry of the node it sent `D` to. A removed call is
+  never brought back, and an older write never lands over a newer one.
+- One ledger entry per Call-ID; a notify tag belongs to one call at most (a unique index), and
+  the write that records a call's tags refuses tags another call holds unless told to take them.
+  Entries unused for longer than a caller-chosen time are pruned. Every time kept is given by
+  the caller; the only clock in here is the stopwatch of the budget.
 
 The SQL is deliberately plain (TEXT, DOUBLE PRECISION, BIGINT, DELETE + INSERT instead of upserts,
 JSON as text) so that both databases read it alike.
@@ -25,8 +41,10 @@ JSON as text) so that both databases read it alike.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -43,7 +61,7 @@ if TYPE_CHECKING:
 
 #: The schema version this rtppctl writes (SQLite: `PRAGMA user_version`; PostgreSQL: the
 #: `rtppctl_schema` table). A newer store is refused, never migrated down; an older one is migrated up.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: How long a ledger entry lives unused (seconds) unless configured otherwise (`ledger_ttl`).
 DEFAULT_LEDGER_TTL = limits.DEFAULT_LEDGER_TTL
@@ -54,18 +72,36 @@ STATE_ENV = "RTPPCTL_STATE"
 #: The value of `--state` or `RTPPCTL_STATE` that keeps no state at all.
 NO_STATE = "none"
 
-#: Seconds SQLite waits for another process's lock before answering "database is locked".
+#: Seconds one try waits for a lock another process holds: SQLite's busy timeout, PostgreSQL's
+#: lock_timeout. A try that times out is retried while the budget lasts.
 BUSY_TIMEOUT = 5.0
 
-#: Seconds one transaction keeps being retried. SQLite answers "locked" without waiting in a few
-#: cases the busy timeout does not cover, and PostgreSQL aborts one of two conflicting serializable
-#: writers; a short, growing, randomised pause and another try are cheaper than a failed command.
-#: A budget of time rather than a number of tries: on a loaded host many writers may each lose
-#: several rounds before their turn.
+#: Seconds one store operation (a transaction and all its retries) may take: the budget. A lock
+#: held by another process is waited out in tries of BUSY_TIMEOUT; PostgreSQL also aborts one of
+#: two conflicting serializable writers, and a short, growing, randomised pause and another try
+#: are cheaper than a failed command. A budget of time rather than a number of tries: on a loaded
+#: host many writers may each lose several rounds before their turn. When it runs out the
+#: operation fails with a ConfigError (exit 5) saying why.
 RETRY_SECONDS = 15.0
 
 #: Seconds to wait for a PostgreSQL server to accept the connection.
 CONNECT_TIMEOUT = 5
+
+#: Seconds a PostgreSQL session of ours may sit idle inside a transaction before the server ends
+#: it: a process stopped (or hung) in the middle of one must not hold its locks for ever.
+IDLE_IN_TRANSACTION_TIMEOUT = 5.0
+
+#: TCP keepalives on PostgreSQL connections (seconds idle before the first probe, between probes,
+#: probes lost before the connection counts as dead): a server host that vanished while a
+#: long-running command (`shell`, `listen`) kept its connection is noticed in about 11 s.
+KEEPALIVE = (5, 2, 3)
+
+#: Seconds before the client-side deadline at which the server's own timeouts fire, so that the
+#: server names the cause (a lock, a slow statement) before the client has to cut the connection.
+_SERVER_MARGIN = 0.2
+
+#: A retry is not started with less than this left of the budget: it could not finish anyway.
+_MIN_TRY = 0.3
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -89,6 +125,20 @@ _V2_TABLES = (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
     )""",
+)
+
+# Version 3 made a notify tag belong to one call at most. Tags from older versions (derived from
+# 4,096 values) may repeat: the call that used its tag last keeps it, as the ledger's lookup by tag
+# already chose; the others lose a tag that could not be told apart anyway.
+_V3_NOTIFY_TAGS = (
+    f"""UPDATE {_SESSION_TABLE} SET notify_tag = NULL
+        WHERE notify_tag IS NOT NULL AND EXISTS (
+            SELECT 1 FROM {_SESSION_TABLE} AS newer
+            WHERE newer.notify_tag = {_SESSION_TABLE}.notify_tag
+              AND (newer.last_used_at > {_SESSION_TABLE}.last_used_at
+                   OR (newer.last_used_at = {_SESSION_TABLE}.last_used_at
+                       AND newer.call_id > {_SESSION_TABLE}.call_id)))""",
+    f"CREATE UNIQUE INDEX rtppctl_sessions_notify_tag ON {_SESSION_TABLE} (notify_tag)",
 )
 
 # Table names carry a prefix so that the store can share a PostgreSQL database with others.
@@ -121,10 +171,11 @@ _SCHEMA = (
     f"CREATE INDEX rtppctl_sessions_last_used ON {_SESSION_TABLE} (last_used_at)",
     f"CREATE INDEX rtppctl_sessions_node ON {_SESSION_TABLE} (node_url, created_at)",
     *_V2_TABLES,
+    _V3_NOTIFY_TAGS[1],
 )
 
 #: Statements taking a store from version N to N + 1.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V2_TABLES}
+_MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V2_TABLES, 2: _V3_NOTIFY_TAGS}
 
 _SESSION_COLUMNS = (
     "call_id, from_tag, to_tag, set_id, node_url, advertised, streams, notify_tag, dtmf_tag, created_at, last_used_at"
@@ -230,12 +281,49 @@ class LedgerEntry:
     last_used_at: float
 
 
+class LedgerChanged(ConfigError):
+    """A ledger write found the call (or a tag) not as the caller expected: another process
+    changed it meanwhile, and nothing was written."""
+
+    def __init__(self, message: str, hint: str | None = None, *, current: LedgerEntry | None = None,
+                 holder: str | None = None) -> None:
+        super().__init__(message, hint)
+        #: The call's entry as the write found it (None: there was none).
+        self.current = current
+        #: The Call-ID of the call holding a tag the write wanted, when that was the change.
+        self.holder = holder
+
+
+#: `record_session(replacing=...)` left out: replace whatever the ledger holds.
+_ANY: Any = object()
+
+
+def _same_call(found: LedgerEntry | None, expected: LedgerEntry | None, written: LedgerEntry, *,
+               strict: bool) -> bool:
+    """Whether a write of `written` may replace `found`, having read `expected` before.
+
+    The same entry as read (same node, set, From tag and first offer; its last use may have
+    moved), or no entry where none was read. Unless `strict`, an entry naming the written node
+    and From tag is fine too: another offer of the same call on the same relay, whose session is
+    this one.
+    """
+    if found is None:
+        return expected is None
+    if not strict and (found.node_url, found.from_tag) == (written.node_url, written.from_tag):
+        return True
+    return expected is not None and (found.node_url, found.set_id, found.from_tag, found.created_at) == (
+        expected.node_url, expected.set_id, expected.from_tag, expected.created_at)
+
+
 class StateStore:
     """One open state store. Open with `StateStore.open(path_or_url)`; use as a context manager."""
 
     def __init__(self, backend: _Backend, connection: Any) -> None:
         self._backend = backend
         self._connection: Any = connection
+        # The connection was cut (a PostgreSQL server that did not answer in time): the next
+        # operation connects again rather than failing for the rest of a long run.
+        self._lost = False
         #: The file, or the URL with its password masked: what messages name.
         self.where = backend.where
 
@@ -348,10 +436,20 @@ class StateStore:
 
     # -- session ledger --------------------------------------------------------------------------
 
-    def record_session(self, entry: LedgerEntry, *, unused_before: float | None = None) -> None:
-        """Keep `entry`; a new offer for the same Call-ID replaces the old entry whole. With
-        `unused_before`, entries last used before that time are dropped in the same transaction
-        (every offer keeps the ledger pruned without a second write)."""
+    def record_session(self, entry: LedgerEntry, *, replacing: LedgerEntry | None = _ANY, strict: bool = False,
+                       take_tags: bool = False, unused_before: float | None = None) -> None:
+        """Keep `entry`; a new offer for the same Call-ID replaces the old entry whole, in one
+        transaction.
+
+        `replacing` states what the write expects to find: the entry the caller read before it
+        asked the relay (None: it read none). When the call's entry is no longer that one (see
+        `_same_call`; `strict` for a write that is not an offer's), nothing is written and
+        LedgerChanged says what is there now; left out, whatever is there is replaced. A notify
+        or DTMF tag of `entry` that another call holds is refused the same way, unless
+        `take_tags`: then that call loses it (the user gave both calls one dialog id). With `unused_before`, entries last used before that time are
+        dropped first, in the same transaction (every offer keeps the ledger pruned without a
+        second write, and an expired call holds no tag).
+        """
         streams = [{"medianum": s.medianum, "port": s.port, "codecs": list(s.codecs)} for s in entry.streams]
         row = (
             entry.call_id,
@@ -368,12 +466,63 @@ class StateStore:
         )
 
         def record(db: Any) -> None:
+            if unused_before is not None:
+                db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE last_used_at < ? AND call_id <> ?",
+                           (unused_before, entry.call_id))
+            if replacing is not _ANY:
+                found = self._session_in(db, entry.call_id)
+                if not _same_call(found, replacing, entry, strict=strict):
+                    raise self._changed(entry.call_id, found)
+            for column, tag in (("notify_tag", entry.notify_tag), ("dtmf_tag", entry.dtmf_tag)):
+                if tag is None:
+                    continue
+                if take_tags:
+                    db.execute(f"UPDATE {_SESSION_TABLE} SET {column} = NULL WHERE {column} = ? AND call_id <> ?",
+                               (tag, entry.call_id))
+                    continue
+                holders = db.execute(f"SELECT call_id FROM {_SESSION_TABLE} WHERE {column} = ? AND call_id <> ?",
+                                     (tag, entry.call_id)).fetchall()
+                if holders:
+                    raise LedgerChanged(
+                        f"{self.where}: the tag {tag!r} of call {entry.call_id!r} belongs to call {holders[0][0]!r}"
+                        " in the ledger",
+                        "another rtppctl recorded that call meanwhile; run the command again (it picks another tag)",
+                        current=self._session_in(db, entry.call_id), holder=holders[0][0])
             db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE call_id = ?", (entry.call_id,))
             db.execute(f"INSERT INTO {_SESSION_TABLE} ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 11)})", row)
-            if unused_before is not None:
-                db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE last_used_at < ?", (unused_before,))
 
         self._transaction(record, write=True)
+
+    def add_to_tag(self, call_id: str, *, node_url: str, from_tag: str, to_tag: str | None,
+                   now: float) -> LedgerEntry | None:
+        """An answer's change, in one transaction: the entry of `call_id` held by `node_url` and
+        created by the offer with `from_tag` gets `to_tag` (unless it has one) and is marked used
+        at `now` (never earlier). None, and nothing written, when there is no such entry any more:
+        the call was removed or moved meanwhile, and an answer must not bring it back."""
+
+        def add(db: Any) -> LedgerEntry | None:
+            changed = db.execute(
+                f"UPDATE {_SESSION_TABLE} SET to_tag = COALESCE(to_tag, ?),"
+                " last_used_at = CASE WHEN last_used_at < ? THEN ? ELSE last_used_at END"
+                " WHERE call_id = ? AND node_url = ? AND from_tag = ?",
+                (to_tag or None, now, now, call_id, node_url, from_tag),
+            ).rowcount
+            return self._session_in(db, call_id) if changed else None
+
+        return self._transaction(add, write=True)
+
+    def _session_in(self, db: Any, call_id: str) -> LedgerEntry | None:
+        rows = db.execute(f"SELECT {_SESSION_COLUMNS} FROM {_SESSION_TABLE} WHERE call_id = ?", (call_id,)).fetchall()
+        return self._entry(rows[0]) if rows else None
+
+    def _changed(self, call_id: str, found: LedgerEntry | None) -> LedgerChanged:
+        what = "was removed (the call was ended or pruned)" if found is None else f"now names {found.node_url}"
+        return LedgerChanged(
+            f"{self.where}: the ledger's entry for call {call_id!r} changed while this command ran: it {what}",
+            "another rtppctl changed the call at the same time; look at it with rtppctl sessions, then run the "
+            "command again if it is still wanted",
+            current=found,
+        )
 
     def session(self, call_id: str) -> LedgerEntry | None:
         """The entry of `call_id`, or None."""
@@ -409,11 +558,20 @@ class StateStore:
         query = f"SELECT {_SESSION_COLUMNS} FROM {_SESSION_TABLE} {where}ORDER BY created_at, call_id"
         return [self._entry(row) for row in self._read(query, parameters)]
 
-    def forget(self, call_id: str) -> bool:
-        """Drop the entry of `call_id`; False if there was none."""
+    def forget(self, call_id: str, *, node_url: str | None = None, unused_before: float | None = None) -> bool:
+        """Drop the entry of `call_id`; False if there was none. With `node_url`, only while the
+        entry names that node (the one a `D` went to: a call another command moved meanwhile
+        keeps its entry); with `unused_before`, only while it was last used before that time."""
+        where, parameters = "call_id = ?", [call_id]
+        if node_url is not None:
+            where += " AND node_url = ?"
+            parameters.append(node_url)
+        if unused_before is not None:
+            where += " AND last_used_at < ?"
+            parameters.append(unused_before)
 
         def forget(db: Any) -> int:
-            return db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE call_id = ?", (call_id,)).rowcount
+            return db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE {where}", tuple(parameters)).rowcount
 
         return self._transaction(forget, write=True) > 0
 
@@ -464,6 +622,7 @@ class StateStore:
 
     def close(self) -> None:
         """Close the store; closing twice is harmless."""
+        self._lost = False
         if self._connection is not None:
             connection, self._connection = self._connection, None
             with contextlib.suppress(Exception):
@@ -517,15 +676,31 @@ class StateStore:
         try:
             yield
         except (ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"{self.where}: {what} cannot be read: {exc}", self._backend.hint) from None
+            from rtppctl.proto.text import clip  # noqa: PLC0415
+
+            raise ConfigError(f"{self.where}: {what} cannot be read: {clip(str(exc))}", self._backend.hint) from None
 
     # -- transactions ------------------------------------------------------------------------------
 
     @property
     def _db(self) -> _Statements:
+        return _Statements(self._live(), self._backend)
+
+    def _live(self) -> Any:
+        """The connection; a new one after the last was cut."""
         if self._connection is None:
-            raise ValueError(f"the state store {self.where} is closed")
-        return _Statements(self._connection, self._backend)
+            if not self._lost:
+                raise ValueError(f"the state store {self.where} is closed")
+            self._connection = self._backend.connect()
+            self._lost = False
+        return self._connection
+
+    def _lose_connection(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            self._lost = True
+            with contextlib.suppress(Exception):
+                connection.close()
 
     def _read(self, query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self._transaction(lambda db: db.execute(query, parameters).fetchall(), write=False)
@@ -534,9 +709,9 @@ class StateStore:
         """Run `work` in one transaction; a write takes its lock (SQLite) or runs SERIALIZABLE
         (PostgreSQL) from the start, so a conflict shows at once and is retried whole."""
 
-        def attempt() -> _T:
+        def attempt(remaining: float) -> _T:
             db = self._db
-            self._backend.begin(db, write)
+            self._backend.begin(db, write, remaining)
             try:
                 result = work(db)
                 db.execute("COMMIT")
@@ -548,35 +723,53 @@ class StateStore:
 
         return self._retrying(attempt)
 
-    def _retrying(self, attempt: Callable[[], _T]) -> _T:
-        """`attempt()`, again after a pause while the database says "conflict, try again" (for up
-        to RETRY_SECONDS); database errors as ConfigError naming the store."""
+    def _retrying(self, attempt: Callable[[float], _T]) -> _T:
+        """`attempt(seconds left)`, again after a pause while the database says "busy, try again",
+        all within RETRY_SECONDS; database errors as ConfigError naming the store and the cause."""
         import random  # noqa: PLC0415
 
         backend = self._backend
-        deadline = time.monotonic() + RETRY_SECONDS
+        budget = RETRY_SECONDS
+        deadline = time.monotonic() + budget
         pause = 0.005
-        while True:
-            try:
-                return attempt()
-            except Exception as exc:
-                if not backend.is_error(exc):
-                    raise
-                if not backend.retryable(exc):
-                    raise self._failure(exc) from None
-                if time.monotonic() >= deadline:
-                    raise ConfigError(
-                        f"{self.where}: the state database stayed busy with other processes' changes",
-                        "another rtppctl held it too long; try again",
-                    ) from None
-                # Growing pauses with jitter, so the waiting processes do not all come back at once.
-                time.sleep(pause * (0.5 + random.random()))
-                pause = min(pause * 2, 0.2)
+        connection = self._live()
+        with backend.deadline(connection, deadline) as watch:
+            while True:
+                try:
+                    return attempt(deadline - time.monotonic())
+                except Exception as exc:
+                    if watch.fired:
+                        # The client-side deadline cut the connection: the server did not answer.
+                        self._lose_connection()
+                        raise ConfigError(
+                            f"{self.where}: the state database did not answer within {budget:g} s",
+                            "check the server and the network to it; --state none runs without the ledger",
+                        ) from None
+                    if not backend.is_error(exc):
+                        raise
+                    if backend.broken(connection):
+                        # Cut (the server ended the session, the network went): no try can work
+                        # on it; the next operation connects again.
+                        self._lose_connection()
+                        raise self._failure(exc, budget) from None
+                    if not backend.retryable(exc):
+                        raise self._failure(exc, budget) from None
+                    left = deadline - time.monotonic()
+                    if left < _MIN_TRY:
+                        message, hint = backend.gave_up(exc, budget)
+                        raise ConfigError(f"{self.where}: {message}", hint) from None
+                    # Growing pauses with jitter, so the waiting processes do not all come back at once.
+                    time.sleep(min(pause * (0.5 + random.random()), left - _MIN_TRY))
+                    pause = min(pause * 2, 0.2)
 
-    def _failure(self, exc: Exception) -> ConfigError:
+    def _failure(self, exc: Exception, budget: float) -> ConfigError:
         from rtppctl.dburl import first_line  # noqa: PLC0415
 
-        return ConfigError(f"{self.where}: the state database cannot be used: {first_line(exc)}", self._backend.hint)
+        cause = self._backend.cause(exc, budget)
+        if cause is not None:
+            return ConfigError(f"{self.where}: {cause[0]}", cause[1])
+        return ConfigError(f"{self.where}: the state database cannot be used: {first_line(exc, self._backend.secret)}",
+                           self._backend.hint)
 
 
 class _Statements:
@@ -613,6 +806,18 @@ class DbSnapshot:
     nodes: tuple[SnapshotNode, ...]
 
 
+class _NoWatch:
+    """The deadline of a backend that needs no watchdog (SQLite bounds its own waits)."""
+
+    fired = False
+
+    def __enter__(self) -> _NoWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 class _Backend:
     """How one kind of database is opened and driven; the SQL is the store's own."""
 
@@ -621,6 +826,8 @@ class _Backend:
     #: What to do about a store that cannot be used.
     hint = _HINT_OTHER_FILE
     where = ""
+    #: The URL whose password a driver's message may quote (None for a file): scrubbed from it.
+    secret: str | None = None
 
     def connect(self) -> Any:
         raise NotImplementedError
@@ -628,7 +835,8 @@ class _Backend:
     def dialect(self, query: str) -> str:
         return query
 
-    def begin(self, db: _Statements, write: bool) -> None:
+    def begin(self, db: _Statements, write: bool, remaining: float) -> None:
+        """Start a transaction that waits for nothing longer than `remaining` seconds."""
         raise NotImplementedError
 
     def version(self, db: _Statements) -> int:
@@ -640,17 +848,34 @@ class _Backend:
     def tables(self, db: _Statements) -> list[str]:
         raise NotImplementedError
 
-    def before_create(self, db: _Statements, retrying: Callable[[Callable[[], Any]], Any]) -> None:
+    def before_create(self, db: _Statements, retrying: Callable[[Callable[[float], Any]], Any]) -> None:
         """Settings of a new store that live outside transactions."""
 
-    def tune(self, db: _Statements, retrying: Callable[[Callable[[], Any]], Any]) -> None:
+    def tune(self, db: _Statements, retrying: Callable[[Callable[[float], Any]], Any]) -> None:
         """Per-connection settings."""
+
+    def deadline(self, connection: Any, deadline: float) -> Any:
+        """A context whose `fired` says the connection was cut at `deadline` (time.monotonic)."""
+        return _NoWatch()
 
     def is_error(self, exc: Exception) -> bool:
         raise NotImplementedError
 
     def retryable(self, exc: Exception) -> bool:
         raise NotImplementedError
+
+    def broken(self, connection: Any) -> bool:
+        """The connection can no longer be used."""
+        return False
+
+    def gave_up(self, exc: Exception, budget: float) -> tuple[str, str]:
+        """Message and hint when tries still answered `exc` (retryable) as the budget ran out."""
+        return (f"the state database stayed busy with other processes' changes for {budget:g} s",
+                "another rtppctl kept changing the same rows; try again")
+
+    def cause(self, exc: Exception, budget: float) -> tuple[str, str] | None:
+        """Message and hint for an error that is not retried and has a cause worth naming."""
+        return None
 
 
 class _Sqlite(_Backend):
@@ -660,6 +885,7 @@ class _Sqlite(_Backend):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.where = str(path)
+        self._busy_ms = 0
 
     def connect(self) -> Any:
         import sqlite3  # noqa: PLC0415  (databases are imported where used: fast start-up)
@@ -667,11 +893,24 @@ class _Sqlite(_Backend):
         _prepare_file(self.path)
         try:
             # isolation_level=None: the module starts no transactions of its own; we say BEGIN.
-            return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         except sqlite3.Error as exc:
-            raise ConfigError(f"{self.path}: cannot open the state database: {exc}") from None
+            from rtppctl.dburl import first_line  # noqa: PLC0415
 
-    def begin(self, db: _Statements, write: bool) -> None:
+            raise ConfigError(f"{self.path}: cannot open the state database: {first_line(exc)}") from None
+        self._busy_ms = int(BUSY_TIMEOUT * 1000)
+        return connection
+
+    def _bound(self, db: _Statements, remaining: float) -> None:
+        # The busy timeout is how long SQLite waits for another process's lock; no try may wait
+        # past the budget, so the last ones wait less.
+        wait_ms = max(1, int(min(BUSY_TIMEOUT, remaining) * 1000))
+        if wait_ms != self._busy_ms:
+            db.execute(f"PRAGMA busy_timeout = {wait_ms}")
+            self._busy_ms = wait_ms
+
+    def begin(self, db: _Statements, write: bool, remaining: float) -> None:
+        self._bound(db, remaining)
         # IMMEDIATE takes the write lock at once: a deferred transaction that upgrades later gets
         # "locked" with no waiting.
         db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -687,15 +926,23 @@ class _Sqlite(_Backend):
         rows = db.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'").fetchall()
         return sorted(row[0] for row in rows)
 
-    def before_create(self, db: _Statements, retrying: Callable[[Callable[[], Any]], Any]) -> None:
+    def before_create(self, db: _Statements, retrying: Callable[[Callable[[float], Any]], Any]) -> None:
         # WAL is a property of the file and survives; it needs no transaction around it. A
         # filesystem without shared memory keeps the old journal mode, which is still correct.
-        retrying(lambda: db.execute("PRAGMA journal_mode=WAL").fetchone())
+        def wal(remaining: float) -> Any:
+            self._bound(db, remaining)
+            return db.execute("PRAGMA journal_mode=WAL").fetchone()
 
-    def tune(self, db: _Statements, retrying: Callable[[Callable[[], Any]], Any]) -> None:
+        retrying(wal)
+
+    def tune(self, db: _Statements, retrying: Callable[[Callable[[float], Any]], Any]) -> None:
         # With WAL, NORMAL loses at most the last commits on power loss and never corrupts the
         # file; FULL would cost an fsync per command for a ledger that new calls rebuild.
-        retrying(lambda: db.execute("PRAGMA synchronous=NORMAL").fetchall())
+        def normal(remaining: float) -> Any:
+            self._bound(db, remaining)
+            return db.execute("PRAGMA synchronous=NORMAL").fetchall()
+
+        retrying(normal)
 
     def is_error(self, exc: Exception) -> bool:
         import sqlite3  # noqa: PLC0415
@@ -707,6 +954,65 @@ class _Sqlite(_Backend):
 
         return isinstance(exc, sqlite3.OperationalError) and _is_locked(exc)
 
+    def gave_up(self, exc: Exception, budget: float) -> tuple[str, str]:
+        return (f"the state file stayed locked by another process for {budget:g} s",
+                "a process holds a transaction open on it (fuser shows which); "
+                "--state none runs without the ledger")
+
+
+def _is_locked(exc: Exception) -> bool:
+    """SQLite's "busy" or "locked": another connection holds a lock this one needs."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        # The primary code is the low byte; the extended ones (BUSY_RECOVERY, BUSY_SNAPSHOT,
+        # LOCKED_SHAREDCACHE, ...) are variants of the same two.
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class _Watchdog:
+    """Cuts a PostgreSQL connection at a deadline, so a call blocked on a server that stopped
+    answering (a stopped backend, a network that drops everything) returns with an error.
+
+    libpq offers no per-query deadline that holds when the server goes silent: keepalives need
+    an idle connection and statement_timeout a server that runs. Shutting the socket down makes
+    the blocked read return at once; the connection is then dropped and the next operation
+    connects again.
+    """
+
+    def __init__(self, connection: Any, deadline: float) -> None:
+        import threading  # noqa: PLC0415
+
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._done = False
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        import socket  # noqa: PLC0415
+
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            with contextlib.suppress(Exception):
+                # A duplicate of the descriptor: shutting it down ends the connection for the
+                # blocked reader, closing it leaves the connection's own descriptor alone.
+                with socket.socket(fileno=os.dup(self._connection.fileno())) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+
 
 class _Postgres(_Backend):
     kind = "a PostgreSQL database"
@@ -715,28 +1021,52 @@ class _Postgres(_Backend):
     def __init__(self, url: str) -> None:
         from rtppctl.dburl import mask  # noqa: PLC0415
 
-        self.url = url
+        self.url = self.secret = url
         self.where = mask(url)
 
     def connect(self) -> Any:
-        from rtppctl.dburl import first_line  # noqa: PLC0415
+        from rtppctl.dburl import first_line, parse_db_url  # noqa: PLC0415
 
         psycopg = _psycopg(self.where)
+        # The URL's parts as rtppctl read them (a password may hold / ? # as OpenSIPS allows),
+        # handed over as keywords: libpq never re-reads the URL, so it cannot misread it.
+        given = parse_db_url(self.url, "the state store").libpq_params()
+        idle, interval, count = KEEPALIVE
+        ours: dict[str, Any] = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "application_name": "rtppctl",
+            "keepalives": 1, "keepalives_idle": idle, "keepalives_interval": interval, "keepalives_count": count,
+        }
+        if psycopg.pq.version() >= 120000:
+            # Data sent and not acknowledged for this long ends the connection (libpq 12+).
+            ours["tcp_user_timeout"] = int(RETRY_SECONDS * 1000)
+        # What the URL says wins: an operator may have reasons (a pooler, a slow link).
+        extra = {key: value for key, value in ours.items() if key not in given}
         try:
             # autocommit: transactions are the store's own BEGIN ... COMMIT, as with SQLite.
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+            return psycopg.connect("", autocommit=True, **given, **extra)
         except psycopg.Error as exc:
-            raise ConfigError(f"{self.where}: cannot open the state database: {first_line(exc)}",
+            raise ConfigError(f"{self.where}: cannot open the state database: {first_line(exc, self.url)}",
                               "check that the server runs and the URL, user and password are right") from None
 
     def dialect(self, query: str) -> str:
         # The store's SQL has no literal '?' or '%': only placeholders change.
         return query.replace("?", "%s")
 
-    def begin(self, db: _Statements, write: bool) -> None:
+    def begin(self, db: _Statements, write: bool, remaining: float) -> None:
         # SERIALIZABLE: two hosts reading and changing one node cannot both commit; the loser
         # is retried with the winner's row, so no update is lost.
-        db.execute("BEGIN ISOLATION LEVEL SERIALIZABLE" if write else "BEGIN")
+        # The limits are SET LOCAL, for this transaction only (a pooler may hand the session to
+        # someone else next), and sent with BEGIN in one round trip. The server's timeouts come
+        # before the client's deadline, so that the server names the cause.
+        statement = max(remaining - _SERVER_MARGIN, 0.05)
+        lock = max(min(BUSY_TIMEOUT, statement - _SERVER_MARGIN), 0.02)
+        db.execute(
+            ("BEGIN ISOLATION LEVEL SERIALIZABLE" if write else "BEGIN")
+            + f"; SET LOCAL statement_timeout = {int(statement * 1000)}"
+            + f"; SET LOCAL lock_timeout = {int(lock * 1000)}"
+            + f"; SET LOCAL idle_in_transaction_session_timeout = {int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}"
+        )
 
     def version(self, db: _Statements) -> int:
         if "rtppctl_schema" not in self._all_tables(db):
@@ -758,14 +1088,36 @@ class _Postgres(_Backend):
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()
         return [row[0] for row in rows]
 
+    def deadline(self, connection: Any, deadline: float) -> Any:
+        return _Watchdog(connection, deadline)
+
     def is_error(self, exc: Exception) -> bool:
         return isinstance(exc, _psycopg(self.where).Error)
 
     def retryable(self, exc: Exception) -> bool:
         errors = _psycopg(self.where).errors
-        # A lost serializable race, a deadlock, or two processes creating the schema at once.
+        # A lost serializable race, a deadlock, two processes creating the schema at once, or a
+        # lock another session held past one try's lock_timeout.
         return isinstance(exc, (errors.SerializationFailure, errors.DeadlockDetected, errors.UniqueViolation,
                                 errors.DuplicateTable, errors.DuplicateObject, errors.LockNotAvailable))
+
+    def broken(self, connection: Any) -> bool:
+        return bool(getattr(connection, "broken", False) or getattr(connection, "closed", False))
+
+    def gave_up(self, exc: Exception, budget: float) -> tuple[str, str]:
+        if isinstance(exc, _psycopg(self.where).errors.LockNotAvailable):
+            return (f"another session held a lock on rtppctl's tables for {budget:g} s",
+                    "look for it in pg_stat_activity (a LOCK TABLE, or a session idle in transaction); "
+                    "--state none runs without the ledger")
+        return super().gave_up(exc, budget)
+
+    def cause(self, exc: Exception, budget: float) -> tuple[str, str] | None:
+        errors = _psycopg(self.where).errors
+        if isinstance(exc, errors.QueryCanceled):
+            # Our statement_timeout (or an operator's pg_cancel_backend): the server was too slow.
+            return (f"the state database did not finish a statement within {budget:g} s",
+                    "the server is overloaded or something holds it up; --state none runs without the ledger")
+        return None
 
 
 def _psycopg(where: str) -> Any:
@@ -777,33 +1129,68 @@ def _psycopg(where: str) -> Any:
     return psycopg
 
 
-
 def _prepare_file(path: Path) -> None:
     """Create the folder (0o700) and an empty file (0o600) when missing; refuse what is not a
-    SQLite file before SQLite sees it. The ledger names calls and tags: private to the user."""
+    SQLite file before SQLite sees it. The ledger names calls and tags: private to the user.
+
+    A FIFO, socket or device is refused before anything opens it in a way that could wait: a
+    FIFO opened for reading waits for a writer, and SQLite would then wait in its first read. The
+    path (and SQLite's companions beside it) is judged first; the file is then opened without
+    blocking and judged again by what was opened, so nothing swapped in between gets through.
+    """
+    from rtppctl.files import special_kind  # noqa: PLC0415
+
     folder = path.parent
     if not folder.exists():
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot create the folder {folder}: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, not a state file", "give the path of a file with --state FILE")
+    for each in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            mode = os.stat(each).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"{each}: cannot open the state file: {exc.strerror or exc}") from None
+        _refuse_special(each, mode, special_kind)
     try:
-        # O_CREAT without O_TRUNC: an existing file keeps every byte.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        with open(path, "rb") as handle:
-            header = handle.read(len(_SQLITE_MAGIC))
+        # O_CREAT without O_TRUNC: an existing file keeps every byte. O_NONBLOCK: a FIFO swapped
+        # in since the check opens at once instead of waiting (and is refused below).
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # what open() answers for a unix socket
+            raise ConfigError(f"{path}: is a socket, not a state file", _HINT_SPECIAL) from None
+        if exc.errno == errno.EISDIR:
+            _refuse_special(path, stat.S_IFDIR, special_kind)
+        raise ConfigError(f"{path}: cannot open the state file: {exc.strerror or exc}") from None
+    try:
+        _refuse_special(path, os.fstat(fd).st_mode, special_kind)
+        header = os.read(fd, len(_SQLITE_MAGIC))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot open the state file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     # An empty file is a new database; anything else must start as SQLite does.
     if header and header != _SQLITE_MAGIC:
         raise ConfigError(f"{path}: not a SQLite database, so not rtppctl's state", _HINT_OTHER_FILE)
 
 
+_HINT_SPECIAL = f"give the path of a regular file with --state FILE (--state {NO_STATE} keeps no state)"
+
+
+def _refuse_special(path: Path, mode: int, special_kind: Callable[[int], str | None]) -> None:
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"{path}: is a directory, not a state file", "give the path of a file with --state FILE")
+    kind = special_kind(mode)
+    if kind is not None:
+        raise ConfigError(f"{path}: is {kind}, not a state file", _HINT_SPECIAL)
+
+
 __all__ = [
     "DEFAULT_LEDGER_TTL",
     "DbSnapshot",
+    "LedgerChanged",
     "SnapshotNode",
     "NO_STATE",
     "SCHEMA_VERSION",

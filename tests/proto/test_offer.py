@@ -176,3 +176,51 @@ def test_plan_refuses_nothing_check_let_through(call_id, from_tag, to_tag, in_re
         return
     for capabilities in EVERY_SUBSET:
         planner.plan(sdp, flags, leg, offer=offer, capabilities=capabilities, **context)
+
+
+# -- derived dialog ids and their tags ---------------------------------------------------------------------
+
+
+def test_derived_dialog_ids_are_stable_fit_the_module_and_are_distinct_per_call():
+    assert planner.derived_dialog_id("c@h") == planner.derived_dialog_id("c@h")
+    seen: dict[str, str] = {}
+    for n in range(100_000):
+        call_id = f"{n}@host"
+        entry, ident = planner.derived_dialog_id(call_id)
+        assert 0 <= entry < planner.DIALOG_HASH_SIZE and 0 <= ident < 2**32
+        tag = planner.notify_tag((entry, ident))
+        assert len(tag) <= 30  # the module's limit (§9.1)
+        # 4,096 values (the old crc32 % 4096) would have given each tag to about 24 of these calls.
+        assert seen.setdefault(tag, call_id) == call_id, f"{call_id} and {seen[tag]} share {tag}"
+    longest = planner.notify_tag((planner.DIALOG_HASH_SIZE - 1, 2**32 - 1))
+    assert longest == "Tfff.ffffffff"
+
+
+def test_further_attempts_give_other_stable_ids_and_tags_read_back():
+    ids = [planner.derived_dialog_id("c@h", attempt) for attempt in range(8)]
+    assert len(set(ids)) == 8 and ids == [planner.derived_dialog_id("c@h", attempt) for attempt in range(8)]
+    for did in ids:
+        notify, dtmf = planner.dialog_tags(did)
+        assert (notify, dtmf) == (planner.notify_tag(did), planner.dtmf_tag("c@h", did))
+        assert planner.dialog_id_of_tag(notify) == planner.dialog_id_of_tag(dtmf) == did
+    for other in (None, "Dcc@h", "Tx.1", "T1", "I", "T1.", "TA.1", "Dd1.2.3"):
+        assert planner.dialog_id_of_tag(other) is None
+    with pytest.raises(ValueError):
+        planner.derived_dialog_id("c@h", -1)
+
+
+def test_plan_takes_the_derived_dialog_the_caller_chose_unless_one_was_given():
+    flags = parse_flags("nd")
+    chosen = planner.derived_dialog_id("c@h", 3)
+    steps = planner.plan(SDP, flags, LEG, offer=True, capabilities=EVERY, notify_socket="tcp:127.0.0.1:9",
+                         derived_dialog=chosen)
+    assert (steps.notify_tag, steps.dtmf_tag) == planner.dialog_tags(chosen)
+    default = planner.plan(SDP, flags, LEG, offer=True, capabilities=EVERY, notify_socket="tcp:127.0.0.1:9")
+    assert default.notify_tag == planner.notify_tag(planner.derived_dialog_id("c@h"))
+    given = planner.plan(SDP, flags, LEG, offer=True, capabilities=EVERY, notify_socket="tcp:127.0.0.1:9",
+                         dialog_id=(1, 2), derived_dialog=chosen)
+    assert (given.notify_tag, given.dtmf_tag) == ("T1.2", "Dd1.2")
+    # Without flag n there is no dialog to stand in for: the DTMF tag is the Call-ID's, as in the module.
+    dtmf_only = planner.plan(SDP, parse_flags("d"), LEG, offer=True, capabilities=EVERY,
+                             notify_socket="tcp:127.0.0.1:9", derived_dialog=chosen)
+    assert dtmf_only.dtmf_tag == "Dcc@h" and dtmf_only.notify_tag is None

@@ -80,3 +80,20 @@ def test_invariants_hold_over_any_run_of_possible_events(events, start):
         else:
             assert enabled == health.selectable
         enabled = health.selectable
+
+
+@pytest.mark.parametrize("tout", [0, -1, -3600])
+def test_a_disable_timeout_of_zero_or_less_makes_every_selection_probe_again(tout):
+    # OpenSIPS rtpproxy.c sets recheck = now + rtpproxy_disable_tout whatever its sign (§2.2).
+    failed = apply(Health(), Event.COMMAND_FAILED, now=1000.0, disable_timeout=tout)
+    assert failed.health == Health(State.DISABLED, 1000.0 + tout) and not failed.health.selectable
+    assert failed.health.recheck_due(1000.0, tout)
+    still = apply(failed.health, Event.PROBE_FAILED, now=1001.0, disable_timeout=tout)
+    assert still.health.recheck_due(1001.0, tout)
+    # A recheck time an earlier run stored with a longer timeout does not hold the node out.
+    stored = Health(State.DISABLED, 5000.0)
+    assert not stored.recheck_due(1000.0, 60) and stored.recheck_due(1000.0, tout)
+    probing = apply(Health(), Event.ENABLE_PROBING, now=1000.0, disable_timeout=tout).health
+    assert probing.recheck_due(1000.0, tout)
+    # Enabled and off are never due, whatever the timeout.
+    assert not Health().recheck_due(1000.0, tout) and not Health(State.OFF).recheck_due(1000.0, tout)

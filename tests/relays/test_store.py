@@ -88,6 +88,8 @@ entries = st.builds(
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(entries)
 def test_every_ledger_field_round_trips(store, ledger_entry):
+    # Examples share the store: an earlier example's call may hold this one's tags.
+    store.prune(0, 1e18)
     store.record_session(ledger_entry)
     assert store.session(ledger_entry.call_id) == ledger_entry
     assert ledger_entry in store.sessions(ledger_entry.node_url)
@@ -400,7 +402,7 @@ def test_a_version_1_file_is_migrated_forward_keeping_its_rows(tmp_path):
         assert [e.call_id for e in store.sessions()] == ["c1"]
         assert store.db_snapshot() is None
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     db.close()
 
 
@@ -458,3 +460,355 @@ def test_recording_a_session_can_prune_in_the_same_transaction(store):
     store.record_session(entry(call_id="old", last_used_at=NOW - 100, created_at=NOW - 100))
     store.record_session(entry(call_id="new"), unused_before=NOW - 10)
     assert [e.call_id for e in store.sessions()] == ["new"]
+
+
+# -- ledger changes that state what they expect ---------------------------------------------------------
+
+
+def test_an_offer_replaces_the_entry_it_read_and_nothing_else(store):
+    from rtppctl.relays.store import LedgerChanged
+
+    first = entry(notify_tag="T1.2")
+    store.record_session(first, replacing=None)
+    # A re-offer of the same call, read before it asked the relay: replaces it (last use moved meanwhile too).
+    store.touch("call-1", NOW + 5)
+    again = entry(streams=(), last_used_at=NOW + 9, notify_tag="T1.2")
+    store.record_session(again, replacing=first)
+    assert store.session("call-1") == again
+    # Another process moved the call to another node meanwhile: a write based on the old entry
+    # (the old node) must not land over the new one.
+    moved = entry(node_url="udp:10.0.0.6:7722", created_at=NOW + 20, last_used_at=NOW + 20)
+    store.record_session(moved, replacing=again)
+    stale = entry(last_used_at=NOW + 30)
+    with pytest.raises(LedgerChanged, match="now names udp:10.0.0.6:7722") as caught:
+        store.record_session(stale, replacing=again)
+    assert caught.value.current == moved and caught.value.exit_code is ExitCode.CONFIG
+    assert store.session("call-1") == moved
+    # Removed meanwhile (unforce): not brought back.
+    assert store.forget("call-1")
+    with pytest.raises(LedgerChanged, match="was removed"):
+        store.record_session(stale, replacing=moved)
+    assert store.session("call-1") is None
+    # Read none, but one appeared on another node meanwhile (a second first offer elsewhere).
+    store.record_session(moved, replacing=None)
+    with pytest.raises(LedgerChanged):
+        store.record_session(stale, replacing=None)
+    # The same node and From tag: the same session on the relay, whoever wrote first.
+    same = entry(node_url=moved.node_url, created_at=NOW + 40, last_used_at=NOW + 40)
+    store.record_session(same, replacing=None)
+    assert store.session("call-1") == same
+
+
+def test_an_answer_adds_its_to_tag_only_to_the_entry_it_read(store):
+    offered = entry()
+    store.record_session(offered)
+    answered = store.add_to_tag("call-1", node_url=offered.node_url, from_tag="from-1", to_tag="to-1", now=NOW + 3)
+    assert answered == entry(to_tag="to-1", last_used_at=NOW + 3) == store.session("call-1")
+    # A second answer keeps the first To tag, and time only moves forward.
+    assert store.add_to_tag("call-1", node_url=offered.node_url, from_tag="from-1", to_tag="to-2", now=NOW + 1) == answered
+    # Another node or From tag than the one read: the call was moved or re-offered meanwhile.
+    assert store.add_to_tag("call-1", node_url="udp:10.0.0.6:7722", from_tag="from-1", to_tag="x", now=NOW + 9) is None
+    assert store.add_to_tag("call-1", node_url=offered.node_url, from_tag="from-9", to_tag="x", now=NOW + 9) is None
+    assert store.session("call-1") == answered
+    # Removed meanwhile (unforce): the answer does not bring it back.
+    store.forget("call-1")
+    assert store.add_to_tag("call-1", node_url=offered.node_url, from_tag="from-1", to_tag="to-1", now=NOW + 9) is None
+    assert store.session("call-1") is None and store.sessions() == []
+
+
+def test_forget_removes_only_the_entry_of_the_node_named(store):
+    store.record_session(entry(node_url="udp:10.0.0.6:7722"))
+    # unforce sent D to the old node while a re-offer moved the call: the new entry stays.
+    assert not store.forget("call-1", node_url="udp:10.0.0.5:7722")
+    assert store.session("call-1") is not None
+    assert not store.forget("call-1", unused_before=NOW)  # used since: kept by an expiry prune
+    assert store.forget("call-1", node_url="udp:10.0.0.6:7722", unused_before=NOW + 1)
+    assert store.session("call-1") is None
+
+
+def test_a_notify_tag_belongs_to_one_call(store):
+    from rtppctl.relays.store import LedgerChanged
+
+    store.record_session(entry("a", notify_tag="T5.1", dtmf_tag="Dd5.1"))
+    with pytest.raises(LedgerChanged, match="belongs to call 'a'") as caught:
+        store.record_session(entry("b", notify_tag="T5.1"), replacing=None)
+    assert caught.value.holder == "a" and store.session("b") is None
+    with pytest.raises(LedgerChanged, match="belongs to call 'a'"):
+        store.record_session(entry("b", dtmf_tag="Dd5.1"))
+    # The user gave both calls one dialog id: the newer call takes the tags.
+    store.record_session(entry("b", notify_tag="T5.1", dtmf_tag="Dd5.1"), replacing=None, take_tags=True)
+    assert (store.session("a").notify_tag, store.session("a").dtmf_tag) == (None, None)
+    assert store.session_by_tag("T5.1").call_id == "b"
+    # A call keeps its own tag through a re-offer; an expired call holds none (pruned first).
+    store.record_session(entry("b", notify_tag="T5.1", last_used_at=NOW + 1))
+    store.record_session(entry("c", notify_tag="T5.1", created_at=NOW + 99, last_used_at=NOW + 99),
+                         replacing=None, unused_before=NOW + 50)
+    assert store.session("b") is None and store.session_by_tag("T5.1").call_id == "c"
+
+
+def test_the_schema_itself_refuses_a_second_call_with_a_notify_tag(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with StateStore.open(path) as store:
+        store.record_session(entry("a", notify_tag="T5.1"))
+        store.record_session(entry("b"))
+        store.record_session(entry("c"))  # calls without a tag are any number
+    db = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE rtppctl_sessions SET notify_tag = 'T5.1' WHERE call_id = 'b'")
+    db.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_version_2_store_with_repeated_notify_tags_is_migrated_keeping_the_newest(request, tmp_path, backend):
+    location = tmp_path / "state.sqlite3" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    with StateStore.open(location) as store:
+        for name, used in (("old", NOW), ("newest", NOW + 20), ("middle", NOW + 10), ("own", NOW)):
+            store.record_session(entry(name, notify_tag=None, last_used_at=used))
+    tags = {"old": "T5.1", "newest": "T5.1", "middle": "T5.1", "own": "T6.1"}
+    statements = ["DROP INDEX rtppctl_sessions_notify_tag",
+                  *(f"UPDATE rtppctl_sessions SET notify_tag = '{tag}' WHERE call_id = '{name}'" for name, tag in tags.items())]
+    if backend == "sqlite":
+        db = sqlite3.connect(location)
+        for statement in statements:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 2")
+        db.commit()
+        db.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as db:
+            for statement in [*statements, "UPDATE rtppctl_schema SET version = 2"]:
+                db.execute(statement)
+    with StateStore.open(location) as store:
+        found = {e.call_id: e.notify_tag for e in store.sessions()}
+        assert found == {"old": None, "middle": None, "newest": "T5.1", "own": "T6.1"}
+        from rtppctl.relays.store import LedgerChanged
+
+        with pytest.raises(LedgerChanged):
+            store.record_session(entry("old", notify_tag="T5.1"))
+
+
+# -- special files, refused at once --------------------------------------------------------------------
+
+OPEN_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from rtppctl.proto.errors import ConfigError
+    from rtppctl.relays.store import StateStore
+    try:
+        StateStore.open(sys.argv[1]).close()
+    except ConfigError as err:
+        print(err.message)
+    """
+)
+
+
+def _open_in_child(path: Path) -> str:
+    # A child with a deadline: a regression would wait for a FIFO's writer for ever.
+    result = subprocess.run([sys.executable, "-c", OPEN_SCRIPT, str(path)], capture_output=True, text=True,
+                            timeout=20, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_a_fifo_socket_or_device_as_the_state_file_is_refused_at_once(tmp_path):
+    import socket
+
+    fifo = tmp_path / "state.fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    assert _open_in_child(fifo) == f"{fifo}: is a FIFO, not a state file"
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(fifo)
+    assert _open_in_child(link) == f"{link}: is a FIFO, not a state file"
+    assert _open_in_child(Path("/dev/null")) == "/dev/null: is a character device, not a state file"
+    bound = tmp_path / "s.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(bound))
+        assert _open_in_child(bound) == f"{bound}: is a socket, not a state file"
+    # SQLite's companion beside the file would be read the same way.
+    (tmp_path / "ok.sqlite3").touch()
+    os.mkfifo(tmp_path / "ok.sqlite3-wal")
+    assert _open_in_child(tmp_path / "ok.sqlite3") == f"{tmp_path / 'ok.sqlite3-wal'}: is a FIFO, not a state file"
+    assert time.monotonic() - started < 15
+    assert stat_kind(fifo) == "fifo"  # untouched
+
+
+def stat_kind(path: Path) -> str:
+    import stat
+
+    return "fifo" if stat.S_ISFIFO(os.stat(path).st_mode) else "other"
+
+
+# -- waits end within the budget ---------------------------------------------------------------------------
+
+HOLD_SQLITE = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    db.execute("COMMIT")
+    """
+)
+
+
+def hold_sqlite_lock(path: Path, seconds: float) -> subprocess.Popen:
+    """Another process holding the state file's write lock for `seconds`; returns once it holds it."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_SQLITE, str(path), str(seconds)], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_sqlite_lock_held_past_the_budget_fails_within_it_naming_the_cause(tmp_path, monkeypatch):
+    import rtppctl.relays.store as store_module
+
+    path = tmp_path / "state.sqlite3"
+    with StateStore.open(path) as store:
+        store.record_session(entry())
+        monkeypatch.setattr(store_module, "RETRY_SECONDS", 1.5)  # SQLite's own wait stays 5 s
+        holder = hold_sqlite_lock(path, 30)
+        try:
+            started = time.monotonic()
+            with pytest.raises(ConfigError) as caught:
+                store.forget("call-1")
+            took = time.monotonic() - started
+            assert store.session("call-1") is not None  # reads go on beside the lock (WAL)
+        finally:
+            holder.kill()
+            holder.wait(10)
+        assert 1.2 < took < 2.5
+        assert caught.value.message == f"{path}: the state file stayed locked by another process for 1.5 s"
+        assert "--state none" in caught.value.hint and caught.value.exit_code is ExitCode.CONFIG
+        assert store.forget("call-1")  # the lock gone, the same store works
+
+
+def _backend_of(url: str) -> int:
+    """The pid of the PostgreSQL backend serving rtppctl's (only) connection to `url`'s database."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as db:
+        rows = db.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = 'rtppctl'",
+                          (name,)).fetchall()
+    assert len(rows) == 1, rows
+    return rows[0][0]
+
+
+def test_a_postgresql_server_that_stops_answering_mid_command_fails_within_the_budget(pg_url, monkeypatch):
+    import signal
+
+    import rtppctl.relays.store as store_module
+
+    with StateStore.open(pg_url) as store:
+        store.record_session(entry())
+        monkeypatch.setattr(store_module, "RETRY_SECONDS", 1.5)
+        backend = _backend_of(pg_url)
+        os.kill(backend, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(ConfigError) as caught:
+                store.record_session(entry(last_used_at=NOW + 1))
+            took = time.monotonic() - started
+        finally:
+            os.kill(backend, signal.SIGCONT)
+        assert 1.2 < took < 2.5
+        assert caught.value.message == f"{pg_url}: the state database did not answer within 1.5 s"
+        assert caught.value.exit_code is ExitCode.CONFIG
+        # The cut connection is replaced on the next operation; the stopped write never landed.
+        assert store.session("call-1") == entry()
+
+
+def test_a_postgresql_table_lock_is_waited_out_in_tries_and_given_up_on_at_the_budget(pg_url, monkeypatch):
+    import threading
+
+    import psycopg
+
+    import rtppctl.relays.store as store_module
+
+    with StateStore.open(pg_url) as store:
+        store.record_session(entry())
+        monkeypatch.setattr(store_module, "RETRY_SECONDS", 1.5)
+        locker = psycopg.connect(pg_url)
+        try:
+            locker.execute("LOCK TABLE rtppctl_sessions IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            with pytest.raises(ConfigError) as caught:
+                store.sessions()
+            took = time.monotonic() - started
+            assert 1.2 < took < 2.5
+            assert caught.value.message == f"{pg_url}: another session held a lock on rtppctl's tables for 1.5 s"
+            assert "pg_stat_activity" in caught.value.hint
+            # Each try waits 0.3 s for the lock; one held for a second is waited out.
+            monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.3)
+            monkeypatch.setattr(store_module, "RETRY_SECONDS", 5.0)
+            threading.Timer(1.0, locker.rollback).start()
+            started = time.monotonic()
+            assert store.forget("call-1")
+            assert 0.9 < time.monotonic() - started < 3
+        finally:
+            locker.close()
+
+
+HOLD_PG = textwrap.dedent(
+    """
+    import os, signal, sys
+    import rtppctl.relays.store as store_module
+    store_module.IDLE_IN_TRANSACTION_TIMEOUT = float(sys.argv[2])
+
+    def stop_inside(db):
+        db.execute("DELETE FROM rtppctl_sessions WHERE call_id = 'call-1'")  # the row is locked now
+        print("holding", flush=True)
+        os.kill(os.getpid(), signal.SIGSTOP)  # a process that stops mid-transaction, connection open
+
+    with store_module.StateStore.open(sys.argv[1]) as store:
+        store._transaction(stop_inside, write=True)
+    """
+)
+
+
+def test_a_postgresql_session_of_ours_stopped_in_a_transaction_frees_its_locks(pg_url):
+    import signal
+
+    with StateStore.open(pg_url) as store:
+        store.record_session(entry())
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_PG, pg_url, "1"], stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, "PYTHONPATH": os.getcwd()})
+        try:
+            assert holder.stdout.readline().strip() == "holding"
+            started = time.monotonic()
+            # Blocked by the stopped process's row lock until the server ends its idle transaction.
+            assert store.touch("call-1", NOW + 1)
+            assert 0.5 < time.monotonic() - started < 5
+        finally:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(10)
+        assert store.session("call-1").last_used_at == NOW + 1  # the stopped delete never landed
+
+
+def test_postgresql_connections_carry_keepalives_and_a_name(pg_url):
+    with StateStore.open(pg_url) as store:
+        info = store._connection.info.get_parameters()
+        assert (info["keepalives"], info["keepalives_idle"], info["application_name"]) == ("1", "5", "rtppctl")
+        limits = store._transaction(lambda db: [db.execute(f"SHOW {name}").fetchone()[0] for name in (
+            "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")], write=False)
+        assert limits[1] == "5s" and limits[2] == "5s" and limits[0].endswith("ms")
+    # What the URL says wins.
+    with StateStore.open(pg_url + "?application_name=ops&keepalives_idle=30") as store:
+        info = store._connection.info.get_parameters()
+        assert (info["keepalives_idle"], info["application_name"]) == ("30", "ops")
+
+
+def test_a_write_that_is_not_an_offer_never_replaces_an_entry_it_did_not_read(store):
+    from rtppctl.relays.store import LedgerChanged
+
+    # An answer for a call the ledger did not know writes an entry only where there is none: the
+    # offer that recorded the call meanwhile (with its notify tag) keeps its entry.
+    offered = entry(notify_tag="T7.1")
+    store.record_session(offered, replacing=None)
+    with pytest.raises(LedgerChanged):
+        store.record_session(entry(to_tag="to-1"), replacing=None, strict=True)
+    assert store.session("call-1") == offered

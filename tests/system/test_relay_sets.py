@@ -168,6 +168,57 @@ def test_a_disabled_node_is_probed_again_after_the_timeout_and_comes_back(capsys
         relay.stop()
 
 
+def test_a_disable_timeout_below_zero_probes_a_disabled_node_on_every_call(capsys, relays, tmp_path, sdp):
+    # OpenSIPS modules/rtpproxy/rtpproxy.c (8f4f1e1b), select_rtpp_node: a disabled node whose
+    # rn_recheck_ticks <= get_ticks() is probed (rtpp_test) and, failing, gets get_ticks() +
+    # rtpproxy_disable_tout again; with a negative value that is in the past, so the next call
+    # probes it again (protocol.md §2.2). The silent socket stands in for a dead relay and counts
+    # the probes; then a real relay comes up on its port.
+    import socket
+
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.settimeout(0)
+    dead = f"udp:127.0.0.1:{silent.getsockname()[1]}"
+    others = [relays.start() for _ in range(2)]
+    urls = [dead, others[0].udp, others[1].udp]
+    config = config_for(tmp_path, urls, disable_tout=-1)
+    calls = [c for c in call_ids(300, seed=29) if expected(c, urls) == dead][:4]
+
+    def probes() -> int:
+        count = 0
+        while True:
+            try:
+                data = silent.recv(4096)
+            except BlockingIOError:
+                return count
+            count += data.split(b" ", 1)[1].strip() == b"V"
+
+    try:
+        first = offer(capsys, config, sdp, calls[0])
+        assert first.code == 0 and first.json()["node"] == expected(calls[0], urls, disabled={dead})
+        assert show(capsys, config)[dead]["state"] == "disabled"
+        probes()
+        for call_id in calls[1:3]:
+            # Still dead: every call probes it again (2 sends: rtpproxy_retr), then goes elsewhere.
+            result = offer(capsys, config, sdp, call_id)
+            assert result.code == 0 and result.json()["node"] != dead
+            assert probes() == 2
+    finally:
+        port = silent.getsockname()[1]
+        silent.close()
+    started = relays.start(udp_port=port)
+    try:
+        # No waiting for a timeout: the very next call finds it back.
+        back = offer(capsys, config, sdp, calls[3])
+        assert back.code == 0 and back.json()["node"] == dead
+        assert f"relay {dead} (set 0) is active again (probe ok)" in back.stderr
+    finally:
+        started.stop()
+        for relay in others:
+            relay.stop()
+
+
 def test_probing_mode_and_off(capsys, trio, tmp_path, sdp):
     urls = [relay.udp for relay in trio]
     config = config_for(tmp_path, urls, disable_tout=1)
@@ -284,23 +335,40 @@ def test_eight_processes_offering_at_once_leave_a_consistent_ledger(trio, tmp_pa
     assert sum(n["sessions"] for n in nodes.values()) == 32
 
 
-# -- state is only opened when needed -------------------------------------------------------------------
+# -- which commands use the state file -------------------------------------------------------------------
 
 
-def test_commands_with_a_target_open_no_state_and_none_keeps_none(capsys, relay, isolated_dirs, tmp_path, sdp):
+def test_with_a_target_the_state_file_holds_the_ledger_and_never_health(capsys, relay, isolated_dirs, tmp_path, sdp):
+    """The documented rule: commands given --target that act on a call (offer, answer, unforce,
+    stats, record...) keep the ledger in the state file, on purpose; nothing given --target ever
+    writes a node's health there; commands about the relay alone (version, ping, raw, info) never
+    open it; --state none keeps a run off it entirely."""
+    import sqlite3
+
+    empty = write(tmp_path / "empty.toml", "")
     state_file = isolated_dirs / "state" / "rtppctl" / "state.sqlite3"
     for command in (["version"], ["ping"], ["raw", "V"], ["info"]):
-        assert cli(capsys, *command, "-t", relay.udp).code == 0
+        assert cli(capsys, "--config", str(empty), *command, "-t", relay.udp).code == 0
     assert not state_file.exists()
-    assert offer(capsys, Path(os.devnull), sdp, "nostate@h", "--state", "none", "-t", relay.udp).code == 0
+    assert offer(capsys, empty, sdp, "nostate@h", "--state", "none", "-t", relay.udp).code == 0
     assert not state_file.exists()
-    assert offer(capsys, Path(os.devnull), sdp, "state@h", "-t", relay.udp).code == 0
-    assert state_file.exists()
+    assert offer(capsys, empty, sdp, "state@h", "-t", relay.udp).code == 0
+    db = sqlite3.connect(state_file)
+    try:
+        assert db.execute("SELECT call_id, node_url, set_id FROM rtppctl_sessions").fetchall() == [
+            ("state@h", relay.udp, None)]
+        assert db.execute("SELECT count(*) FROM rtppctl_nodes").fetchone() == (0,)
+    finally:
+        db.close()
+    assert cli(capsys, "--config", str(empty), "unforce", "--call-id", "state@h", "--from-tag", "ft",
+               "-t", relay.udp).code == 0
+    assert cli(capsys, "--config", str(empty), "--json", "sessions").json()["sessions"] == []
 
 
 def test_a_state_file_that_is_not_rtppctls_is_refused_and_left_alone(capsys, relay, tmp_path, sdp):
     foreign = write(tmp_path / "notes.txt", "my notes\n")
-    result = offer(capsys, Path(os.devnull), sdp, "c@h", "--state", str(foreign), "-t", relay.udp)
+    empty = write(tmp_path / "empty.toml", "")
+    result = offer(capsys, empty, sdp, "c@h", "--state", str(foreign), "-t", relay.udp)
     assert result.code == 5 and str(foreign) in result.stderr and result.stdout == ""
     assert foreign.read_text() == "my notes\n"
 
