@@ -6,35 +6,48 @@ in messages in, an `ImportedConfig` out (the settings, their TOML, what was not 
 why); no files, no printing. What a value must look like is not decided here: every value goes
 through the config validator (`rtppctl.config.config_from_mapping`), so the TOML written always loads.
 
-How the text is read (the command's help and the README summarise these rules):
+How the text is read (the command's help and the README summarise these rules). Strings, numbers
+and comments follow OpenSIPS's own lexer, cfg.lex (each rule is cited in tests/test_opensips_cfg.py):
 
-- Comments: `#` and `//` run to the end of the line, `/* ... */` may span lines; none of them
-  counts inside a string. A line starting with `#!` is a preprocessor directive (below).
-- Values: a string in double or single quotes, with the escapes `\\n \\r \\t \\\\ \\" \\'` (any other
-  backslash is kept as written, and said so), a decimal integer (optionally signed), or the name
-  of a `#!define`.
-- A line break inside a quoted string: OpenSIPS refuses one, but the module's documentation wraps
-  long values that way (`"1 == udp:localhost:22222 udp:loca` / `lhost:22223"`). Such a value is read
-  as meant: the pieces are joined without the line break and without the next line's leading
-  indentation, and a warning shows the joined value so it can be checked.
-- `#!define NAME VALUE` (also `#!trydef`, `#!redefine`, `#!undef`): a bare NAME as a modparam
-  argument is replaced when VALUE is one quoted string or one integer; a NAME inside a string is
-  never replaced (OpenSIPS does not do that either). A NAME this file does not define that way is
-  not carried over.
-- `#!ifdef` / `#!ifndef` / `#!else` / `#!endif` are evaluated with this file's own defines, which is
-  what OpenSIPS sees when started without defines of its own. A statement in a branch taken is
-  carried over with a warning (a define given at start-up would change the branch); one in a branch
-  not taken is not carried over. The two branches of one `#!ifdef` are never merged.
+- Comments: `#` runs to the end of the line; `/* ... */` may span lines and nests (`/* a /* b */ c */`
+  is one comment); neither counts inside a string. `//` is no comment to OpenSIPS: it is skipped
+  to the end of the line here, with a warning, since OpenSIPS would read the rest as code. A line
+  starting with `#!` is a preprocessor directive (below).
+- Strings, double-quoted: the escapes `\\n \\r \\a \\t \\" \\\\`, `\\x` with one or two hex digits and
+  `\\` with two or three octal digits (a byte each); a backslash before a line break removes both
+  (the next line's indentation stays); any other backslash is kept as written, as OpenSIPS keeps
+  it, and said so. Single-quoted: no escapes at all, a backslash is a character. In both, a line
+  break is part of the value: for `rtpproxy_sock` the module splits relays at it as at any blank
+  (modules/rtpproxy/rtpproxy.c, add_rtpproxy_socks), so the module documentation's wrapped
+  examples (`"1 == udp:localhost:22222 udp:loca` / `lhost:22223"`) name the relays OpenSIPS reads
+  (`udp:loca`, `lhost:22223`) and are not carried over; a warning names every such string. A NUL
+  made by an escape ends the value (OpenSIPS keeps it as a C string); escapes making bytes that are
+  no UTF-8 text are not carried over. Several strings in a row are one value, joined (cfg.y
+  folded_string). There are no backtick strings in cfg.lex.
+- Integers: decimal, `0x` hexadecimal, octal with a leading 0 (`010` is 8, with a warning),
+  `yes true on enable` (1) and `no false off disable` (0), optionally signed; or the name of a
+  `#!define`.
+- `#!define NAME VALUE` (also `#!trydef`, `#!redefine`, `#!undef`) and `#!ifdef` / `#!ifndef` /
+  `#!else` / `#!endif` are not OpenSIPS's: its lexer reads a `#!` line as a `#` comment (cfg.lex
+  COM_LINE); they are Kamailio-style directives a preprocessor (`opensips -p`) may apply first, and
+  are read here the way such a preprocessor would. A bare NAME as a modparam argument is replaced
+  when VALUE is one quoted string or one integer; a NAME inside a string is never replaced. A NAME
+  this file does not define that way is not carried over.
+- `#!ifdef` blocks are evaluated with this file's own defines. A statement in a branch taken is
+  carried over with a warning (a define given to the preprocessor would change the branch); one in
+  a branch not taken is not carried over. The two branches of one `#!ifdef` are never merged.
 - Module names: only `"rtpproxy"`. OpenSIPS reads the name as a regular expression, so
   `"rtpproxy|nathelper"` or `".*"` set the parameter in this module too; a name other than
   `"rtpproxy"` that names it anyway (contains "rtpproxy", or as an anchored regular expression
   matches it) is reported as not carried over: write those parameters in a line of their own.
   Every other module is ignored.
 - Kinds: each parameter takes the kind section 1.5 gives it (string or integer); a value of the
-  other kind is not carried over. The validator converts: `rtpproxy_timeout` "0.2" -> 0.2,
-  `rtpproxy_autobridge` 0/1 -> false/true, `nortpproxy_str` loses its trailing `\\r\\n` (an empty
-  string still disables the marker). A parameter set twice keeps the last value, as in OpenSIPS;
-  every `rtpproxy_sock` value is kept, in order, one element of the TOML list each.
+  other kind is not carried over. A `rtpproxy_sock` word without a scheme that does not look like
+  a socket path (`;`, `DROP`) is carried over, as the module would use it, with a warning. The
+  validator converts: `rtpproxy_timeout` "0.2" -> 0.2, `rtpproxy_autobridge` 0/1 -> false/true,
+  `nortpproxy_str` loses its trailing `\\r\\n` (an empty string still disables the marker). A
+  parameter set twice keeps the last value, as in OpenSIPS; every `rtpproxy_sock` value is kept, in
+  order, one element of the TOML list each.
 - Bad input is an `InputError` naming the file and the line: a string or `/*` comment never closed,
   a `modparam(` never closed, a `modparam("rtpproxy", ...)` without exactly three arguments or with
   a parameter name that is no quoted string; and a text without any `modparam("rtpproxy", ...)`
@@ -50,6 +63,8 @@ from typing import Any, NamedTuple
 
 from rtppctl.config import PARAMETERS, config_from_mapping, toml_spelling
 from rtppctl.proto.errors import ConfigError, InputError
+from rtppctl.proto.text import clip, shown
+from rtppctl.proto.url import doubtful_paths, parse_sock_line
 
 MODULE = "rtpproxy"
 
@@ -113,16 +128,21 @@ class ImportedConfig:
 class _Token(NamedTuple):
     #: "string", "number", "word", "punct" (one character) or "directive" (a whole `#!` line).
     kind: str
-    #: Strings: the value with escapes applied; directives: the text after `#!`; others: as written.
+    #: Strings: the value with escapes applied, cut at a NUL; directives: the text after `#!`;
+    #: others: as written.
     value: str
     line: int
     #: Offsets in the text, for quoting a value as written.
     start: int
     end: int
-    #: Strings: the lines a raw line break inside the string led onto (dropped from the value).
+    #: Strings: the lines a raw line break inside the string led onto (the break is in the value).
     breaks: tuple[int, ...] = ()
-    #: Strings: backslash sequences that are no known escape, kept as written.
+    #: Strings: backslash sequences that are no escape of OpenSIPS's, kept as written.
     unknown_escapes: tuple[str, ...] = ()
+    #: Strings: the escape that made a NUL character, where OpenSIPS's C string (and the value) ends.
+    nul: str | None = None
+    #: Strings: the escapes made bytes that are no UTF-8 text.
+    undecodable: bool = False
 
 
 class _LexError(Exception):
@@ -132,16 +152,25 @@ class _LexError(Exception):
         self.message = message
 
 
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+# The escapes of a double-quoted string, as OpenSIPS's cfg.lex has them (<STRING1> rules): \n \r \a
+# \t \" \\, \x with one or two hex digits, \ with two or three octal digits; a backslash before a
+# line break removes both. Single-quoted strings (<STRING2>) have none.
+_ESCAPES = {"n": "\n", "r": "\r", "a": "\a", "t": "\t", '"': '"', "\\": "\\"}
+_HEX_ESCAPE = re.compile(r"x([0-9A-Fa-f]{1,2})")
+_OCTAL_ESCAPE = re.compile(r"[0-7]{2,3}")
+_PLAIN_RUN = {'"': re.compile(r'[^"\\\n]+'), "'": re.compile(r"[^'\n]+")}
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Digits and whatever letters follow them form one token, so "0x1F" is one value to refuse, not two.
+# Digits and whatever letters follow them form one token, so "0x1F" is one value to read and
+# "1e3" one to refuse, not two.
 _NUMBER = re.compile(r"[0-9][A-Za-z0-9_]*")
 _BLANKS = " \t\r\f\v"
 
 
-def _lex(text: str) -> list[_Token]:
-    """Strings, numbers, words, punctuation and `#!` directives, with every comment dropped."""
+def _lex(text: str, notes: list[tuple[int, str]] | None = None) -> list[_Token]:
+    """Strings, numbers, words, punctuation and `#!` directives, with every comment dropped;
+    what deserves a warning goes to `notes` as (line, text)."""
     tokens: list[_Token] = []
+    notes = [] if notes is None else notes
     index, line, length = 0, 1, len(text)
     if text.startswith("\ufeff"):
         index = 1  # a byte-order mark is no part of the first line's text
@@ -158,15 +187,16 @@ def _lex(text: str) -> list[_Token]:
             start, first_line = index, line
             body, index, line = _directive_body(text, index + 2, line)
             tokens.append(_Token("directive", body, first_line, start, index))
-        elif char == "#" or text.startswith("//", index):
+        elif char == "#":
+            end = text.find("\n", index)
+            index = length if end < 0 else end
+        elif text.startswith("//", index):
+            notes.append((line, "'//' starts no comment for OpenSIPS (cfg.lex knows only # and /* */), which reads "
+                                "the rest of the line as code; skipped here"))
             end = text.find("\n", index)
             index = length if end < 0 else end
         elif text.startswith("/*", index):
-            end = text.find("*/", index + 2)
-            if end < 0:
-                raise _LexError(line, "a /* comment is never closed with */")
-            line += text.count("\n", index, end)
-            index = end + 2
+            index, line = _block_comment(text, index, line)
             at_line_start = False
         elif char in "\"'":
             token, index, line = _string(text, index, line)
@@ -185,8 +215,30 @@ def _lex(text: str) -> list[_Token]:
     return tokens
 
 
+def _block_comment(text: str, index: int, line: int) -> tuple[int, int]:
+    """Past the `/* ... */` at `index`: comments nest, as in cfg.lex (<INITIAL,COMMENT>{COM_START}
+    counts comment_nest up, <COMMENT>{COM_END} down)."""
+    first_line, depth, index = line, 0, index
+    while True:
+        opening, closing = text.find("/*", index), text.find("*/", index)
+        if closing < 0:
+            raise _LexError(first_line, "a /* comment is never closed with */")
+        if 0 <= opening < closing:
+            line += text.count("\n", index, opening)
+            depth += 1
+            index = opening + 2
+            continue
+        line += text.count("\n", index, closing)
+        depth -= 1
+        index = closing + 2
+        if depth == 0:
+            return index, line
+
+
 def _directive_body(text: str, index: int, line: int) -> tuple[str, int, int]:
-    """The rest of a `#!` line, continued over lines ending in a backslash; stops at the newline."""
+    """The rest of a `#!` line, continued over lines ending in a backslash (spliced as a C
+    preprocessor splices them: the backslash and the line break go, the next line's blanks stay);
+    stops at the newline."""
     pieces = []
     while True:
         end = text.find("\n", index)
@@ -198,47 +250,73 @@ def _directive_body(text: str, index: int, line: int) -> tuple[str, int, int]:
             line += 1
             continue
         pieces.append(piece)
-        return "\n".join(pieces), end, line
+        return "".join(pieces), end, line
 
 
 def _string(text: str, index: int, line: int) -> tuple[_Token, int, int]:
-    """A quoted string starting at `index`: (token, index after it, line after it)."""
+    """A quoted string starting at `index`, read as cfg.lex reads it: (token, index after it, line
+    after it). Double quotes know the escapes above; single quotes none; in both a line break is
+    part of the value. Escapes make bytes (\\xe9 is one byte), so the value is decoded as UTF-8 at
+    the end; it ends at a NUL, as OpenSIPS's C string does."""
     quote = text[index]
     start, first_line = index, line
     index += 1
-    pieces: list[str] = []
+    value = bytearray()
     breaks: list[int] = []
     unknown: list[str] = []
+    nul: str | None = None
     length = len(text)
     while True:
         if index >= length:
             raise _LexError(first_line, f"a string opened with {quote} is never closed")
+        plain = _PLAIN_RUN[quote].match(text, index)
+        if plain is not None:  # a run of ordinary characters at once: a long value costs no loop per character
+            value += plain.group().encode("utf-8", "surrogatepass")
+            index = plain.end()
+            continue
         char = text[index]
         if char == quote:
-            token = _Token("string", "".join(pieces), first_line, start, index + 1, tuple(breaks), tuple(unknown))
-            return token, index + 1, line
-        if char == "\\" and text.startswith(("\n", "\r\n"), index + 1):
-            index += 1  # a backslash before a line break: the break is dropped like any other
-            char = text[index]
-        if char == "\n" or text.startswith("\r\n", index):
-            # See the module docs: the documentation wraps long values inside the quotes.
-            index += 2 if char == "\r" else 1
+            index += 1
+            break
+        if char == "\n":
             line += 1
             breaks.append(line)
-            while index < length and text[index] in " \t":
-                index += 1
-            continue
-        if char == "\\" and index + 1 < length:
+        elif char == "\\" and quote == '"' and index + 1 < length:
             escaped = text[index + 1]
+            made: bytes | None = None
+            if escaped == "\n":
+                # <STRING1>\\{CR}: the backslash and the line break are both dropped.
+                line += 1
+                index += 2
+                continue
             if escaped in _ESCAPES:
-                pieces.append(_ESCAPES[escaped])
-            else:
-                pieces.append(char + escaped)
+                made, size = _ESCAPES[escaped].encode(), 2
+            elif (match := _HEX_ESCAPE.match(text, index + 1)) is not None:
+                made, size = bytes([int(match.group(1), 16)]), 1 + len(match.group())
+            elif (match := _OCTAL_ESCAPE.match(text, index + 1)) is not None:
+                # (char)strtol(...): a value above 255 keeps its low byte.
+                made, size = bytes([int(match.group(), 8) & 0xFF]), 1 + len(match.group())
+            if made is None:
+                # <STRING1>.: the backslash is a character like any other; what follows is read
+                # on its own (so "\\\"" is a backslash and the end of the string).
                 unknown.append(char + escaped)
-            index += 2
-            continue
-        pieces.append(char)
+            else:
+                if made == b"\x00" and nul is None:
+                    nul = text[index : index + size]
+                value += made
+                index += size
+                continue
+        value += char.encode("utf-8", "surrogatepass")
         index += 1
+    raw = bytes(value)
+    if nul is not None:
+        raw = raw.partition(b"\x00")[0]
+    try:
+        decoded, undecodable = raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        decoded, undecodable = raw.decode("utf-8", "backslashreplace"), True
+    token = _Token("string", decoded, first_line, start, index, tuple(breaks), tuple(unknown), nul, undecodable)
+    return token, index, line
 
 
 # ------------------------------------------------------------------------------------------------
@@ -364,7 +442,7 @@ class _Reader:
                 self.defines.pop(name, None)
         elif keyword in ("ifdef", "ifndef"):
             holds = (name in self.defines) == (keyword == "ifdef")
-            self.conditions.append(_Condition(keyword, name or "(no name)", token.line, holds))
+            self.conditions.append(_Condition(keyword, clip(name, 60) or "(no name)", token.line, holds))
         elif keyword == "else":
             if not self.conditions or self.conditions[-1].in_else:
                 self._warn(token.line, "#!else without an open #!ifdef or #!ifndef; ignored")
@@ -418,7 +496,8 @@ class _Reader:
                 )
             self._carry_over(line, name, value_tokens)
         except _NotCarried as exc:
-            self.skipped.append(Skipped(line, name if name is not None else _as_written(self.text, name_tokens), exc.reason))
+            written = clip(name, 60) if name is not None else _as_written(self.text, name_tokens)
+            self.skipped.append(Skipped(line, written, exc.reason))
 
     def _module_name(self, tokens: list[_Token]) -> str | None:
         value = self._single_value(tokens)
@@ -449,9 +528,10 @@ class _Reader:
         if kind is None:
             import difflib  # noqa: PLC0415 - only for a misspelt name
 
-            close = difflib.get_close_matches(name, list(MODULE_PARAMETER_KINDS), n=1, cutoff=0.6)
+            # A name far longer than any parameter's is no misspelling (and would cost difflib seconds).
+            close = difflib.get_close_matches(name, list(MODULE_PARAMETER_KINDS), n=1, cutoff=0.6) if len(name) < 64 else []
             raise _NotCarried(
-                f"not a parameter of the OpenSIPS rtpproxy module" + (f"; did you mean {close[0]}?" if close else "")
+                "not a parameter of the OpenSIPS rtpproxy module" + (f"; did you mean {close[0]}?" if close else "")
             )
         value = self._value(line, name, tokens)
         if kind is int and not isinstance(value, int):
@@ -472,35 +552,60 @@ class _Reader:
     def _value(self, line: int, name: str, tokens: list[_Token]) -> str | int:
         if not tokens:
             raise _NotCarried("no value")
-        if len(tokens) == 1 and tokens[0].kind == "string":
-            token = tokens[0]
-            if token.breaks:
-                later = ", ".join(str(number) for number in token.breaks)
-                self._warn(
-                    line,
-                    f"{name}: the string goes on over a line break (onto line {later}), which OpenSIPS does not allow; "
-                    f"read without the break and the indentation after it: {toml_spelling(token.value, None)}",
-                )
-            for escape in dict.fromkeys(token.unknown_escapes):
-                self._warn(line, f"{name}: {escape} is no escape rtppctl knows; kept as written")
-            return token.value
+        if all(token.kind == "string" for token in tokens):
+            return self._string_value(line, name, tokens)
+        if len(tokens) == 1 and tokens[0].kind == "word" and tokens[0].value in _BOOLEAN_WORDS:
+            return _BOOLEAN_WORDS[tokens[0].value]
         if len(tokens) == 1 and tokens[0].kind == "word":
             word = tokens[0].value
             define = self.defines.get(word)
             if define is None:
-                raise _NotCarried(f"{word} is not a #!define of this file (defined elsewhere, or by a preprocessor?)")
+                raise _NotCarried(
+                    f"{clip(word, 60)} is not a #!define of this file (defined elsewhere, or by a preprocessor?)")
             if define.value is None:
                 spelled = " ".join(define.text.split()) or "nothing"
                 raise _NotCarried(
-                    f"{word} is defined as {_shortened(spelled)} (line {define.line}), not as one quoted string or integer"
+                    f"{clip(word, 60)} is defined as {_shortened(spelled)} (line {define.line}), "
+                    "not as one quoted string or integer"
                 )
             return define.value
         number = _integer(tokens)
         if number is not None:
+            written = tokens[-1].value
+            if re.fullmatch(r"0[0-7]+", written):
+                self._warn(line, f"{name}: {written} is octal to OpenSIPS (cfg.lex OCTNUMBER): read as {abs(number)}")
             return number
+        first = tokens[0]
+        if first.kind == "string" and self.text[first.start] == "'" and first.value.endswith("\\"):
+            raise _NotCarried(
+                f"the value {_as_written(self.text, tokens)} is not one string: OpenSIPS knows no escapes between "
+                "single quotes (cfg.lex <STRING2>), so the quote after the backslash ends the string"
+            )
         raise _NotCarried(
-            f"the value {_as_written(self.text, tokens)} is not a quoted string, a decimal integer or a #!define name"
+            f"the value {_as_written(self.text, tokens)} is not a quoted string, an integer or a #!define name"
         )
+
+    def _string_value(self, line: int, name: str, tokens: list[_Token]) -> str:
+        """One string, or several in a row: cfg.y's folded_string joins them (strcpy/strcat, so
+        each piece ends at its NUL)."""
+        for token in tokens:
+            if token.undecodable:
+                raise _NotCarried(f"the escapes in {_as_written(self.text, [token])} make bytes that are not UTF-8 text")
+        value = "".join(token.value for token in tokens)
+        breaks = [number for token in tokens for number in token.breaks]
+        if breaks:
+            later = ", ".join(str(number) for number in breaks)
+            split = ", and the module splits relays at it as at any blank" if name == "rtpproxy_sock" else ""
+            self._warn(line, f"{name}: the string goes on over a line break (onto line {later}); OpenSIPS keeps the "
+                             f"break in the value (cfg.lex){split}: {toml_spelling(value)}")
+        for escape in dict.fromkeys(escape for token in tokens for escape in token.unknown_escapes):
+            self._warn(line, f"{name}: {_comment(escape)} is no escape OpenSIPS knows (cfg.lex); the backslash is kept, "
+                             "as OpenSIPS keeps it")
+        for token in tokens:
+            if token.nul is not None:
+                self._warn(line, f"{name}: {token.nul} is a NUL character, where OpenSIPS's C string ends; "
+                                 f"read up to it: {toml_spelling(token.value)}")
+        return value
 
     def _carry_sock(self, line: int, value: str) -> None:
         if not value.strip():
@@ -509,6 +614,13 @@ class _Reader:
             config_from_mapping({"rtpproxy_sock": [value]}, self.where).sets()
         except ConfigError as exc:
             raise _NotCarried(self._reason(exc, "rtpproxy_sock")) from None
+        _, nodes = parse_sock_line(value)
+        doubtful = doubtful_paths(nodes)
+        if doubtful:
+            words = ", ".join(shown(word, 40) for word in doubtful[:5]) + (" ..." if len(doubtful) > 5 else "")
+            self._warn(line, f"rtpproxy_sock: {words} {'does' if len(doubtful) == 1 else 'do'} not look like a socket "
+                             "path; the module reads a word without a scheme as a unix socket in its working directory "
+                             "(write unix:NAME or ./NAME if that is meant)")
         self.socks.append((line, value))
 
     def _carry_key(self, line: int, name: str, value: str | int) -> None:
@@ -526,7 +638,7 @@ class _Reader:
 
     def _reason(self, error: ConfigError, name: str) -> str:
         """The validator's message without the file and key it starts with (the entry names both)."""
-        return error.message.removeprefix(f"{self.where}: ").removeprefix(f"{name}: ")
+        return clip(error.message.removeprefix(f"{self.where}: ").removeprefix(f"{name}: "), 300)
 
     # -- the result -----------------------------------------------------------------------------
 
@@ -551,14 +663,28 @@ def _is_punct(token: _Token | None, char: str) -> bool:
     return token is not None and token.kind == "punct" and token.value == char
 
 
+#: Words cfg.lex reads as the numbers 1 and 0 ({YES} and {NO}: lower case only).
+_BOOLEAN_WORDS = {"yes": 1, "true": 1, "on": 1, "enable": 1, "no": 0, "false": 0, "off": 0, "disable": 0}
+
+
 def _integer(tokens: list[_Token]) -> int | None:
-    """A decimal integer, optionally signed, from its tokens; None when they are not one."""
+    """An integer as cfg.lex and cfg.y's snumber read one, from its tokens: optionally signed,
+    decimal ({NUMBER}: 0 or no leading zero), hexadecimal (0x...) or octal (0 and octal digits),
+    or a {YES}/{NO} word; None when the tokens are not one."""
     sign = 1
     if len(tokens) == 2 and tokens[0].kind == "punct" and tokens[0].value in "+-":
         sign = -1 if tokens[0].value == "-" else 1
         tokens = tokens[1:]
-    if len(tokens) == 1 and tokens[0].kind == "number" and tokens[0].value.isdigit() and tokens[0].value.isascii():
-        return sign * int(tokens[0].value)
+    if len(tokens) != 1:
+        return None
+    token = tokens[0]
+    if token.kind == "word" and token.value in _BOOLEAN_WORDS:
+        return sign * _BOOLEAN_WORDS[token.value]
+    if token.kind != "number" or len(token.value) > 30:
+        return None
+    for pattern, base in ((r"0|[1-9][0-9]*", 10), (r"0x[0-9A-Fa-f]+", 16), (r"0[0-7]+", 8)):
+        if re.fullmatch(pattern, token.value):
+            return sign * int(token.value, base)
     return None
 
 
@@ -598,11 +724,13 @@ def import_opensips_config(text: str, source: str) -> ImportedConfig:
     `InputError` naming `source` and the line for text that cannot be read (see the module docs)
     and when the text has no modparam("rtpproxy", ...) at all.
     """
+    notes: list[tuple[int, str]] = []
     try:
-        tokens = _lex(text)
+        tokens = _lex(text, notes)
     except _LexError as exc:
         raise InputError(f"{source}: line {exc.line}: {exc.message}") from None
     reader = _Reader(text, source)
+    reader.warnings.extend(notes)
     reader.read(tokens)
     if not reader.found:
         raise InputError(

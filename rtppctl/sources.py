@@ -16,7 +16,10 @@ with no snapshot reads the table once, and `rtppctl reload` replaces it. This mo
   OpenSIPS's own schema so OpenSIPS can read the same table.
 
 Every failure is a `ConfigError` (exit 5) naming the URL with its password masked, the table,
-and the column or row.
+and the column or row; a driver's message goes through `dburl.first_line` with the URL, so no
+secret of it is shown. A row is echoed bounded (`proto.text`), however long it is. A row whose
+words do not look like socket paths (`;`, `DROP`, `--`: the module takes any bare word for a unix
+socket) is used, as the module would, and warned about.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rtppctl.dburl import DbUrl, first_line, parse_db_url
+from rtppctl.dburl import DbUrl, first_line, parse_db_url, scrub
 from rtppctl.proto.errors import ConfigError, InputError
-from rtppctl.proto.url import NodeSpec, format_node, parse_node, parse_table_row
+from rtppctl.proto.text import shown, shown_any
+from rtppctl.proto.url import NodeSpec, doubtful_paths, format_node, parse_node, parse_table_row
 from rtppctl.relays.store import DbSnapshot, SnapshotNode
 
 if TYPE_CHECKING:
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
 
 #: OpenSIPS's version of the `rtpproxy_sockets` table, kept in its `version` table (§10).
 TABLE_VERSION = 0
+#: How much of a row a message quotes.
+ROW_ECHO = 120
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,24 @@ class BadRow:
     is_id: bool = True
 
     def describe(self, table: str) -> str:
-        which = f"row id {self.number}" if self.is_id else f"row {self.number}"
-        return f"{table} {which} (set_id {self.set_id!r}, {self.text!r}): {self.reason}"
+        return f"{table} {_row_name(self.number, self.is_id)} (set_id {shown_any(self.set_id, 40)}, " \
+               f"{shown_any(self.text, ROW_ECHO)}): {self.reason}"
+
+
+def _row_name(number: int, is_id: bool) -> str:
+    return f"row id {number}" if is_id else f"row {number}"
+
+
+def row_warning(text: str, nodes: list[NodeSpec]) -> str | None:
+    """What to say about a row (or `db add` value) whose bare words do not look like socket paths;
+    None when every word does."""
+    doubtful = doubtful_paths(nodes)
+    if not doubtful:
+        return None
+    words = ", ".join(shown(word, 40) for word in doubtful[:5])
+    words += f" and {len(doubtful) - 5} more" if len(doubtful) > 5 else ""
+    return (f"{shown(text, ROW_ECHO)}: {words} {'does' if len(doubtful) == 1 else 'do'} not look like a socket path; "
+            "read as unix sockets in the working directory, as the module does (write unix:NAME or ./NAME if meant)")
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,8 @@ class TableRead:
 
     snapshot: DbSnapshot
     bad_rows: list[BadRow] = field(default_factory=list)
+    #: Rows used whose words deserve a second look ("TABLE row id N: ..."), in row order.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -134,6 +158,8 @@ def current_snapshot(config: Config, store: StateStore | None, *, warn: Any = No
     if warn is not None:
         for bad in read.bad_rows:
             warn(bad.describe(config.db_table) + " (skipped)")
+        for note in read.warnings:
+            warn(note)
     if store is not None:
         store.replace_db_snapshot(read.snapshot)
     return read.snapshot
@@ -178,6 +204,7 @@ def read_table(config: Config, *, now: float | None = None) -> TableRead:
                                                    f"ORDER BY {set_col}", table, (sock_col, set_col))]
     nodes: list[SnapshotNode] = []
     bad: list[BadRow] = []
+    warnings: list[str] = []
     for number, (text, set_value, row_id) in enumerate(rows, start=1):
         label = number if row_id is None else row_id
         try:
@@ -186,17 +213,20 @@ def read_table(config: Config, *, now: float | None = None) -> TableRead:
         except InputError as err:
             bad.append(BadRow(label, set_value, text, err.message, row_id is not None))
             continue
+        note = row_warning(text, specs)
+        if note is not None:
+            warnings.append(f"{table} {_row_name(label, row_id is not None)}: {note}")
         nodes.extend(SnapshotNode(set_id, format_node(spec), f"id {row_id}" if row_id is not None else f"row {number}")
                      for spec in specs)
     source = f"{url.shown} {table}"
-    return TableRead(DbSnapshot(source, time.time() if now is None else now, tuple(nodes)), bad)
+    return TableRead(DbSnapshot(source, time.time() if now is None else now, tuple(nodes)), bad, warnings)
 
 
 def _set_id(value: Any) -> int:
     from rtppctl.proto import limits  # noqa: PLC0415
 
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limits.MAX_SET_ID:
-        raise InputError(f"set id {value!r} is not a whole number 0..{limits.MAX_SET_ID}")
+        raise InputError(f"set id {shown_any(value, 40)} is not a whole number 0..{limits.MAX_SET_ID}")
     return value
 
 
@@ -207,17 +237,22 @@ def _connection(url: DbUrl) -> Iterator[Any]:
         import sqlite3  # noqa: PLC0415
 
         if url.path is None or not url.path.is_file():
-            raise ConfigError(f"db_url {url.shown}: no such database file", "create it with rtppctl db init")
+            # The path is the URL's text: what masks the URL masks it too.
+            raise ConfigError(f"db_url {url.shown}: no such database file {scrub(shown(str(url.path), ROW_ECHO), url.url)}",
+                              "create it with rtppctl db init")
         try:
-            connection = sqlite3.connect(f"file:{url.path}?mode=rw", uri=True, timeout=5.0)
+            # The URI names exactly the file: '?', '#' and '%' in the path are escaped.
+            connection = sqlite3.connect(url.sqlite_uri("rw"), uri=True, timeout=5.0)
         except sqlite3.Error as exc:
-            raise ConfigError(f"db_url {url.shown}: cannot open the database: {exc}") from None
+            raise ConfigError(f"db_url {url.shown}: cannot open the database: {first_line(exc, url.url)}") from None
     elif url.backend == "postgresql":
         psycopg = _module("psycopg", "pg", url)
         try:
-            connection = psycopg.connect(url.url, connect_timeout=5)
+            # The parts rtppctl read, not the URL: libpq would read a password holding '/' or '#'
+            # differently, and quote the URL in its error.
+            connection = psycopg.connect("", **{**url.libpq_params(), "connect_timeout": "5"})
         except psycopg.Error as exc:
-            raise ConfigError(f"db_url {url.shown}: cannot connect: {first_line(exc)}",
+            raise ConfigError(f"db_url {url.shown}: cannot connect: {first_line(exc, url.url)}",
                               "check that the server runs and the URL, user and password are right") from None
     else:
         connection = _mysql_connect(url)
@@ -229,17 +264,12 @@ def _connection(url: DbUrl) -> Iterator[Any]:
 
 
 def _mysql_connect(url: DbUrl) -> Any:
-    from urllib.parse import unquote, urlsplit  # noqa: PLC0415
-
     pymysql = _module("pymysql", "mysql", url)
-    parts = urlsplit(url.url)
     try:
-        return pymysql.connect(
-            host=parts.hostname or "localhost", port=parts.port or 3306, user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""), database=parts.path.lstrip("/") or None, connect_timeout=5,
-        )
+        # Every wait has a deadline: connecting, and each statement's reply.
+        return pymysql.connect(**url.mysql_params(), connect_timeout=5, read_timeout=30, write_timeout=30)
     except pymysql.Error as exc:
-        raise ConfigError(f"db_url {url.shown}: cannot connect: {first_line(exc)}",
+        raise ConfigError(f"db_url {url.shown}: cannot connect: {first_line(exc, url.url)}",
                           "check that the server runs and the URL, user and password are right") from None
 
 
@@ -251,7 +281,7 @@ def _fetch(url: DbUrl, connection: Any, query: str, table: str, columns: tuple[s
     except Exception as exc:  # noqa: BLE001 - each driver has its own error tree; all mean the same here
         if not _is_db_error(exc):
             raise
-        text = first_line(exc)
+        text = first_line(exc, url.url)
         lowered = text.lower()
         # sqlite: "no such table"; PostgreSQL: 'relation "x" does not exist'; MySQL: "Table 'x' doesn't exist".
         missing_table = "no such table" in lowered or "doesn't exist" in lowered or (
@@ -319,7 +349,7 @@ def _writing(config: Config, *, create: bool = False) -> Iterator[tuple[DbUrl, A
             with contextlib.suppress(Exception):
                 connection.rollback()
             if _is_db_error(exc):
-                raise ConfigError(f"db_url {url.shown}: {config.db_table}: {first_line(exc)}") from None
+                raise ConfigError(f"db_url {url.shown}: {config.db_table}: {first_line(exc, url.url)}") from None
             raise
 
 
@@ -347,6 +377,14 @@ def _table_exists(url: DbUrl, cursor: Any, table: str) -> bool:
     else:
         cursor.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s", (table,))
     return cursor.fetchone() is not None
+
+
+def sock_warning(sock: str) -> str | None:
+    """`row_warning` for a value `db add` is given; None when it is no valid row at all (add_row says why)."""
+    try:
+        return row_warning(sock, parse_table_row(sock))
+    except InputError:
+        return None
 
 
 def add_row(config: Config, sock: str, set_id: int) -> TableRow:
@@ -407,6 +445,7 @@ def list_rows(config: Config) -> list[TableRow]:
 
 
 __all__ = [
-    "BadRow", "NodeChange", "SnapshotDiff", "TABLE_VERSION", "TableRead", "TableRow", "add_row", "current_snapshot",
-    "diff", "init_table", "list_rows", "read_table", "relay_sets", "remove_rows", "uses_table",
+    "ROW_ECHO", "BadRow", "NodeChange", "SnapshotDiff", "TABLE_VERSION", "TableRead", "TableRow", "add_row",
+    "current_snapshot", "diff", "init_table", "list_rows", "read_table", "relay_sets", "remove_rows", "row_warning",
+    "sock_warning", "uses_table",
 ]

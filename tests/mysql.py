@@ -1,6 +1,7 @@
 """A throwaway MariaDB server for the MySQL table-source tests: Debian's mariadb-server binaries, a
 temp dir, loopback. As root the server drops to the `mysql` user (its `--user` switch), so the
-data directory belongs to that user. `MariaDb.database()` gives each test a database of its own.
+data directory belongs to that user. `MariaDb.database()` gives each test a database of its own;
+`database_for(password)` one whose user has a password of the test's choosing.
 """
 
 from __future__ import annotations
@@ -82,6 +83,16 @@ class MariaDb:
             cursor.execute(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'pw-{name}'")
             cursor.execute(f"GRANT ALL ON {name}.* TO '{name}'@'%'")
         return f"mysql://{name}:pw-{name}@127.0.0.1:{self.port}/{name}"
+
+    def database_for(self, password: str) -> tuple[str, str]:
+        """A new database whose user has `password` (any text); (its name, host:port/name) for
+        the caller to write the URL with the password spelled as the test needs."""
+        name = "t_" + uuid.uuid4().hex[:12]
+        with self._connect() as connection, connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
+            cursor.execute(f"CREATE USER '{name}'@'%%' IDENTIFIED BY %s", (password,))
+            cursor.execute(f"GRANT ALL ON {name}.* TO '{name}'@'%'")
+        return name, f"127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
         from tests.relay import stop_process

@@ -135,37 +135,117 @@ def test_one_end_of_the_port_range_is_not_swapped_with_the_other_ends_default():
     assert imported(modparam("generated_sdp_port_max", "30000")).settings == {"generated_sdp_port_max": 30000}
 
 
-# -- values -------------------------------------------------------------------------------------------
+# -- values, read as OpenSIPS's lexer reads them ------------------------------------------------------
+# Each rule below is a rule of OpenSIPS's cfg.lex (github.com/OpenSIPS/opensips, master, read with
+# `git show HEAD:cfg.lex`): <STRING1> is a double-quoted string, <STRING2> a single-quoted one.
 
 
 @pytest.mark.parametrize(
     ("written", "value"),
     [
-        (r'"a=x:\"quoted\"\r\n"', 'a=x:"quoted"'),
-        (r"'a=x:it\'s'", "a=x:it's"),
-        (r"'a=x:\"double\" in single'", 'a=x:"double" in single'),
-        (r'"a=x:back\\slash"', "a=x:back\\slash"),
-        (r'"a=x:tab\there"', "a=x:tab\there"),
-        ('"a=x:y\\n"', "a=x:y"),
+        (r'"a=x:\"quoted\"\r\n"', 'a=x:"quoted"'),  # <STRING1>\\{QUOTES}, <STRING1>\\r, <STRING1>\\n
+        (r'"a=x:back\\slash"', "a=x:back\\slash"),  # <STRING1>\\\\
+        (r'"a=x:tab\there"', "a=x:tab\there"),  # <STRING1>\\t
+        (r'"a=x:\x41\x4"', "a=x:A\x04"),  # <STRING1>\\x{HEX}{1,2}: one or two hex digits, one byte
+        (r'"a=x:\x414"', "a=x:A4"),  # ... never three
+        (r'"a=x:\101\60"', "a=x:A0"),  # <STRING1>\\[0-7]{2,3}: two or three octal digits
+        (r'"a=x:\1014"', "a=x:A4"),  # ... never four
+        (r'"a=x:\xc3\xa9"', "a=x:é"),  # the bytes of UTF-8 text make that text
+        (r"'a=x:\"double\" in single'", r'a=x:\"double\" in single'),  # <STRING2>.: no escapes at all
+        (r"'a=x:tab\t'", r"a=x:tab\t"),
+        (r'"a=x\a"', "a=x\a"),  # <STRING1>\\a: a BEL character
+        (r"'a=x\' 'b'", "a=x\\b"),  # <STRING2>{TICK} ends 'a=x\' at its quote; then 'b' is folded on
     ],
 )
-def test_strings_in_either_quotes_with_c_escapes(written, value):
-    assert imported(modparam("nortpproxy_str", written)).settings == {"nortpproxy_str": value}
+def test_strings_have_the_escapes_of_cfg_lex_and_single_quotes_none(written, value):
+    result = imported(modparam("nortpproxy_str", written))
+    assert result.settings == {"nortpproxy_str": value}
 
 
-def test_an_unknown_escape_is_kept_as_written_and_reported():
-    result = imported(modparam("db_url", r'"mysql://u:p\q@db/opensips"'))
-    assert result.settings == {"db_url": r"mysql://u:p\q@db/opensips"}
-    assert result.warnings == [r"line 1: db_url: \q is no escape rtppctl knows; kept as written"]
+@pytest.mark.parametrize(("written", "value", "escape"), [
+    (r'"mysql://u:p\q@db/opensips"', r"mysql://u:p\q@db/opensips", r"\q"),  # <STRING1>.: the backslash is kept
+    (r'"mysql://u:p\1@db/opensips"', r"mysql://u:p\1@db/opensips", r"\1"),  # one octal digit is no escape
+    (r'"mysql://u:p\x@db/opensips"', r"mysql://u:p\x@db/opensips", r"\x"),  # \x without a hex digit is none
+    (r"""'mysql://u:p"w@db/opensips'""", 'mysql://u:p"w@db/opensips', None),
+])
+def test_an_unknown_escape_keeps_its_backslash_as_opensips_does_and_is_reported(written, value, escape):
+    result = imported(modparam("db_url", written))
+    assert result.settings == {"db_url": value}
+    if escape is None:
+        assert result.warnings == []
+    else:
+        assert result.warnings == [f"line 1: db_url: {escape} is no escape OpenSIPS knows (cfg.lex); the backslash is kept, "
+                                   "as OpenSIPS keeps it"]
+
+
+def test_a_backslash_does_not_escape_a_single_quote():
+    # <STRING2>{TICK} ends the string at the first quote, whatever comes before it: 'nh\' + 1 is
+    # the string "nh\", a plus and a number.
+    result = imported(modparam("db_table", r"'nh\' + 1") + modparam("rtpproxy_retr", "2"))
+    assert result.settings == {"rtpproxy_retr": 2}
+    assert result.skipped[0].reason.endswith(
+        "is not one string: OpenSIPS knows no escapes between single quotes (cfg.lex <STRING2>), so the quote after "
+        "the backslash ends the string")
+
+
+def test_a_nul_escape_ends_the_value_as_opensipss_c_string_does():
+    # <STRING1>\\x{HEX}{1,2} and \\[0-7]{2,3} can make a NUL; modparam gets a char *, which ends there.
+    result = imported(modparam("db_table", r'"nh_sockets\x00; drop"') + modparam("set_id_col", r'"set_id\000x"'))
+    assert result.settings == {"db_table": "nh_sockets", "set_id_col": "set_id"}
+    assert result.warnings == [
+        r'line 1: db_table: \x00 is a NUL character, where OpenSIPS' "'" r's C string ends; read up to it: "nh_sockets"',
+        r'line 2: set_id_col: \000 is a NUL character, where OpenSIPS' "'" r's C string ends; read up to it: "set_id"',
+    ]
+
+
+def test_escapes_that_make_no_utf8_text_are_not_carried_over():
+    result = imported(modparam("db_table", r'"nh_\xff"'))
+    assert result.settings == {}
+    assert result.skipped == [Skipped(1, "db_table", r'the escapes in "nh_\xff" make bytes that are not UTF-8 text')]
+
+
+def test_strings_in_a_row_are_one_value():
+    # cfg.y: MODPARAM LPAREN STRING COMMA STRING COMMA folded_string RPAREN, folded_string being
+    # STRING STRING | folded_string STRING, joined with strcpy/strcat.
+    text = modparam("rtpproxy_sock", '"udp:10.0.0.1:22222 "\n   \'udp:10.0.0.2:22222\' "=2"')
+    assert imported(text).settings == {"rtpproxy_sock": ["udp:10.0.0.1:22222 udp:10.0.0.2:22222=2"]}
+
+
+def test_there_are_no_backtick_strings():
+    # cfg.lex has QUOTES (\") and TICK (\') and no other string start: a backtick is no quote.
+    result = imported(modparam("db_table", "`nh_sockets`"))
+    assert result.settings == {}
+    assert result.skipped[0].reason == "the value `nh_sockets` is not a quoted string, an integer or a #!define name"
+
+
+@pytest.mark.parametrize(("written", "value"), [
+    ("7", 7), ("0", 0), ("+3", 3),  # {NUMBER} 0|([1-9]{DIGIT}*); cfg.y snumber: PLUS NUMBER
+    ("0x1E", 30), ("0x1e", 30),  # {HEXNUMBER} 0x{HEX}+
+    ("010", 8),  # {OCTNUMBER} 0[0-7]+
+    ("yes", 1), ("true", 1), ("on", 1), ("enable", 1),  # {YES}
+])
+def test_integers_are_read_as_cfg_lex_reads_them(written, value):
+    assert imported(modparam("default_set", written)).settings == {"default_set": value}
+
+
+def test_the_no_words_are_zero_and_an_octal_number_is_reported():
+    result = imported(modparam("rtpproxy_autobridge", "off") + modparam("rtpproxy_retr", "010"))
+    assert result.settings == {"rtpproxy_autobridge": False, "rtpproxy_retr": 8}
+    assert result.warnings == ["line 2: rtpproxy_retr: 010 is octal to OpenSIPS (cfg.lex OCTNUMBER): read as 8"]
 
 
 @pytest.mark.parametrize(("written", "reason"), [
     ("-1", f"expected an integer 0..{limits.MAX_SET_ID}, got -1"),
-    ("0x10", "the value 0x10 is not a quoted string, a decimal integer or a #!define name"),
-    ("1 2", "the value 1 2 is not a quoted string, a decimal integer or a #!define name"),
+    # "0X10", "08", "1e3": no {NUMBER}, {HEXNUMBER} or {OCTNUMBER} spells them whole (OpenSIPS would
+    # read two tokens, a syntax error); "YES": the {YES} words are lower case.
+    ("0X10", "the value 0X10 is not a quoted string, an integer or a #!define name"),
+    ("08", "the value 08 is not a quoted string, an integer or a #!define name"),
+    ("1e3", "the value 1e3 is not a quoted string, an integer or a #!define name"),
+    ("YES", "YES is not a #!define of this file (defined elsewhere, or by a preprocessor?)"),
+    ("1 2", "the value 1 2 is not a quoted string, an integer or a #!define name"),
     ("", "no value"),
 ])
-def test_integers_are_decimal_and_anything_else_is_skipped(written, reason):
+def test_anything_else_is_skipped(written, reason):
     assert imported(modparam("default_set", written)).skipped == [Skipped(1, "default_set", reason)]
 
 
@@ -226,32 +306,65 @@ def test_a_statement_over_several_lines_takes_the_line_of_modparam():
     assert imported(text).skipped == [Skipped(2, "rtpproxy_retr", "expected an integer 1..100, got 0")]
 
 
-def test_a_string_wrapped_as_the_documentation_prints_it_is_joined_and_reported():
+def test_a_line_break_stays_in_the_string_and_the_module_splits_relays_at_it():
+    # cfg.lex <STRING1>{CR} and <STRING2>{CR}: the line break is added to the string (eatback_pp_tok
+    # only removes the preprocessor's own __OSSPP_ marker lines). modules/rtpproxy/rtpproxy.c,
+    # add_rtpproxy_socks, then splits nodes at every isspace() character, line breaks included.
+    text = (
+        'modparam("rtpproxy", "rtpproxy_sock", "1 == udp:10.0.0.1:22222\n'
+        '        udp:10.0.0.2:22222=2")\n'
+        "modparam(\"rtpproxy\", \"rtpproxy_sock\", '2 == udp:10.0.0.3:22222\n"
+        "udp:10.0.0.4:22222')\n"
+    )
+    result = imported(text)
+    assert result.settings["rtpproxy_sock"] == [
+        "1 == udp:10.0.0.1:22222\n        udp:10.0.0.2:22222=2", "2 == udp:10.0.0.3:22222\nudp:10.0.0.4:22222"]
+    config = config_from_mapping(result.settings, Path("imported.toml"))
+    assert [[node.url for node in nodes] for _, nodes in sorted(config.sets().items())] == [
+        ["udp:10.0.0.1:22222", "udp:10.0.0.2:22222"], ["udp:10.0.0.3:22222", "udp:10.0.0.4:22222"]]
+    assert result.warnings[0] == (
+        "line 1: rtpproxy_sock: the string goes on over a line break (onto line 2); OpenSIPS keeps the break in the "
+        'value (cfg.lex), and the module splits relays at it as at any blank: "1 == udp:10.0.0.1:22222\\n        '
+        'udp:10.0.0.2:22222=2"')
+
+
+def test_the_documentations_wrapped_examples_name_the_relays_opensips_reads():
+    # The module's documentation prints these values wrapped inside their quotes; OpenSIPS keeps the
+    # break, so they name `tcp6:` and `remote2:32322`, `udp:loca` and `lhost:22223`: not carried over.
     text = (
         'modparam("rtpproxy", "rtpproxy_sock",\n'
         '        "udp:localhost:22222 udp:localhost:22223 tcp:remote1:33422 tcp6:\n'
         'remote2:32322")\n'
         'modparam("rtpproxy", "rtpproxy_sock", "1 == udp:localhost:22222 udp:loca\n'
-        '        lhost:22223")\n'
+        'lhost:22223")\n'
     )
     result = imported(text)
-    assert result.settings["rtpproxy_sock"] == [
-        "udp:localhost:22222 udp:localhost:22223 tcp:remote1:33422 tcp6:remote2:32322",
-        "1 == udp:localhost:22222 udp:localhost:22223",
+    assert result.settings == {}
+    assert result.skipped == [
+        Skipped(1, "rtpproxy_sock", "node spec 'tcp6:': the host after 'tcp6:' is empty"),
+        Skipped(4, "rtpproxy_sock", "node spec 'lhost:22223': unknown scheme 'lhost' in 'lhost:22223' "
+                                    "(expected unix, cunix, udp, udp6, tcp, tcp6, or a socket path)"),
     ]
-    assert result.warnings == [
-        "line 1: rtpproxy_sock: the string goes on over a line break (onto line 3), which OpenSIPS does not allow; "
-        'read without the break and the indentation after it: "udp:localhost:22222 udp:localhost:22223 tcp:remote1:33422 tcp6:remote2:32322"',
-        "line 4: rtpproxy_sock: the string goes on over a line break (onto line 5), which OpenSIPS does not allow; "
-        'read without the break and the indentation after it: "1 == udp:localhost:22222 udp:localhost:22223"',
+    assert [warning.split(";")[0] for warning in result.warnings] == [
+        "line 1: rtpproxy_sock: the string goes on over a line break (onto line 3)",
+        "line 4: rtpproxy_sock: the string goes on over a line break (onto line 5)",
     ]
 
 
-def test_a_space_before_the_break_stays_and_crlf_or_a_backslash_before_it_goes_too():
-    text = 'modparam("rtpproxy", "rtpproxy_sock", "udp:10.0.0.1:22222 \r\n\t udp:10.0.0.2:22222\\\n   =2")\r\n'
+def test_a_backslash_before_a_line_break_removes_both_and_only_in_double_quotes():
+    # cfg.lex <STRING1>\\{CR}: "eat escaped CRs" (the indentation after it stays); <STRING2> has no
+    # such rule; before a CRLF the backslash meets \r, no escape, and stays with the break.
+    text = (
+        'modparam("rtpproxy", "rtpproxy_sock", "udp:10.0.0.1:22222\\\n   udp:10.0.0.2:22222")\n'
+        "modparam(\"rtpproxy\", \"db_table\", 'nh\\\nsockets')\n"
+        'modparam("rtpproxy", "set_id_col", "set\\\r\nid")\n'
+    )
     result = imported(text)
-    assert result.settings["rtpproxy_sock"] == ["udp:10.0.0.1:22222 udp:10.0.0.2:22222=2"]
-    assert "(onto line 2, 3)" in result.warnings[0]
+    assert result.settings == {"rtpproxy_sock": ["udp:10.0.0.1:22222   udp:10.0.0.2:22222"]}
+    assert [entry.line for entry in result.skipped] == [3, 5]
+    assert result.skipped[0].reason.endswith('got "nh\\\\\\nsockets"')
+    assert result.skipped[1].reason.endswith('got "set\\\\\\r\\nid"')
+    assert "line 5: set_id_col: \\\\x0d is no escape OpenSIPS knows" in result.warnings[-1]
 
 
 def test_crlf_line_endings_count_lines_like_lf():
@@ -272,7 +385,19 @@ def test_comments_of_every_kind_hide_statements_and_do_not_count_inside_strings(
     )
     result = imported(text)
     assert result.settings == {"db_url": "mysql://u:p#w//x/*y*/@db/opensips"}
-    assert result.skipped == [] and result.warnings == []
+    # cfg.lex knows {COM_LINE} # and {COM_START}/{COM_END} only: '//' is skipped, and said so.
+    assert result.skipped == [] and result.warnings == [
+        f"line {line}: '//' starts no comment for OpenSIPS (cfg.lex knows only # and /* */), which reads the rest of "
+        "the line as code; skipped here" for line in (3, 4)]
+
+
+def test_block_comments_nest():
+    # cfg.lex: <INITIAL,COMMENT>{COM_START} counts comment_nest up, <COMMENT>{COM_END} down, and
+    # only a count of 0 leaves the comment.
+    text = ("/* outer /* inner */ " + modparam("rtpproxy_retr", "9") + "*/\n" + modparam("rtpproxy_retr", "2")
+            + "/* /* /* */ */ */" + modparam("default_set", "1"))
+    assert imported(text).settings == {"rtpproxy_retr": 2, "default_set": 1}
+    assert refused("/* a /* b */ " + modparam("rtpproxy_retr", "2")) == "opensips.cfg: line 1: a /* comment is never closed with */"
 
 
 def test_a_string_or_block_comment_never_closed_is_bad_input_naming_file_and_line():
@@ -368,7 +493,7 @@ def test_undef_trydef_redefine_and_continued_define_lines():
     )
     result = imported(text)
     assert result.settings == {
-        "rtpproxy_sock": ["udp:10.0.0.1:22222 udp:10.0.0.2:22222"], "rtpproxy_disable_tout": 4, "rtpproxy_retr": 1,
+        "rtpproxy_sock": ["udp:10.0.0.1:22222   udp:10.0.0.2:22222"], "rtpproxy_disable_tout": 4, "rtpproxy_retr": 1,
     }
     assert [entry.line for entry in result.skipped] == [7]
 
@@ -478,3 +603,22 @@ def test_any_text_gives_a_loadable_result_or_one_line_of_bad_input(pieces):
     assert tomllib.loads(result.toml) == result.settings
     config_from_mapping(result.settings, Path("fuzz.toml")).sets()
     assert all(entry.line >= 1 for entry in result.skipped)
+
+
+# -- bounded echoes -------------------------------------------------------------------------------------------
+
+
+def test_every_echo_of_the_files_text_is_bounded():
+    huge = "x" * 1_000_000
+    text = (
+        modparam(huge, "1")
+        + modparam("rtpproxy_sock", f'"udp:{huge}"')
+        + modparam("db_table", f'"{huge}\n"')
+        + modparam("rtpproxy_retr", huge.upper())
+        + modparam("rtpproxy_sock", f'"udp:10.0.0.1:22222 {huge[:500]}"')
+    )
+    result = imported(text)
+    assert result.settings == {"rtpproxy_sock": [f"udp:10.0.0.1:22222 {huge[:500]}"]}
+    assert len(result.messages) == 6
+    assert all(len(message) < 600 for message in result.messages), [len(message) for message in result.messages]
+    assert len(result.toml) < 3_000  # the value carried over (500 characters) and bounded comments

@@ -27,7 +27,7 @@ def init(
     ctx: typer.Context,
     path: Annotated[
         Path | None,
-        typer.Argument(metavar="PATH", help="File to write (default: $XDG_CONFIG_HOME/rtppctl/config.toml).", show_default=False),
+        typer.Argument(metavar="PATH", help="File to write (default: $XDG_CONFIG_HOME/rtppctl/config.toml; '-': stdout).", show_default=False),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
@@ -43,10 +43,21 @@ def init(
 
       rtppctl config init ./rtppctl.toml --force
     """
-    from rtppctl.config import user_config_path, write_starter_config  # noqa: PLC0415
+    from rtppctl.config import starter_config_text, user_config_path, write_starter_config  # noqa: PLC0415
+    from rtppctl.files import write_atomically, writes_through, writes_to_stdout  # noqa: PLC0415
+    from rtppctl.proto.errors import ConfigError  # noqa: PLC0415
 
     out = run_context(ctx).output
-    written = write_starter_config(path if path is not None else user_config_path(), force=force)
+    target = path if path is not None else user_config_path()
+    if writes_through(target):
+        # "-", /dev/stdout, a FIFO, a device: written through, nothing there to keep or replace.
+        write_atomically(target, starter_config_text(), error=ConfigError)
+        if writes_to_stdout(target):
+            out.status("wrote the starter config to stdout")  # stdout holds the TOML: nothing may follow it
+            return
+        written = target
+    else:
+        written = write_starter_config(target, force=force)
     out.emit({"path": str(written), "written": True}, f"wrote {written}", "check it with: rtppctl config show")
 
 
@@ -102,7 +113,8 @@ def show(ctx: typer.Context) -> None:
         data,
         Table([Column("key"), Column("value"), Column("source"), Column("of")], rows, title=title),
         Table(
-            [Column("set", "right"), Column("relay"), Column("weight", "right"), Column("advertised"), Column("spec")],
+            [Column("set", "right", keep=True), Column("relay", keep=True), Column("weight", "right", keep=True),
+             Column("advertised", keep=True), Column("spec", keep=True)],
             set_rows,
             title=f"relay sets (default set {config.default_set})",
         ),
@@ -165,9 +177,9 @@ def import_opensips(
 
     Every parameter of the module becomes the key of the same name: each rtpproxy_sock line one element of the rtpproxy_sock list, in order; rtpproxy_timeout "0.2" becomes 0.2, rtpproxy_autobridge 0/1 false/true, nortpproxy_str loses its trailing \\r\\n.
 
-    Comments (#, //, /* */) are skipped; #!define names standing alone are replaced; #!ifdef blocks follow the file's own defines (a statement inside one is reported).
+    Strings, numbers and comments are read as OpenSIPS's lexer (cfg.lex) reads them: the escapes of double-quoted strings (\\n \\r \\a \\t \\" \\\\ \\xHH \\ooo), none in single quotes, 0x hex and 0-leading octal numbers, yes/no, nested /* */ comments; strings in a row are joined. A line break inside a string stays in the value, where the module splits rtpproxy_sock relays at it; such a string is reported. // is no comment to OpenSIPS: skipped, with a warning. #!define names standing alone are replaced; #!ifdef blocks follow the file's own defines (a statement inside one is reported).
 
-    A string broken over lines, as the module's documentation prints them, is joined without the line break and reported.
+    A rtpproxy_sock word without a scheme that does not look like a socket path (";", "DROP") is carried over, as the module reads it, with a warning.
 
     Anything that cannot be carried over (an unknown name, a value of the wrong kind or one rtppctl refuses, an unknown define, a module pattern such as "rtpproxy|nathelper") is left out and named on stderr with its line, and as a comment in the TOML.
 
@@ -182,7 +194,7 @@ def import_opensips(
       rtppctl config import-opensips - --json < opensips.cfg
     """
     from rtppctl.cli.output import Verbatim  # noqa: PLC0415
-    from rtppctl.files import check_writable, read_input, stdin_is_terminal, write_atomically  # noqa: PLC0415
+    from rtppctl.files import check_writable, read_input, stdin_is_terminal, write_atomically, writes_to_stdout  # noqa: PLC0415
     from rtppctl.opensips_cfg import import_opensips_config  # noqa: PLC0415
 
     out = run_context(ctx).output
@@ -210,7 +222,11 @@ def import_opensips(
         out.emit(data, Verbatim(result.toml))
     else:
         count = len(result.settings)
-        out.emit(data, f"wrote {destination} ({count} key{'' if count == 1 else 's'})")
+        line = f"wrote {destination} ({count} key{'' if count == 1 else 's'})"
+        if writes_to_stdout(destination):
+            out.status(line)  # -o /dev/stdout: stdout holds the TOML, nothing may follow it
+        else:
+            out.emit(data, line)
 
 
 def _refuse_replacing_the_input(file: str, destination: str) -> None:

@@ -64,6 +64,8 @@ def reload(
     result = ops_sets.reload(s.relays, s.config, dry_run=dry_run, strict=strict)
     for bad in result.bad_rows:
         s.output.warn(bad["message"] + " (skipped)")
+    for note in result.warnings:
+        s.output.warn(note)
     rows = [["added", c.set_id, c.url, None, c.after] for c in result.added]
     rows += [["removed", c.set_id, c.url, c.before, None] for c in result.removed]
     rows += [["changed", c.set_id, c.url, c.before, c.after] for c in result.changed]
@@ -72,8 +74,8 @@ def reload(
                f"{len(result.changed)} changed")
     views: list = [summary]
     if rows:
-        views.append(Table([Column("change"), Column("set", "right"), Column("relay", keep=True), Column("before"),
-                            Column("after")], rows))
+        views.append(Table([Column("change"), Column("set", "right", keep=True), Column("relay", keep=True),
+                            Column("before", keep=True), Column("after", keep=True)], rows))
     s.output.emit(ops.as_dict(result), *views)
 
 
@@ -115,7 +117,11 @@ def add(
     """
     from rtppctl import ops, sources  # noqa: PLC0415
 
-    row = sources.add_row(_config(ctx, db_url), " ".join(specs), set_id)
+    sock = " ".join(specs)
+    row = sources.add_row(_config(ctx, db_url), sock, set_id)
+    note = sources.sock_warning(sock)
+    if note is not None:
+        run_context(ctx).output.warn(note)
     run_context(ctx).output.emit(ops.as_dict(row), f"added row {row.id} (set {row.set_id}): {row.sock}; "
                                                    "rtppctl reload puts it to use")
 
@@ -140,6 +146,7 @@ def remove(
     """
     from rtppctl import ops, sources  # noqa: PLC0415
     from rtppctl.proto.errors import ExitCode  # noqa: PLC0415
+    from rtppctl.proto.text import shown  # noqa: PLC0415
 
     if (url is None) == (row_id is None):
         raise typer.BadParameter("give either a URL or --id", param_hint="URL")
@@ -148,8 +155,10 @@ def remove(
     out = run_context(ctx).output
     lines = [f"removed row {row.id} (set {row.set_id}): {row.sock}" for row in removed]
     if not removed:
-        out.warn(f"no row of {config.db_table} matched " + (f"id {row_id}" if row_id is not None else repr(url)))
-    out.emit({"removed": [ops.as_dict(row) for row in removed]}, "\n".join(lines))
+        out.warn(f"no row of {config.db_table} matched " + (f"id {row_id}" if row_id is not None else shown(url or "", 120)))
+    from rtppctl.cli.output import Lines  # noqa: PLC0415
+
+    out.emit({"removed": [ops.as_dict(row) for row in removed]}, Lines(tuple(lines)))
     return 0 if removed else int(ExitCode.INPUT)
 
 
@@ -168,6 +177,6 @@ def list_(ctx: typer.Context, db_url: DbUrlOption = None) -> None:
 
     config = _config(ctx, db_url)
     rows = sources.list_rows(config)
-    table = Table([Column("id", "right"), Column("set", "right"), Column(config.rtpp_socket_col, keep=True)],
+    table = Table([Column("id", "right", keep=True), Column("set", "right", keep=True), Column(config.rtpp_socket_col)],
                   [[row.id, row.set_id, row.sock] for row in rows], title=config.db_table)
     run_context(ctx).output.emit({"rows": [ops.as_dict(row) for row in rows]}, table)

@@ -76,17 +76,8 @@ def explain(
     result = lb.explain(call_id, nodes, set_id=set_id, disabled=disabled)
     for warning in result.warnings:
         s.output.warn(warning)
-    if result.forced_cut is not None:
-        walk = f"cut {result.hash} % {result.total_weight} = {result.cut} falls on a disabled relay; " \
-               f"forced walk over the enabled weight: {result.hash} % {result.enabled_weight} = {result.forced_cut}"
-    elif result.reason == "single node":
-        walk = "a set of one relay is not hashed"
-    elif result.cut < 0:
-        walk = "every enabled relay has weight 0: the first enabled one is chosen"
-    else:
-        walk = f"cut {result.hash} % {result.total_weight} = {result.cut}"
-    chosen = result.node or "no relay (none is enabled)"
-    summary = f"{result.call_id}: hash {result.hash}; {walk}; chosen: {chosen} ({result.reason})"
+    chosen = result.node or "no relay"
+    summary = f"{result.call_id}: hash {result.hash}; {result.walk}; chosen: {chosen} ({result.reason})"
     table = Table(
         [Column("#", "right", keep=True), Column("relay", keep=True), Column("weight", "right", keep=True),
          Column("cuts", "right", keep=True), Column("state", keep=True), Column("chosen", keep=True)],
@@ -140,7 +131,7 @@ def simulate(
     top = max((node.share for node in result.nodes), default=0.0) or 1.0
     table = Table(
         [Column("relay", keep=True), Column("weight", "right", keep=True), Column("expected", "right", keep=True),
-         Column("calls", "right", keep=True), Column("share", "right", keep=True), Column("")],
+         Column("calls", "right", keep=True), Column("share", "right", keep=True), Column("", crop=True)],
         [[node.url, node.weight, f"{node.expected_share:.1%}", node.calls, f"{node.share:.1%}",
           "█" * round(_BAR_WIDTH * node.share / top)] for node in result.nodes],
         title=f"{result.calls} calls ({result.source}) over "

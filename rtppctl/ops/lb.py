@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rtppctl.proto.errors import InputError
-from rtppctl.proto.select import HASH_VALUES, Candidate, call_id_hash, choose, ranges, unreachable
+from rtppctl.proto.select import HASH_VALUES, Candidate, Choice, call_id_hash, choose, ranges, unreachable
+from rtppctl.proto.text import shown
 from rtppctl.proto.url import NodeSpec
 
 
@@ -44,12 +45,14 @@ class Explanation:
     cut: int
     #: hash % enabled_weight when the cut fell on a disabled node; else None.
     forced_cut: int | None
-    #: "single node", "weight range", "forced walk", "weight 0" or "none enabled".
+    #: "single node", "weight range", "forced walk", "weight 0", "single node disabled" or "none enabled".
     reason: str
     #: The chosen node's url; None when no node is enabled.
     node: str | None
     nodes: list[NodeRange]
     warnings: list[str] = field(default_factory=list)
+    #: How the walk went, in words: the cut, the forced walk, or why no node was chosen.
+    walk: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def _candidates(nodes: Sequence[NodeSpec], disabled: Iterable[str]) -> list[Cand
     unknown = off - {node.url for node in nodes}
     if unknown:
         known = ", ".join(node.url for node in nodes)
-        raise InputError(f"--disable {sorted(unknown)[0]}: no such relay in the set (it has {known})",
+        raise InputError(f"--disable {shown(sorted(unknown)[0], 120)}: no such relay in the set (it has {known})",
                          "name a relay as `rtppctl config show` lists it, without |advertised or =weight")
     return [Candidate(node.weight, node.url not in off) for node in nodes]
 
@@ -128,8 +131,24 @@ def explain(call_id: str, nodes: Sequence[NodeSpec], *, set_id: int | None = Non
         call_id=call_id, set_id=set_id, hash=choice.hash, total_weight=choice.total_weight,
         enabled_weight=choice.enabled_weight, cut=choice.cut, forced_cut=choice.forced_cut, reason=choice.reason,
         node=nodes[choice.index].url if choice.index is not None else None, nodes=rows,
-        warnings=set_warnings(nodes),
+        warnings=set_warnings(nodes), walk=_walk(choice, nodes),
     )
+
+
+def _walk(choice: Choice, nodes: Sequence[NodeSpec]) -> str:
+    """The walk behind `choice` in words; each reason of `choose` has its own."""
+    if choice.reason == "single node":
+        return "a set of one relay is not hashed"
+    if choice.reason == "single node disabled":
+        return f"a set of one relay is not hashed, and its relay {nodes[0].url} is disabled: no relay is chosen"
+    if choice.reason == "none enabled":
+        return "every relay of the set is disabled: no relay is chosen"
+    if choice.enabled_weight == 0:
+        return "every enabled relay has weight 0: the first enabled one is chosen"
+    if choice.forced_cut is not None:
+        return (f"cut {choice.hash} % {choice.total_weight} = {choice.cut} falls on a disabled relay; forced walk over "
+                f"the enabled weight: {choice.hash} % {choice.enabled_weight} = {choice.forced_cut}")
+    return f"cut {choice.hash} % {choice.total_weight} = {choice.cut}"
 
 
 def generated_call_ids(count: int, seed: int) -> Iterator[str]:

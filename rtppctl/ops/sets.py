@@ -8,6 +8,7 @@ works through the relay service and returns result dataclasses; none prints.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -178,8 +179,9 @@ def sessions(service: RelayService, *, prune: bool = False) -> SessionsResult:
     live = []
     for entry in entries:
         if entry.last_used_at < now - ttl:
-            service.forget(entry.call_id)
-            pruned.append(Pruned(entry.call_id, entry.node_url, "expired"))
+            # Only while it is still unused: another command may have used the call meanwhile.
+            if service.forget(entry.call_id, entry=entry, unused_before=now - ttl):
+                pruned.append(Pruned(entry.call_id, entry.node_url, "expired"))
         else:
             live.append(entry)
     unreachable: dict[str, str] = {}
@@ -196,8 +198,11 @@ def sessions(service: RelayService, *, prune: bool = False) -> SessionsResult:
         if isinstance(gone, str):
             unchecked[entry.call_id] = gone
         elif gone:
-            service.forget(entry.call_id)
-            pruned.append(Pruned(entry.call_id, entry.node_url, "gone"))
+            # Only the entry the relay was asked about: a re-offer or a command on the call since
+            # (another node, a later use) means the call lives on, and its entry stays.
+            not_used_since = math.nextafter(entry.last_used_at, math.inf)
+            if service.forget(entry.call_id, entry=entry, unused_before=not_used_since):
+                pruned.append(Pruned(entry.call_id, entry.node_url, "gone"))
     return SessionsResult(service.sessions(), pruned, unchecked)
 
 
@@ -233,8 +238,11 @@ class ReloadResult:
     added: list[Any]
     removed: list[Any]
     changed: list[Any]
-    #: Rows that gave no node: {"row" (its id), "set_id", "text", "reason", "message"}.
+    #: Rows that gave no node: {"row" (its id), "set_id", "text", "length", "reason", "message"}; the
+    #: row's text and set_id are bounded excerpts ("... (N characters)"), "length" the text's own length.
     bad_rows: list[dict[str, Any]]
+    #: Rows used whose words do not look like socket paths, one message each.
+    warnings: list[str] = field(default_factory=list)
 
 
 def reload(service: RelayService, config: Config, *, dry_run: bool = False, strict: bool = False) -> ReloadResult:
@@ -249,8 +257,13 @@ def reload(service: RelayService, config: Config, *, dry_run: bool = False, stri
     if not config.db_url:
         raise ConfigError("reload reads the db_url table, and no db_url is configured",
                           "set db_url (and db_table) in the config; rtpproxy_sock values are read on every command")
+    from rtppctl.proto.text import excerpt  # noqa: PLC0415
+
     read = sources.read_table(config)
-    bad = [{"row": b.number, "set_id": b.set_id, "text": b.text, "reason": b.reason, "message": b.describe(config.db_table)}
+    # A row is outside text of any size: bounded here, once, for the JSON and the warnings alike.
+    bad = [{"row": b.number, "set_id": excerpt(b.set_id, 40), "text": excerpt(b.text, sources.ROW_ECHO),
+            "length": len(b.text) if isinstance(b.text, str) else None, "reason": b.reason,
+            "message": b.describe(config.db_table)}
            for b in read.bad_rows]
     if strict and read.bad_rows:
         first = read.bad_rows[0]
@@ -263,7 +276,7 @@ def reload(service: RelayService, config: Config, *, dry_run: bool = False, stri
     if not dry_run and store is not None:
         store.replace_db_snapshot(read.snapshot)
     return ReloadResult(read.snapshot.source, not dry_run and store is not None, len(read.snapshot.nodes),
-                        changes.added, changes.removed, changes.changed, bad)
+                        changes.added, changes.removed, changes.changed, bad, read.warnings)
 
 
 __all__ = ["EnableChange", "NodeState", "Pruned", "ReloadResult", "SessionsResult", "SetState", "enable", "reload",

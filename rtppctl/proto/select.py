@@ -44,7 +44,8 @@ class Choice:
     #: The cut of the forced walk, hash % enabled_weight, when the first walk met a disabled
     #: node's range; None when there was no forced walk.
     forced_cut: int | None
-    #: Why this node: "single node", "weight range", "forced walk", "weight 0" or "none enabled".
+    #: Why this node: "single node", "weight range", "forced walk", "weight 0"; or why none:
+    #: "single node disabled" (a set of one whose relay is disabled) or "none enabled".
     reason: str
 
 
@@ -64,9 +65,11 @@ def choose(call_id: str | bytes, nodes: Sequence[Candidate]) -> Choice:
     enabled_weight = sum(node.weight for node in nodes if node.enabled)
     hashed = call_id_hash(call_id)
     if len(nodes) == 1:
-        # A set of one is not hashed: the node, if it is enabled.
+        # A set of one is not hashed: the node, if it is enabled (rtpproxy.c, select_rtpp_node:
+        # "Most popular case: 1 proxy", NULL when that proxy is disabled).
         index = 0 if nodes[0].enabled else None
-        return Choice(index, hashed, total, enabled_weight, -1, None, "single node" if index == 0 else "none enabled")
+        reason = "single node" if index == 0 else "single node disabled"
+        return Choice(index, hashed, total, enabled_weight, -1, None, reason)
     if not any(node.enabled for node in nodes):
         return Choice(None, hashed, total, enabled_weight, -1, None, "none enabled")
     cut = hashed % total if enabled_weight else -1

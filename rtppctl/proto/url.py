@@ -2,10 +2,13 @@
 
 This module owns the text form of a relay node (reference protocol.md §1.1):
 `[N ==] [scheme:]address[|advertised][=weight] ...`. It reads that text exactly as the OpenSIPS
-module does (first `=` starts the weight, `|` searched backwards before it, host and port split at
+module does (modules/rtpproxy/rtpproxy.c, add_rtpproxy_socks: nodes split at C `isspace`
+characters, first `=` starts the weight, `|` searched backwards before it; host and port split at
 the last `:`, port 22222 by default, no brackets around IPv6) and refuses, with an `InputError` that
-quotes the spec, anything the module would silently misread or that cannot reach a relay. Nothing
-here resolves names or opens sockets.
+quotes the spec (bounded), anything the module would silently misread or that cannot reach a relay.
+A word written without a scheme is a unix socket path, as in the module; `doubtful_paths` names
+the ones that do not look like one (`;`, `DROP`, `--`), for a warning. Nothing here resolves names
+or opens sockets.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from rtppctl.proto import limits
 from rtppctl.proto.command import validate_token
 from rtppctl.proto.errors import InputError
-from rtppctl.proto.text import ip_literal
+from rtppctl.proto.text import ip_literal, shown, shown_any
 
 SCHEMES = ("unix", "cunix", "udp", "udp6", "tcp", "tcp6")
 DEFAULT_PORT = 22222
@@ -29,6 +32,11 @@ _BRACKETED_RE = re.compile(r"\[([^\[\]]+)\](?::([0-9]*))?")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_.])?")
 #: Longest spec accepted; far beyond any real one, it keeps messages and parsing bounded.
 _MAX_SPEC_LENGTH = 1024
+#: How much of a spec or a value a message quotes.
+_ECHO = 120
+#: The module splits nodes at C's isspace() characters (rtpproxy.c, add_rtpproxy_socks), not at
+#: Unicode's: a no-break space is part of a word there (and refused here as whitespace in a node).
+_C_SPACE = re.compile(r"[ \t\n\v\f\r]+")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,12 +92,12 @@ class NodeSpec:
 
 
 def _fail(token: str, problem: str, hint: str | None = None) -> InputError:
-    return InputError(f"node spec {token!r}: {problem}", hint or _EXAMPLES)
+    return InputError(f"node spec {shown(token, _ECHO)}: {problem}", hint or _EXAMPLES)
 
 
 def _uint(text: str, token: str, what: str, low: int, high: int) -> int:
     if not _UINT_RE.fullmatch(text) or not low <= int(text) <= high:
-        raise _fail(token, f"{what} {text!r} is not a whole number {low}..{high}")
+        raise _fail(token, f"{what} {shown(text, 60)} is not a whole number {low}..{high}")
     return int(text)
 
 
@@ -110,7 +118,8 @@ def _split_scheme(url: str, token: str) -> tuple[str, str]:
     if sep and "/" not in head:
         raise _fail(
             token,
-            f"unknown scheme {head!r} in {url!r} (expected unix, cunix, udp, udp6, tcp, tcp6, or a socket path)",
+            f"unknown scheme {shown(head, 60)} in {shown(url, 60)} "
+            "(expected unix, cunix, udp, udp6, tcp, tcp6, or a socket path)",
         )
     return "unix", url
 
@@ -136,15 +145,15 @@ def _host_port(scheme: str, address: str, token: str) -> tuple[str, int]:
     literal = ip_literal(host, allow_zone=True)
     if literal is None:
         if ":" in host:
-            raise _fail(token, f"host {host!r} is not a valid IPv6 address",
+            raise _fail(token, f"host {shown(host, 60)} is not a valid IPv6 address",
                         f"host and port split at the last ':', so write the port too, e.g. {scheme}:::1:22222")
         if not _HOSTNAME_RE.fullmatch(host):
-            raise _fail(token, f"host {host!r} is not a host name or IP address")
+            raise _fail(token, f"host {shown(host, 60)} is not a host name or IP address")
     if literal is not None and literal.version == 6 and scheme in ("udp", "tcp"):
-        raise _fail(token, f"{host!r} is an IPv6 address but {scheme}: is IPv4 only",
+        raise _fail(token, f"{shown(host, 60)} is an IPv6 address but {scheme}: is IPv4 only",
                     f"use {scheme}6:{host}:{port}")
     if literal is not None and literal.version == 4 and scheme in ("udp6", "tcp6"):
-        raise _fail(token, f"{host!r} is an IPv4 address but {scheme}: is IPv6 only",
+        raise _fail(token, f"{shown(host, 60)} is an IPv4 address but {scheme}: is IPv6 only",
                     f"use {scheme[:-1]}:{host}:{port}")
     return host, port
 
@@ -156,10 +165,14 @@ def parse_node(token: str) -> NodeSpec:
     `:` port 1 and is refused; write `udp6:::1:22222`.
     """
     if not isinstance(token, str):
-        raise InputError(f"node spec must be text, not {token!r}")
+        raise InputError(f"node spec must be text, not {shown_any(token)}")
     token = token.strip()
     if not token:
         raise InputError("node spec is empty", _EXAMPLES)
+    if len(token) > _MAX_SPEC_LENGTH:
+        # Before the character checks: a 10 MB database row is refused without reading it through.
+        raise InputError(f"node spec {shown(token, _ECHO)} is {len(token.encode('utf-8', 'surrogatepass'))} bytes long; "
+                         f"the limit is {_MAX_SPEC_LENGTH}", f"use a node spec of at most {_MAX_SPEC_LENGTH} bytes")
     validate_token(token, "node spec", max_length=_MAX_SPEC_LENGTH)
 
     head, eq, weight_text = token.partition("=")
@@ -170,7 +183,7 @@ def parse_node(token: str) -> NodeSpec:
     elif not advertised:
         raise _fail(token, "the advertised address after '|' is empty", "e.g. udp:10.0.0.5:22222|203.0.113.7")
     elif ip_literal(advertised) is None:
-        raise _fail(token, f"advertised address {advertised!r} is not an IPv4 or IPv6 address",
+        raise _fail(token, f"advertised address {shown(advertised, 60)} is not an IPv4 or IPv6 address",
                     "e.g. udp:10.0.0.5:22222|203.0.113.7")
     if not url:
         raise _fail(token, "the relay address is empty")
@@ -189,22 +202,22 @@ def parse_node(token: str) -> NodeSpec:
 def parse_sock_line(text: str, default_set: int = 0) -> tuple[int, list[NodeSpec]]:
     """One `rtpproxy_sock` value: `[N ==] node [node ...]` -> (set id, nodes)."""
     if not isinstance(text, str):
-        raise InputError(f"rtpproxy_sock value must be text, not {text!r}")
+        raise InputError(f"rtpproxy_sock value must be text, not {shown_any(text)}")
     set_text, sep, nodes_text = text.partition("==")
     if sep:
-        set_text = set_text.strip()
+        set_text = set_text.strip(" \t\n\v\f\r")  # C isspace, as rtpproxy_add_rtpproxy_set trims
         if not _UINT_RE.fullmatch(set_text) or int(set_text) > _MAX_UINT:
             raise InputError(
-                f"set id {set_text!r} in {text.strip()!r} is not a whole number",
+                f"set id {shown(set_text)} in {shown(text.strip(), _ECHO)} is not a whole number",
                 "write the set as '1 == udp:127.0.0.1:22222'",
             )
         set_id = int(set_text)
     else:
         set_id, nodes_text = default_set, text
-    tokens = nodes_text.split()
+    tokens = _words(nodes_text)
     if not tokens:
         raise InputError(
-            f"no relay node in {text.strip()!r}" if text.strip() else "empty rtpproxy_sock value",
+            f"no relay node in {shown(text.strip(), _ECHO)}" if text.strip() else "empty rtpproxy_sock value",
             "e.g. '1 == udp:127.0.0.1:22222 udp:127.0.0.1:22223=2'",
         )
     return set_id, [parse_node(token) for token in tokens]
@@ -214,16 +227,28 @@ def parse_table_row(text: str) -> list[NodeSpec]:
     """The socket column of one `rtpproxy_sockets` row (§10): node specs separated by
     whitespace, with `|advertised` and `=weight`, but no `N ==` prefix (the set is a column)."""
     if not isinstance(text, str):
-        raise InputError(f"the socket column must be text, not {text!r}")
+        raise InputError(f"the socket column must be text, not {shown_any(text)}")
     if "==" in text:
         raise InputError(
-            f"{text.strip()!r} starts with a set prefix 'N ==', which the table does not take",
+            f"{shown(text.strip(), _ECHO)} starts with a set prefix 'N ==', which the table does not take",
             "put the set in the set_id column and only the nodes in the socket column",
         )
-    tokens = text.split()
+    tokens = _words(text)
     if not tokens:
         raise InputError("the socket column is empty", "e.g. 'udp:10.0.0.5:22222 udp:10.0.0.6:22222=2'")
     return [parse_node(token) for token in tokens]
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in _C_SPACE.split(text) if word]
+
+
+def doubtful_paths(nodes: list[NodeSpec]) -> list[str]:
+    """The nodes written as a bare word without a `/`: the module takes any word without a known
+    scheme for a unix socket in its working directory, so `;`, `DROP` or `--` in a value become
+    relays. Such a word is accepted (it is the module's rule) but worth a warning; `unix:NAME` or
+    `./NAME` says the socket is meant."""
+    return [node.url for node in nodes if node.scheme == "unix" and node.url == node.path and "/" not in node.url]
 
 
 def format_node(node: NodeSpec) -> str:

@@ -53,18 +53,19 @@ def test_each_config_of_the_corpus_written_with_o_loads_in_config_show(capsys, t
 
 def test_json_has_the_path_settings_toml_skipped_and_warnings(capsys, tmp_path):
     source = write(tmp_path / "opensips.cfg", GOOD + 'modparam("rtpproxy", "rtpproxy_retry", 2)\n'
-                   'modparam("rtpproxy", "db_table", "a\n  b")\n')
+                   'modparam("rtpproxy", "rtpproxy_sock", "2 == udp:10.0.0.2:22222\n  udp:10.0.0.3:22222")\n')
     result = cli(capsys, "--json", "config", "import-opensips", str(source))
     assert result.code == 0, result.stderr
     data = result.json()
     assert list(data) == ["path", "settings", "toml", "skipped", "warnings"]
     assert data["path"] is None
-    assert data["settings"] == {"rtpproxy_sock": ["1 == udp:10.0.0.1:22222|198.51.100.1=2"], "rtpproxy_retr": 2, "db_table": "ab"}
+    assert data["settings"] == {"rtpproxy_sock": ["1 == udp:10.0.0.1:22222|198.51.100.1=2",
+                                                  "2 == udp:10.0.0.2:22222\n  udp:10.0.0.3:22222"], "rtpproxy_retr": 2}
     assert data["toml"].startswith(f"# rtppctl configuration imported from {source} by")
     assert data["skipped"] == [
         {"line": 3, "name": "rtpproxy_retry", "reason": "not a parameter of the OpenSIPS rtpproxy module; did you mean rtpproxy_retr?"},
     ]
-    assert len(data["warnings"]) == 1 and data["warnings"][0].startswith("line 4: db_table: the string goes on over a line break")
+    assert len(data["warnings"]) == 1 and data["warnings"][0].startswith("line 4: rtpproxy_sock: the string goes on over a line break")
 
 
 def test_skipped_statements_and_warnings_go_to_stderr_with_their_lines(capsys, tmp_path):
@@ -175,3 +176,21 @@ def test_the_import_needs_no_usable_config_of_its_own(capsys, tmp_path):
     source = write(tmp_path / "opensips.cfg", GOOD)
     result = cli(capsys, "--config", str(broken), "config", "import-opensips", str(source))
     assert result.code == 0, result.stderr
+
+
+def test_the_cfg_lex_corpus_reports_line_breaks_octal_numbers_and_junk_words(capsys, monkeypatch):
+    monkeypatch.chdir(DATA)
+    result = cli(capsys, "config", "import-opensips", "07_cfg_lex.cfg")
+    assert result.code == 0
+    assert result.stderr.splitlines() == [
+        "rtppctl: warning: line 8: rtpproxy_sock: the string goes on over a line break (onto line 9); OpenSIPS keeps the "
+        'break in the value (cfg.lex), and the module splits relays at it as at any blank: "1 == udp:10.4.0.1:22222\\n    '
+        'udp:10.4.0.2:22222=2"',
+        "rtppctl: warning: line 29: rtpproxy_retr: 010 is octal to OpenSIPS (cfg.lex OCTNUMBER): read as 8",
+        "rtppctl: warning: line 32: rtpproxy_sock: ';', 'DROP', '--' do not look like a socket path; the module reads a "
+        "word without a scheme as a unix socket in its working directory (write unix:NAME or ./NAME if that is meant)",
+    ]
+    # The two relays of the string with a line break are two relays, not one glued spec.
+    shown = cli(capsys, "--config", str(DATA / "07_cfg_lex.toml"), "--json", "config", "show")
+    sets = {entry["set"]: [node["url"] for node in entry["nodes"]] for entry in shown.json()["sets"]}
+    assert sets[1] == ["udp:10.4.0.1:22222", "udp:10.4.0.2:22222"] and sets[4] == ["udp:10.4.0.7:22222", ";", "DROP", "--"]

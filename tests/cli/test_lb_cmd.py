@@ -71,3 +71,25 @@ def test_simulate_warns_about_weights_the_hash_cannot_honour(capsys):
 def test_simulate_with_every_relay_disabled_says_so(capsys):
     result = cli(capsys, "--json", "lb", "simulate", "--calls", "100", "-t", A, "-t", B, "--disable", A, "--disable", B)
     assert result.code == 0 and result.json()["unassigned"] == 100
+
+
+def test_explain_says_the_only_relay_is_disabled(capsys):
+    result = cli(capsys, "lb", "explain", "abc", "-t", A, "--disable", A)
+    assert result.code == 0
+    assert (f"abc: hash 38; a set of one relay is not hashed, and its relay {A} is disabled: no relay is chosen; "
+            "chosen: no relay (single node disabled)") in result.stdout
+    assert "weight 0" not in result.stdout
+    data = cli(capsys, "--json", "lb", "explain", "abc", "-t", A, "--disable", A).json()
+    assert (data["node"], data["reason"]) == (None, "single node disabled") and "is disabled" in data["walk"]
+
+
+def test_explain_with_every_relay_disabled_says_so_and_weight_0_keeps_its_words(capsys):
+    result = cli(capsys, "lb", "explain", "abc", "-t", A, "-t", B, "--disable", A, "--disable", B)
+    assert "every relay of the set is disabled: no relay is chosen; chosen: no relay (none enabled)" in result.stdout
+    result = cli(capsys, "lb", "explain", "abc", "-t", f"{A}=0", "-t", f"{B}=0", "--disable", A)
+    assert f"every enabled relay has weight 0: the first enabled one is chosen; chosen: {B} (weight 0)" in result.stdout
+
+
+def test_a_long_disable_argument_is_echoed_bounded(capsys):
+    result = cli(capsys, "lb", "explain", "abc", "-t", A, "--disable", "udp:" + "x" * 100_000)
+    assert result.code == 6 and "(100004 characters)" in result.stderr and len(result.stderr) < 1_000

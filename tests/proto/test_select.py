@@ -52,7 +52,10 @@ def test_high_bytes_count_as_signed_chars_without_changing_the_low_bits():
 
 def test_reasons_say_why():
     assert choose("abc", [Candidate(1, True)]).reason == "single node"
-    assert choose("abc", [Candidate(1, False)]).index is None
+    # rtpproxy.c, select_rtpp_node: a set of one node is not hashed ("Most popular case: 1 proxy")
+    # and gives NULL when that node is disabled: the reason says so, not "weight 0".
+    lone = choose("abc", [Candidate(1, False)])
+    assert (lone.index, lone.reason) == (None, "single node disabled")
     assert choose("abc", [Candidate(1, True), Candidate(1, True)]).reason == "weight range"
     forced = choose("abc", [Candidate(1, False), Candidate(1, True)])
     assert (forced.index, forced.reason, forced.forced_cut) == (1, "forced walk", 0)

@@ -7,7 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtppctl.proto.errors import InputError
-from rtppctl.proto.url import DEFAULT_PORT, SCHEMES, NodeSpec, format_node, parse_node, parse_sock_line
+from rtppctl.proto.url import (
+    DEFAULT_PORT, SCHEMES, NodeSpec, doubtful_paths, format_node, parse_node, parse_sock_line, parse_table_row,
+)
 
 
 def test_constants():
@@ -191,3 +193,40 @@ def test_parse_sock_line_raises_only_input_error(text):
         parse_sock_line(text)
     except InputError:
         pass
+
+
+def test_nodes_split_at_c_isspace_only_as_the_module_splits_them():
+    # modules/rtpproxy/rtpproxy.c, add_rtpproxy_socks: `while (*p && isspace((int)*p))` and
+    # `while (*p && !isspace((int)*p))`: space, \t, \n, \v, \f, \r separate nodes (C locale).
+    _, nodes = parse_sock_line("udp:a\nudp:b\x0budp:c\x0cudp:d\rudp:e\tudp:f")
+    assert [n.url for n in nodes] == ["udp:a", "udp:b", "udp:c", "udp:d", "udp:e", "udp:f"]
+    # A no-break space is no C space: it stays in the word, which is then refused as whitespace
+    # (Python's str.split() would have made two nodes of it).
+    with pytest.raises(InputError, match="whitespace"):
+        parse_sock_line("udp:a\xa0udp:b")
+    with pytest.raises(InputError, match="whitespace"):
+        parse_table_row("udp:a\u2028udp:b")
+
+
+def test_bare_words_that_do_not_look_like_socket_paths_are_named():
+    # A word without a known scheme is a unix socket path to the module (rtpproxy.c falls through
+    # its strncasecmp list with rn_umode CM_UNIX): accepted, but named for a warning.
+    nodes = parse_table_row("udp:10.0.0.5:22222 ; DROP -- /run/r.sock ./r.sock unix:x cunix:y rtpproxy.sock DROP|1.2.3.4=2")
+    assert doubtful_paths(nodes) == [";", "DROP", "--", "rtpproxy.sock", "DROP"]
+    assert doubtful_paths(parse_table_row("udp:h unix:/r.sock /r.sock")) == []
+
+
+def test_messages_quote_a_long_spec_or_row_bounded():
+    row = "x" * 10_000_000
+    with pytest.raises(InputError) as info:
+        parse_table_row(row + " ==")
+    assert len(info.value.message) < 300 and "(10000003 characters)" in info.value.message
+    with pytest.raises(InputError) as info:
+        parse_table_row(row)
+    assert len(info.value.message) < 300 and "is 10000000 bytes long; the limit is 1024" in info.value.message
+    with pytest.raises(InputError) as info:
+        parse_node("udp:h:" + "9" * 1000)
+    assert len(info.value.message) < 400
+    with pytest.raises(InputError) as info:
+        parse_table_row(b"x" * 100_000)  # type: ignore[arg-type]
+    assert len(info.value.message) < 200

@@ -292,3 +292,113 @@ def test_db_remove_by_relay_or_by_id_and_nothing_matched_is_exit_6(capsys, tmp_p
     assert both.code == 2
     bad_spec = run(capsys, config, "db", "add", "foo:bar")
     assert bad_spec.code == 6 and plain_sql(table_url, "SELECT count(*) FROM rtpproxy_sockets") == [(1,)]
+
+
+# -- db_url: every part checked, secrets never shown ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    # The case: a MySQL port out of range was an internal error (exit 1).
+    ("mysql://ops:s3cret@127.0.0.1:99999/opensips", "the port '99999' is not a number 1..65535"),
+    ("mysql://ops:s3cret@127.0.0.1:3306x/opensips", "the port '3306x' is not a number 1..65535"),
+    ("postgresql://ops:s3cret@127.0.0.1:0/opensips", "the port '0' is not a number 1..65535"),
+    ("mysql://ops:s3cret@/opensips", "names no host"),
+    ("postgresql://ops:s3%zzret@127.0.0.1/opensips", "the password has a bad percent-escape"),
+    ("postgresql://ops:s3cret@127.0.0.1/opensips?sslmode=%x", "the query parameter 'sslmode' has a bad percent-escape"),
+    ("postgresql://ops:s3c@ret@127.0.0.1/opensips", "the password holds an unencoded '@'"),
+    ("sqlite:///relays%2.db?password=s3cret", "the path has a bad percent-escape"),
+])
+def test_a_malformed_db_url_is_exit_5_naming_the_part_with_the_password_masked(capsys, tmp_path, url, says):
+    for command in (["show"], ["reload"], ["db", "list"]):
+        result = run(capsys, config_with(tmp_path, url), *command)
+        assert result.code == 5, (command, result.stderr)
+        assert says in result.stderr and "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_malformed_db_url_option_is_a_usage_error_with_the_password_masked(capsys, tmp_path):
+    result = cli(capsys, "db", "list", "--db-url", "mysql://ops:s3cret@127.0.0.1:99999/opensips")
+    assert result.code == 2 and "the port '99999' is not a number" in result.stderr and "s3cret" not in result.stderr
+
+
+def test_a_sqlite_path_with_question_mark_hash_and_escapes_uses_the_file_it_names(capsys, tmp_path):
+    # %41 is decoded to A as in SQLAlchemy; '?' and '#' are part of the name; the file: URI given to
+    # sqlite3 escapes them, so no other file (relays) is created or read.
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    config = config_with(tmp_path, f"sqlite:///{folder}/relays?mode=ro#x%41%25.db")
+    assert run(capsys, config, "db", "init").code == 0
+    assert run(capsys, config, "db", "add", "udp:10.0.0.5:22222").code == 0
+    assert [path.name for path in folder.iterdir()] == ["relays?mode=ro#xA%.db"]
+    assert plain_sql(f"sqlite:///{folder}/relays?mode=ro#xA%.db", "SELECT rtpproxy_sock FROM rtpproxy_sockets") == [
+        ("udp:10.0.0.5:22222",)]
+    assert shown_sets(capsys, config) == {0: ["udp:10.0.0.5:22222"]}
+
+
+def test_a_password_with_url_delimiters_reaches_mariadb_as_written(capsys, tmp_path, mariadb_server):
+    # OpenSIPS ends the password at the '@' only (db/db_id.c): '/', '?', '#' and ':' stay in it; an
+    # '@' and a non-ASCII character are written %-encoded.
+    password = "p/w?d#x:y@zé"
+    name, where = mariadb_server.database_for(password)
+    good = config_with(tmp_path, f"mysql://{name}:p/w?d#x:y%40z%C3%A9@{where}")
+    result = run(capsys, good, "db", "init")
+    assert result.code == 0, result.stderr
+    wrong = config_with(tmp_path, f"mysql://{name}:p/w?d#x:y%40q@{where}")
+    result = run(capsys, wrong, "db", "list")
+    assert result.code == 5 and "Access denied" in result.stderr
+    assert f"mysql://{name}:***@127.0.0.1" in result.stderr
+    for piece in ("p/w", "d#x", "y@q", "y%40q"):
+        assert piece not in result.stderr
+
+
+def test_a_postgresql_password_with_url_delimiters_is_given_to_libpq_whole(capsys, tmp_path, pg_server):
+    # libpq would read "postgresql://postgres:p/w#d?x@..." as host "postgres", port "p": rtppctl gives
+    # it the parts instead. (The test cluster trusts every password: this proves the URL is read right.)
+    database = pg_server.database().rsplit("/", 1)[1]
+    config = config_with(tmp_path, f"postgresql://postgres:p/w#d?x@127.0.0.1:{pg_server.port}/{database}")
+    assert run(capsys, config, "db", "init").code == 0
+    assert run(capsys, config, "db", "add", "udp:10.0.0.5:22222").code == 0
+    assert shown_sets(capsys, config) == {0: ["udp:10.0.0.5:22222"]}
+
+
+def test_a_password_in_the_query_is_masked_when_the_server_is_down(capsys, tmp_path):
+    config = config_with(tmp_path, f"postgresql://ops@127.0.0.1:{free_port()}/opensips?sslmode=disable&PassWord=s3cret")
+    result = run(capsys, config, "show")
+    assert result.code == 5 and "PassWord=***" in result.stderr and "s3cret" not in result.stderr
+
+
+# -- rows: bounded echoes, junk words ------------------------------------------------------------------------
+
+
+def test_a_huge_bad_row_is_echoed_bounded_in_warnings_and_in_reload_json(capsys, tmp_path, table_url):
+    # MariaDB's TEXT holds 64 KB; SQLite and PostgreSQL take the 10 MB row.
+    size = 60_000 if table_url.startswith("mysql") else 10_000_000
+    config = config_with(tmp_path, table_url)
+    run(capsys, config, "db", "init")
+    run(capsys, config, "db", "add", "udp:10.0.0.5:22222")
+    plain_sql(table_url, "INSERT INTO rtpproxy_sockets (rtpproxy_sock, set_id) VALUES (?, ?)", ("x" * size + " foo:bar", 0))
+    shown = run(capsys, config, "--json", "show")
+    assert shown.code == 0 and [n["url"] for n in shown.json()["sets"][0]["nodes"]] == ["udp:10.0.0.5:22222"]
+    assert "rtpproxy_sockets row id 2" in shown.stderr and f"({size + 8} characters)" in shown.stderr
+    assert len(shown.stderr) < 2_000
+    reloaded = run(capsys, config, "--json", "reload", "--dry-run")
+    assert reloaded.code == 0 and len(reloaded.stdout) + len(reloaded.stderr) < 5_000
+    [bad] = reloaded.json()["bad_rows"]
+    assert bad["length"] == size + 8 and bad["text"].endswith(f"... ({size + 8} characters)") and len(bad["text"]) < 300
+    assert len(bad["message"]) < 600
+
+
+def test_junk_words_in_a_row_become_unix_sockets_as_in_the_module_with_a_warning(capsys, tmp_path, table_url):
+    config = config_with(tmp_path, table_url)
+    run(capsys, config, "db", "init")
+    added = run(capsys, config, "db", "add", "--", "udp:10.0.0.5:22222", ";", "DROP", "--")
+    assert added.code == 0
+    assert "';', 'DROP', '--' do not look like a socket path" in added.stderr
+    plain_sql(table_url, "INSERT INTO rtpproxy_sockets (rtpproxy_sock, set_id) VALUES (?, ?)", ("/run/rtpproxy.sock ./rtpp.sock", 1))
+    result = run(capsys, config, "--json", "show")
+    assert result.code == 0
+    # The module's rule: a word without a scheme is a unix socket path (rtpproxy.c, add_rtpproxy_socks).
+    assert {s["set_id"]: [n["url"] for n in s["nodes"]] for s in result.json()["sets"]} == {
+        0: ["udp:10.0.0.5:22222", ";", "DROP", "--"], 1: ["/run/rtpproxy.sock", "./rtpp.sock"]}
+    assert result.stderr.count("do not look like a socket path") == 1 and "row id 1" in result.stderr
+    reloaded = run(capsys, config, "--json", "reload", "--dry-run").json()
+    assert len(reloaded["warnings"]) == 1 and reloaded["warnings"][0].startswith("rtpproxy_sockets row id 1: ")
