@@ -89,8 +89,8 @@ _rtppctl_spec()
             valued='--stream --call-id --from-tag --to-tag -m --message -t --target --set'
             ;;
         'rtppctl listen')
-            opts='--any-peer --raw --exec --exec-limit -c --count --duration --status-interval -h --help'
-            valued='--exec --exec-limit -c --count --duration --status-interval'
+            opts='--any-peer --max-peers --raw --exec --exec-limit --exec-timeout --exec-unknown -c --count --duration --status-interval -h --help'
+            valued='--max-peers --exec --exec-limit --exec-timeout -c --count --duration --status-interval'
             ;;
         'rtppctl config')
             subs='init show path import-opensips'

@@ -206,9 +206,12 @@ complete -c rtppctl -n '__fish_seen_subcommand_from query' -s h -l help -d 'Show
 
 # rtppctl listen
 complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l any-peer -d 'Accept TCP connections from any address (default: the configured relays\' only, as the module does).'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l max-peers -r -f -d 'Connections held at once; more are refused (idle ones are never closed).'
 complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l raw -d 'Show each line as received instead of the table.'
-complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l exec -r -f -d 'Run CMD per event (no shell), with the fields in RTPPCTL_* environment variables.'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l exec -r -f -d 'Run CMD per event (no shell), with the fields in RTPPCTL_* environment variables (percent-encoded where a value holds % or an unprintable character such as NUL).'
 complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l exec-limit -r -f -d 'Commands from --exec running at once.'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l exec-timeout -r -f -d 'Stop a command from --exec that runs longer (SIGTERM, then SIGKILL).'
+complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l exec-unknown -d 'Also run --exec for unknown lines (by default only timeout, dtmf and status events).'
 complete -c rtppctl -n '__fish_seen_subcommand_from listen' -s c -l count -r -f -d 'Stop after N events.'
 complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l duration -r -f -d 'Stop after SECONDS.'
 complete -c rtppctl -n '__fish_seen_subcommand_from listen' -l status-interval -r -f -d 'Also probe the configured relays every SECONDS and report status events.'
@@ -283,7 +286,7 @@ complete -c rtppctl -n '__fish_seen_subcommand_from lb; and __fish_seen_subcomma
 
 # rtppctl record
 complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -a decode -d 'Turn a recording the relay wrote back into audio (G.711: PCMU or PCMA).'
-complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l dest -r -f -d 'Copy one party\'s stream there instead (C): a UDP address, or a file NAME.rtp in the relay\'s record dir.'
+complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l dest -r -f -d 'Copy one party\'s stream there instead (C): udp:IPv4:PORT (PORT up to 65534: RTCP goes to PORT+1), or a plain file NAME (NAME.rtp in the relay\'s record dir).'
 complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l stream -r -f -d 'With --dest: the media stream (m-line, from 1).'
 complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l party -r -f -d 'With --dest or --one-way: whose media (uac: the party that sent the message, or the caller).'
 complete -c rtppctl -n '__fish_seen_subcommand_from record; and not __fish_seen_subcommand_from decode' -l one-way -d 'Record only --party\'s direction, as the module does (default: both).'
