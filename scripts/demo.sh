@@ -43,6 +43,9 @@ step rtppctl --config "$sets" lb explain demo@example.com
 offer6=$(mktemp --suffix=.sdp)
 printf 'v=0\r\no=carol 3 3 IN IP6 2001:db8::10\r\ns=-\r\nc=IN IP6 2001:db8::10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n' >"$offer6"
 step rtppctl offer "$offer6" -t "$relay" --call-id demo6@example.com --from-tag carol --flags r
+# What the relay would misread is refused before anything is sent (exit 6): here a copy that
+# would land outside the relay's record directory.
+step rtppctl record -t "$relay" --call-id demo6@example.com --from-tag carol --dest ../outside || true
 step rtppctl unforce -t "$relay" --call-id demo6@example.com --from-tag carol
 rm -f "$offer" "$answer" "$offer6" "$sets"
 step rtppctl embedded stop
