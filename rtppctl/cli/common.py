@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from rtppctl.net.client import RelayClient
     from rtppctl.ops import Relay
     from rtppctl.proto.url import NodeSpec
-    from rtppctl.relays.service import RelaySets, RelayService, StatusChange
+    from rtppctl.relays.health import StatusEvent
+    from rtppctl.relays.service import RelaySets, RelayService
 
 TargetOption = Annotated[
     list[str] | None,
@@ -176,18 +177,13 @@ class RunContext:
         self.output.note(f"channel: {node.url} (timeout {timeout:g} s{tries})")
         return RelayClient.open(node, timeout=timeout, retries=retries, trace=trace)
 
-    def _status_changed(self, change: StatusChange) -> None:
+    def _status_changed(self, event: StatusEvent) -> None:
         # E_RTPPROXY_STATUS as the operator sees it: on stderr, beside the command's own output.
-        where = f"{change.url} (set {change.set_id})"
-        if change.status == "active":
-            self.output.status(f"relay {where} is active again ({change.reason})")
-            return
-        import time  # noqa: PLC0415
-
-        until = ""
-        if change.recheck_at is not None:
-            until = f"; probed again in {max(0, round(change.recheck_at - time.time()))} s"
-        self.output.warn(f"relay {where} is now {change.state} ({change.reason}){until}")
+        where = f"{event.socket} (set {event.set})"
+        if event.status == "active":
+            self.output.status(f"relay {where} is active again ({event.reason})")
+        else:
+            self.output.warn(f"relay {where} is now {event.state} ({event.reason})")
 
 
 def relay_for(s: RunContext, targets: list[str] | None, set_id: int | None) -> Relay:

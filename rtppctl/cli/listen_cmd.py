@@ -137,7 +137,7 @@ def listen(
                         else:
                             out.note(f"peer {item.peer} {item.what}" + (f": {item.detail}" if item.detail else ""))
                     if next_probe is not None and time.monotonic() >= next_probe:
-                        groups.append((_probe(s, ops_listen), None, None))
+                        groups.append((_probe(s), None, None))
                         next_probe = time.monotonic() + status_interval  # type: ignore[operator]
                     for records, common, events in groups:
                         if count is not None and seen + len(records) > count:
@@ -147,7 +147,7 @@ def listen(
                         if common is not None:
                             peers[common["relay"]] += len(records)
                         else:
-                            peers.update([record["relay"] for record in records])
+                            peers.update([_source(record) for record in records])
                         if runner is not None:
                             for index, record in enumerate(records):
                                 runner.submit({**common, **record} if common else record,
@@ -236,22 +236,27 @@ def _announce(out, bound: str, address) -> None:  # noqa: ANN001
     out.status(line + f"; set rtpp_notify_socket = \"{bound}\" so that they do")
 
 
-def _probe(s, ops_listen) -> list[dict[str, Any]]:  # noqa: ANN001
-    """Probe every configured relay once; status events for the ones that changed."""
+def _probe(s) -> list[dict[str, Any]]:  # noqa: ANN001
+    """An operator's probe of every configured relay (the health table judges each answer); the
+    status events it raised, as records."""
     service = s.relays
-    with service.capturing_status() as changes:
-        service.probe(service.members(all_sets=True), forced=True)
-    now = time.time()
-    return [ops_listen.status_record(change, now) for change in changes]
+    with service.capturing_status() as events:
+        service.probe(service.members(all_sets=True))
+    return [event.as_record() for event in events]
+
+
+def _source(record: dict[str, Any]) -> str:
+    """Where a record came from: the peer of a notification, the relay of a status event."""
+    return record.get("relay") or record["socket"]
 
 
 def _row(record: dict[str, Any], raw: bool) -> list[Any]:
     when = time.strftime("%H:%M:%S", time.localtime(record["time"])) + f".{int(record['time'] * 1000) % 1000:03d}"
     if raw:
-        return [when, record["relay"], record.get("raw")]
+        return [when, _source(record), record.get("raw")]
     who = record.get("call_id") or record.get("dialog") or record.get("tag") or record.get("reason")
     kind = record["type"] if record["type"] != "status" else f"status {record.get('status')}"
-    return [when, record["relay"], kind, who, record.get("digit"), record.get("duration"), record.get("volume"),
+    return [when, _source(record), kind, who, record.get("digit"), record.get("duration"), record.get("volume"),
             record.get("stream")]
 
 

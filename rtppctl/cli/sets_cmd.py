@@ -39,19 +39,22 @@ def show(
         failed = [n for state in result for n in state.nodes if n.probe_error and n.state != "off"]
         out.emit({"sets": [ops.as_dict(state) for state in result], "ok": not failed}, *_tables(result, probe))
         return int(ExitCode.TRANSPORT) if failed else 0
-    previous = None
     with out.watch() as view:
         while True:
-            result = ops_sets.show(s.relays, set_id, probe=probe)
-            if previous is not None:
-                for event in ops_sets.status_changes(previous, result):
-                    event["time"] = time.time()
-                    view.event(event, f"{time.strftime('%H:%M:%S')}  {event['socket']} (set {event['set']}) "
-                                      f"{event['status']} ({event['state']})")
+            # The status events of this refresh: its own probes' and, read from the state store,
+            # the changes other processes made.
+            with s.relays.capturing_status() as events:
+                result = ops_sets.show(s.relays, set_id, probe=probe)
+            for event in events:
+                record = event.as_record()
+                view.event(record, _status_line(record))
             view.update(*_tables(result, probe))
-            previous = result
             time.sleep(watch)
 
+
+def _status_line(record: dict) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(record["time"]))
+    return f"{when}  {record['socket']} (set {record['set']}) {record['status']} ({record['state']}): {record['reason']}"
 
 
 def _state_text(node) -> str:  # noqa: ANN001

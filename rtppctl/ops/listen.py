@@ -1,14 +1,16 @@
 """What `listen` makes of a notification: one event record in the schema shared with `show --watch`.
 
-Every record has a `type` ("timeout", "dtmf", "status" or "unknown"), a `time` and the `relay`
-(peer, or the relay's url for status) it came from, and only the keys of its type:
+Every record has a `type` ("timeout", "dtmf", "status" or "unknown") and a `time`; a
+notification's record has the `relay` (peer) it came from, and each has only the keys of its type:
 
 - timeout: `tag` (as the relay decoded it), `dialog` (the module's dialog id, `h_entry.h_id`, or
   null), `call_id` (what the session ledger knows for that tag: rtppctl records the notify and DTMF
   tags it sends with each call);
 - dtmf: the same, plus `id`, `digit`, `duration`, `volume`, `stream` and `is_callid` as
   E_RTPPROXY_DTMF has them (the Call-ID of a `Dc` tag is taken from the tag when the ledger does not know it);
-- status: `status` ("active"/"inactive"), `set`, `reason` (E_RTPPROXY_STATUS, the right way round);
+- status: E_RTPPROXY_STATUS, the right way round, exactly as `show --watch` writes it:
+  `relays.health.StatusEvent.as_record()`, with `socket` (the relay's url) instead of `relay`,
+  `set`, `status` ("active"/"inactive"), `state`, `reason`;
 - unknown: `reason`, `raw`: a line that starts with neither `T` nor `D` (the module ignores
   those), the placeholder `I`, a `D` line without its fields, an overlong or cut-off line. An
   unknown record is never a timeout, and runs no --exec unless asked (`fires_exec`).
@@ -48,9 +50,11 @@ def shown_raw(data: bytes) -> str:
     return data.decode("utf-8", "backslashreplace").encode("unicode_escape").decode("ascii")
 
 
-#: Every key a record can have: --exec sets RTPPCTL_<KEY> for each, empty when the type has none.
-ALL_KEYS = ("type", "time", "relay", "tag", "call_id", "dialog", "id", "digit", "duration", "volume", "stream",
-            "is_callid", "status", "set", "reason", "raw")
+#: Every key --exec passes on: RTPPCTL_<KEY> for each, empty when the record has none. A status
+#: record's `state` is not among them: RTPPCTL_STATE names the state file rtppctl uses, and the
+#: command --exec runs may well run rtppctl.
+ALL_KEYS = ("type", "time", "relay", "socket", "tag", "call_id", "dialog", "id", "digit", "duration", "volume",
+            "stream", "is_callid", "status", "set", "reason", "raw")
 
 
 def fires_exec(record: dict[str, Any], *, unknown: bool = False) -> bool:
@@ -137,12 +141,6 @@ def batch_common(batch: Notifications) -> dict[str, Any]:
     return {"time": batch.time, "relay": batch.peer}
 
 
-def status_record(change: Any, now: float) -> dict[str, Any]:
-    """An E_RTPPROXY_STATUS event from a probe (`--status-interval`), in the same schema."""
-    return {"type": "status", "time": now, "relay": change.url, "status": change.status, "set": change.set_id,
-            "reason": change.reason}
-
-
 def relay_addresses(service: RelayService) -> set[str]:
     """The IP addresses of every configured relay: TCP notification peers are accepted from these
     only (§9.1). Names are resolved once, here; unix relays have no address."""
@@ -160,4 +158,4 @@ def relay_addresses(service: RelayService) -> set[str]:
 
 
 __all__ = ["ALL_KEYS", "batch_common", "event_records", "exec_environment", "exec_value", "fires_exec", "relay_addresses",
-           "shown_raw", "status_record"]
+           "shown_raw"]

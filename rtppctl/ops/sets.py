@@ -58,8 +58,9 @@ class SetState:
 
 
 def show(service: RelayService, set_id: int | None = None, *, probe: bool = False) -> list[SetState]:
-    """Every set (or one) and its nodes; `probe` runs the module's probe on each node first
-    (the outcome changes their health as any probe does)."""
+    """Every set (or one) and its nodes; `probe` runs the module's probe on each node first, as an
+    operator's probe: the health table judges each answer (a node that is off is not probed, one
+    in probing mode counts only once its recheck is due)."""
     members = service.members(set_id=set_id) if set_id is not None else service.members(all_sets=True)
     errors: dict[tuple[int | None, str], str] = {}
     if probe:
@@ -96,23 +97,6 @@ def _node_state(member: Member, record: NodeRecord, held: Counter, now: float,
         sessions=held[key],
         probe_error=errors.get(key),
     )
-
-
-def status_changes(before: list[SetState], after: list[SetState]) -> list[dict[str, object]]:
-    """E_RTPPROXY_STATUS events between two `show` results: a node that became usable
-    ("active") or stopped being usable ("inactive"), the right way round."""
-    was = {(node.set_id, node.url): node.state for state in before for node in state.nodes}
-    events = []
-    for state in after:
-        for node in state.nodes:
-            old = was.get((node.set_id, node.url))
-            if old is None or (old == "enabled") == (node.state == "enabled"):
-                continue
-            events.append({
-                "type": "status", "socket": node.url, "set": node.set_id,
-                "status": "active" if node.state == "enabled" else "inactive", "state": node.state,
-            })
-    return events
 
 
 # -- enable ---------------------------------------------------------------------------------------
@@ -280,4 +264,4 @@ def reload(service: RelayService, config: Config, *, dry_run: bool = False, stri
 
 
 __all__ = ["EnableChange", "NodeState", "Pruned", "ReloadResult", "SessionsResult", "SetState", "enable", "reload",
-           "sessions", "show", "status_changes"]
+           "sessions", "show"]

@@ -24,15 +24,17 @@ command given `--target` needs none of them and starts faster without.
 
 Nodes named by `--target` are the operator's explicit choice: they bypass selection and are never
 disabled, but an offer through one is still recorded in the ledger. Nothing here prints; status
-changes go to the `on_status` callback.
+events (`relays.health.StatusEvent`) go to the `on_status` callback.
 
-Probe results and health: a probe applies to an enabled node (failure disables it) and to a
-disabled one (success brings it back: the disable timeout spares a dead relay, not a live one). A
-node in probing mode (`enable 2`) is only judged once its recheck is due, as the operator asked,
-and a node that is off is never probed. With `rtpproxy_disable_tout` 0 or less every selection
-probes the nodes that are out, as the module's code does (§2.2); a node that failed during this
-command is still not asked again by the same command (the module would, and with a relay that
-answers E7-E10 to U it would go round for ever).
+Health is the table's alone (`relays.health.apply`): whether a node may be probed now (asked as
+the table's questions: selection, "no node of the set enabled", an operator's probe), what a
+probe's answer or a failed command does to it, and the status event each change raises. The
+service asks, carries out the actions the table returns (probe, keep what was learned) and writes
+the result; it has no rule of its own, but one: a node that failed during this command is not
+asked again by the same command (the module would, and with a relay that answers E7-E10 to U it
+would go round for ever). A change another process made is seen when the state store is read
+again (`REFRESH_SECONDS`) and raises its status event through the same function
+(`relays.health.status_event`).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from rtppctl.net.probe import ProbeResult, RelayCapabilities
     from rtppctl.proto.select import Candidate
     from rtppctl.proto.url import NodeSpec
-    from rtppctl.relays.health import Event, Health
+    from rtppctl.relays.health import Event, StatusEvent
     from rtppctl.relays.store import LedgerEntry, NodeRecord, StateStore
 
 T = TypeVar("T")
@@ -87,19 +89,8 @@ class RelaySets:
     ledger_ttl: float = limits.DEFAULT_LEDGER_TTL
 
 
-@dataclass(frozen=True)
-class StatusChange:
-    """A node became usable ("active") or stopped being usable ("inactive"): E_RTPPROXY_STATUS."""
-
-    set_id: int
-    url: str
-    status: str
-    #: The node's state afterwards: "enabled", "disabled", "probing" or "off".
-    state: str
-    #: Why, in words: "timeout ...", "probe ok", "enable 0".
-    reason: str
-    #: When the node is probed again (seconds since the epoch), if it is out for a while.
-    recheck_at: float | None
+#: The reason of a status event for a change another process made.
+SEEN_IN_STORE = "changed by another process (seen in the state store)"
 
 
 class NodeFailed(TransportError):
@@ -121,7 +112,7 @@ class RelayService:
         open_client: Callable[[NodeSpec], RelayClient],
         *,
         state_path: Path | str | None | Callable[[], Path | str | None],
-        on_status: Callable[[StatusChange], None] | None = None,
+        on_status: Callable[[StatusEvent], None] | None = None,
         on_note: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -258,65 +249,93 @@ class RelayService:
             return
         self._records_read_at = now
         store = self.store
-        if store is not None:
-            for record in store.nodes():
-                self._records[(record.set_id, record.url)] = record
+        if store is None:
+            return
+        configured = {(sid, node.url) for sid, nodes in self.config.sets.items() for node in nodes}
+        seen = []
+        for record in store.nodes():
+            key = (record.set_id, record.url)
+            known = self._records.get(key)
+            self._records[key] = record
+            # Only a change to what this run knew is news; the first read is where it starts.
+            if known is not None and key in configured:
+                seen.append(self._seen(known, record))
+        self._report(seen)
 
-    def _change(self, member: Member, change: Callable[[NodeRecord], NodeRecord]) -> NodeRecord:
-        """Apply `change` to the node's current record and keep the result (in the store too)."""
-        current = self.record(member)
-        if member.set_id is None or self.store is None:
-            record = change(current)
-        else:
-            record = self.store.update_node(member.set_id, member.node.url,
-                                            lambda stored: change(stored or current))
-        self._records[(member.set_id, member.node.url)] = record
-        return record
+    def _seen(self, known: NodeRecord, stored: NodeRecord) -> StatusEvent | None:
+        """The status event of a change another process made: `known` is what this run had,
+        `stored` what the state store has now."""
+        from rtppctl.relays.health import status_event  # noqa: PLC0415
 
-    def _event(self, member: Member, event: Event, reason: str, *, found: RelayCapabilities | None = None,
-               rtt_ms: float | None = None,
-               applies: Callable[[Health], bool] | None = None) -> NodeRecord:
-        """Feed `event` to the node's health table and report a status change. With `applies`,
-        the event changes the health only if `applies` says so of the health as stored now
-        (another process may have changed it since this one read it); what was learned is kept
-        either way."""
-        from rtppctl.relays.health import apply  # noqa: PLC0415
+        return status_event(known.health.state, stored.health.state, time=self._clock(), socket=stored.url,
+                            set_id=stored.set_id, reason=SEEN_IN_STORE)
+
+    def _report(self, events: Sequence[StatusEvent | None]) -> None:
+        for event in events:
+            if event is not None and self._on_status is not None:
+                self._on_status(event)
+
+    def _ask(self, member: Member, event: Event, now: float) -> bool:
+        """Whether the table has the node probed on `event` (a question: nothing is written)."""
+        from rtppctl.relays.health import Action, apply  # noqa: PLC0415
 
         if member.set_id is None:
-            # A --target is not part of a set: only what was learned about it is kept (this run).
-            return self._change(member, lambda record: self._learned(record, found, rtt_ms))
+            return True  # a --target has no health: the operator named it, it is asked
+        transition = apply(self.record(member).health, event, now, disable_timeout=self.config.disable_timeout,
+                           socket=member.node.url, set_id=member.set_id)
+        return Action.PROBE in transition.actions
+
+    def _event(self, member: Member, event: Event, reason: str | None = None, *,
+               found: RelayCapabilities | None = None, quiet: bool = False) -> tuple[NodeRecord, StatusEvent | None]:
+        """Feed `event` to the node's health table, on the record as stored now (another process
+        may have changed it since this run read it: that change is reported first), keep what a
+        probe `found` where the table says so, and report the status event it raises, unless
+        `quiet` (the caller shows it). The record written, and that event."""
+        from rtppctl.relays.health import Action, apply  # noqa: PLC0415
+
+        cached = self.record(member)
+        if member.set_id is None:
+            # A --target is not part of a set: only what a probe learned about it is kept (this run).
+            record = self._learned(cached, found)
+            self._records[(member.set_id, member.node.url)] = record
+            return record, None
+        set_id = member.set_id
         now = self._clock()
-        changes: list[StatusChange] = []
+        seen: list[StatusEvent | None] = []
+        raised: list[StatusEvent | None] = []
 
-        def change(record: NodeRecord) -> NodeRecord:
-            changes.clear()
-            if applies is not None and not applies(record.health):
-                return self._learned(record, found, rtt_ms)
-            transition = apply(record.health, event, now=now, disable_timeout=self.config.disable_timeout)
-            if transition.status is not None:
-                changes.append(StatusChange(member.set_id, member.node.url, transition.status,
-                                            transition.health.state.value, reason, transition.health.recheck_at))
-            return self._learned(replace(record, health=transition.health, updated_at=now), found, rtt_ms)
+        def change(stored: NodeRecord | None) -> NodeRecord:
+            seen.clear()  # the store may run this again, on a record read again
+            raised.clear()
+            current = cached
+            if stored is not None:
+                seen.append(self._seen(cached, stored))
+                current = stored
+            transition = apply(current.health, event, now, disable_timeout=self.config.disable_timeout,
+                               socket=member.node.url, set_id=set_id, reason=reason)
+            raised.append(transition.status_event)
+            record = replace(current, health=transition.health, updated_at=now)
+            if Action.STORE_CAPABILITIES in transition.actions:
+                record = self._learned(record, found)
+            return record
 
-        record = self._change(member, change)
-        for status in changes:
-            if self._on_status is not None:
-                self._on_status(status)
-        return record
+        store = self.store
+        record = change(None) if store is None else store.update_node(set_id, member.node.url, change)
+        self._records[(set_id, member.node.url)] = record
+        self._report(seen if quiet else seen + raised)
+        return record, raised[0]
 
     @staticmethod
-    def _learned(record: NodeRecord, found: RelayCapabilities | None, rtt_ms: float | None) -> NodeRecord:
+    def _learned(record: NodeRecord, found: RelayCapabilities | None) -> NodeRecord:
         if found is not None:
             record = replace(record, capabilities=found.capabilities, last_rtt_ms=found.rtt_ms)
-        if rtt_ms is not None:
-            record = replace(record, last_rtt_ms=rtt_ms)
         return record
 
     @contextlib.contextmanager
-    def capturing_status(self) -> Iterator[list[StatusChange]]:
-        """Status changes inside the block go into the list yielded instead of `on_status`: for a
-        caller that reports them its own way (`listen --status-interval`)."""
-        changes: list[StatusChange] = []
+    def capturing_status(self) -> Iterator[list[StatusEvent]]:
+        """Status events inside the block go into the list yielded instead of `on_status`: for a
+        caller that reports them its own way (`listen --status-interval`, `show --watch`)."""
+        changes: list[StatusEvent] = []
         previous, self._on_status = self._on_status, changes.append
         try:
             yield changes
@@ -324,7 +343,7 @@ class RelayService:
             self._on_status = previous
 
     def enable(self, url: str, mode: int,
-               set_id: int | None = None) -> list[tuple[Member, NodeRecord, NodeRecord, StatusChange | None]]:
+               set_id: int | None = None) -> list[tuple[Member, NodeRecord, NodeRecord, StatusEvent | None]]:
         """MI rtpproxy_enable: `mode` 0 (off for good), 1 (on, no probe), 2 (probing mode) for the
         node `url` in set `set_id`, or in every set holding it; (member, before, after, the status
         event it raised) per node. The event is returned, not reported: the caller shows it."""
@@ -349,9 +368,8 @@ class RelayService:
         changed = []
         for member in members:
             before = self.record(member)
-            with self.capturing_status() as raised:
-                after = self._event(member, event, event.value)
-            changed.append((member, before, after, raised[0] if raised else None))
+            after, raised = self._event(member, event, quiet=True)
+            changed.append((member, before, after, raised))
         return changed
 
     # -- probing -------------------------------------------------------------------------------------
@@ -372,46 +390,43 @@ class RelayService:
                 self._drop_client(result.node)
         return [by_url[member.node.url] for member in members]
 
-    def probe(self, members: Sequence[Member], *, forced: bool = False) -> list[ProbeResult[RelayCapabilities]]:
-        """The module's probe (§2.1) on every member at once, fed to their health. Nodes that are
-        off are not probed (their result is None); probing-mode nodes are judged only when their
-        recheck is due, or when `forced`."""
-        from rtppctl.relays.health import State  # noqa: PLC0415
-        from rtppctl.net.probe import module_probe  # noqa: PLC0415
+    def probe(self, members: Sequence[Member]) -> list[ProbeResult[RelayCapabilities] | None]:
+        """An operator's probe (`show --probe`, `listen --status-interval`): the module's probe
+        (§2.1) on every member the table lets be probed, at once, each answer fed to its health.
+        One result per member, in order; None for a node the table does not probe (off)."""
+        from rtppctl.relays.health import Event  # noqa: PLC0415
 
-        wanted = [m for m in members if self.record(m).health.state is not State.OFF]
+        return self._probe(members, Event.OPERATOR_PROBE)
+
+    def _probe(self, members: Sequence[Member], asked: Event) -> list[ProbeResult[RelayCapabilities] | None]:
+        """Probe the members the table says to probe on the question `asked`, and feed each one
+        the answer to that question."""
+        from rtppctl.net.probe import module_probe  # noqa: PLC0415
+        from rtppctl.relays.health import outcome  # noqa: PLC0415
+
+        now = self._clock()
+        wanted = [m for m in members if self._ask(m, asked, now)]
+        if not wanted:
+            return [None] * len(members)
         results = dict(zip([(m.set_id, m.node.url) for m in wanted], self.each(wanted, module_probe), strict=True))
         for member in wanted:
             result = results[(member.set_id, member.node.url)]
-            self.observe_probe(member, result.answer, None if result.ok else result.error.message, forced=forced)
-        return [results.get((m.set_id, m.node.url)) for m in members]  # type: ignore[misc]
+            if result.ok and result.answer is not None:
+                self._event(member, outcome(asked, True), found=result.answer)
+            else:
+                failure = result.error.message if result.error is not None else "no answer"
+                self._event(member, outcome(asked, False), f"probe failed: {failure}")
+        return [results.get((m.set_id, m.node.url)) for m in members]
 
-    def observe_probe(self, member: Member, found: RelayCapabilities | None, failure: str | None, *,
-                      forced: bool = False) -> None:
-        """Feed a probe's outcome to the node's health (see the module docstring for the rules):
-        what it `found`, or why it failed (`failure`)."""
-        from rtppctl.relays.health import Event  # noqa: PLC0415
+    def observe_probe(self, member: Member, found: RelayCapabilities | None, failure: str | None) -> None:
+        """Feed the answer to a probe an operator made on their own (`ping`) to the node's health:
+        what it `found`, or why it failed (`failure`). The table judges it as any operator's probe."""
+        from rtppctl.relays.health import Event, outcome  # noqa: PLC0415
 
-        applies = self._probe_applies(forced)
         if failure is None and found is not None:
-            self._event(member, Event.PROBE_OK, "probe ok", found=found, applies=applies)
+            self._event(member, outcome(Event.OPERATOR_PROBE, True), found=found)
         else:
-            self._event(member, Event.PROBE_FAILED, f"probe failed: {failure or 'no answer'}", applies=applies)
-
-    def _probe_applies(self, forced: bool) -> Callable[[Health], bool]:
-        """Whether a probe's outcome may change a node's health: never when it is off; in probing
-        mode only once its recheck is due (or when the probe was the recheck itself)."""
-        from rtppctl.relays.health import State  # noqa: PLC0415
-
-        now = self._clock()
-
-        def applies(health: Health) -> bool:
-            if health.state is State.OFF:
-                return False
-            return (health.state is not State.PROBING or forced
-                    or health.recheck_due(now, self.config.disable_timeout))
-
-        return applies
+            self._event(member, outcome(Event.OPERATOR_PROBE, False), f"probe failed: {failure or 'no answer'}")
 
     def capabilities(self, member: Member) -> frozenset[str]:
         """The node's capabilities: cached, else probed now (a failed probe disables the node and
@@ -428,7 +443,7 @@ class RelayService:
         except (TransportError, ProxyError) as err:
             self._failed(member, err, "probe failed")
             raise NodeFailed(member, err) from None
-        record = self._event(member, Event.PROBE_OK, "probe ok", found=found, applies=self._probe_applies(False))
+        record, _ = self._event(member, Event.PROBE_OK, found=found)
         return frozenset(record.capabilities or ())
 
     # -- selection -----------------------------------------------------------------------------------
@@ -444,8 +459,9 @@ class RelayService:
         self._recheck(members, skipped)
         choice = choose(call_id, self._candidates(members, skipped))
         if choice.index is None and len(members) > 1:
-            # None enabled: the module re-probes every node once and tries again.
-            self._recheck(members, skipped, every=True)
+            # None enabled: the module re-probes every node once and tries again (a set of one
+            # node has no such step, select_rtpp_node's first case).
+            self._recheck(members, skipped, none_enabled=True)
             choice = choose(call_id, self._candidates(members, skipped))
         if choice.index is None:
             raise self._none_available(members, skipped)
@@ -467,22 +483,14 @@ class RelayService:
 
         return [Candidate(m.node.weight, self.record(m).health.selectable and m.node.url not in skipped) for m in members]
 
-    def _recheck(self, members: Sequence[Member], skipped: Mapping[str, str], *, every: bool = False) -> None:
-        """Probe the nodes whose recheck is due (the table's RECHECK_DUE -> PROBE), or with `every`
-        each node that is out; nodes that failed during this command are left alone."""
-        from rtppctl.relays.health import Action, Event, State, apply  # noqa: PLC0415
+    def _recheck(self, members: Sequence[Member], skipped: Mapping[str, str], *, none_enabled: bool = False) -> None:
+        """Selection's probes: the table is asked about each node (SELECTION, or NONE_ENABLED when
+        no node of the set is enabled) and the ones it says are probed; nodes that failed during
+        this command are left alone."""
+        from rtppctl.relays.health import Event  # noqa: PLC0415
 
-        now = self._clock()
-        due = []
-        for member in members:
-            health = self.record(member).health
-            if member.node.url in skipped or health.state is State.ENABLED or health.state is State.OFF:
-                continue
-            if every or (health.recheck_due(now, self.config.disable_timeout) and Action.PROBE in apply(
-                    health, Event.RECHECK_DUE, now=now, disable_timeout=self.config.disable_timeout).actions):
-                due.append(member)
-        if due:
-            self.probe(due, forced=True)
+        asked = Event.NONE_ENABLED if none_enabled else Event.SELECTION
+        self._probe([m for m in members if m.node.url not in skipped], asked)
 
     def _none_available(self, members: Sequence[Member], skipped: Mapping[str, str]) -> TransportError:
         from rtppctl.relays.health import State  # noqa: PLC0415
@@ -670,4 +678,4 @@ class RelayService:
             self._on_note(text)
 
 
-__all__ = ["Member", "NodeFailed", "RelayService", "RelaySets", "StatusChange"]
+__all__ = ["SEEN_IN_STORE", "Member", "NodeFailed", "RelayService", "RelaySets"]

@@ -2,8 +2,9 @@
 
 What the health table says in the abstract, checked here as the service carries it out: which
 errors fail an offer over, when a disabled node is probed again, which probes may bring a node
-back, what the capability cache spares, and that a single-node set sends nothing while its node
-is out.
+back, that a node that is off is never asked, that a change another process made raises the same
+status event, what the capability cache spares, and that a single-node set sends nothing while its
+node is out.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from rtppctl.net.client import RelayClient
+from rtppctl.net.probe import module_probe
 from rtppctl.proto.errors import TransportError
 from rtppctl.proto.select import Candidate, choose
 from rtppctl.proto.url import parse_node
@@ -78,7 +80,7 @@ def test_e10_to_an_offer_disables_the_node_and_the_offer_goes_to_the_next(pair, 
 
     node, reply = harness.service.offer(call_id, work)
     assert node == urls[1] and int(reply.split()[0]) > 0
-    assert [(s.url, s.status, s.state) for s in harness.statuses] == [(urls[0], "inactive", "disabled")]
+    assert [(s.socket, s.set, s.status, s.state) for s in harness.statuses] == [(urls[0], 0, "inactive", "disabled")]
     assert "E10" in harness.statuses[0].reason
     assert harness.service.record(harness.members()[0]).health.recheck_at == clock.now + 60
 
@@ -123,11 +125,54 @@ def test_a_probe_brings_back_a_probing_node_only_when_its_recheck_is_due(pair, t
     harness = Harness(urls, [1, 1], tmp_path / "state.sqlite3", clock)
     harness.service.enable(urls[0], 2)
     member = harness.members()[0]
-    harness.service.probe([member])
-    assert harness.service.record(member).health.state.value == "probing"
+    # An operator's probe (show --probe, listen --status-interval) and ping's answer: it answers,
+    # what it said is kept, and it stays out until its recheck.
+    [result] = harness.service.probe([member])
+    assert result is not None and result.ok
+    harness.service.observe_probe(member, result.answer, None)
+    record = harness.service.record(member)
+    assert record.health.state.value == "probing" and record.health.recheck_at == clock.now + 60
+    assert record.capabilities and harness.statuses == []
     clock.now += 61
     harness.service.probe([member])
     assert harness.service.record(member).health.state.value == "enabled"
+    assert [(s.status, s.state, s.reason) for s in harness.statuses] == [("active", "enabled", "probe ok")]
+
+
+def test_a_node_that_is_off_is_never_probed(pair, tmp_path, clock):
+    harness = Harness([pair[0].udp, pair[1].udp], [1, 1], tmp_path / "state.sqlite3", clock)
+    harness.service.enable(pair[0].udp, 0)
+    clock.now += 3600
+    assert harness.service.probe(harness.members()[:1]) == [None]
+    assert harness.service.select("off@h").node.url == pair[1].udp
+    assert harness.opened == [] and harness.sent == []
+
+
+def test_a_change_another_process_made_raises_the_same_status_event(pair, tmp_path, clock, monkeypatch):
+    from rtppctl.relays import service as service_module
+    from rtppctl.relays.health import StatusEvent
+
+    state = tmp_path / "state.sqlite3"
+    urls = [relay.udp for relay in pair]
+    watcher, other = Harness(urls, [1, 1], state, clock), Harness(urls, [1, 1], state, clock)
+    member = watcher.members()[0]
+    assert watcher.service.record(member).health.state.value == "enabled"
+    other.service.enable(urls[0], 0)
+    monkeypatch.setattr(service_module, "REFRESH_SECONDS", 0.0)
+    assert watcher.service.record(member).health.state.value == "off"
+    assert watcher.statuses == [StatusEvent(clock.now, urls[0], 0, "inactive", "off", service_module.SEEN_IN_STORE)]
+    # Met inside a write too: this run still thought it enabled and probed it (ping asks any
+    # node); the answer finds it off in the store, reports what changed, and leaves it off.
+    monkeypatch.setattr(service_module, "REFRESH_SECONDS", 3600.0)
+    other.service.enable(urls[0], 1)
+    other.service.enable(urls[1], 0)
+    second = watcher.members()[1]
+    watcher.statuses.clear()
+    [result] = watcher.service.each([second], module_probe)
+    watcher.service.observe_probe(second, result.answer, None)
+    assert watcher.service.record(second).health.state.value == "off"
+    assert [(s.socket, s.status, s.state, s.reason) for s in watcher.statuses] == [
+        (urls[1], "inactive", "off", service_module.SEEN_IN_STORE)]
 
 
 def test_capabilities_are_probed_once_and_kept_in_the_state_file(pair, tmp_path, clock):

@@ -222,8 +222,11 @@ def test_status_interval_reports_a_relay_going_inactive_and_coming_back(relays, 
     again = relays.start(udp_port=port)
     out, err = listener.communicate(timeout=30)
     events = [json.loads(line) for line in out.splitlines()][:2]
-    assert [(e["type"], e["relay"], e["status"]) for e in events] == [
-        ("status", relay.udp, "inactive"), ("status", relay.udp, "active")], err
+    assert [(e["type"], e["socket"], e["set"], e["status"], e["state"]) for e in events] == [
+        ("status", relay.udp, 0, "inactive", "disabled"), ("status", relay.udp, 0, "active", "enabled")], err
+    # One shape with show --watch and the stderr notes: E_RTPPROXY_STATUS's names, and no `relay`.
+    assert all(list(e) == ["type", "time", "socket", "set", "status", "state", "reason"] for e in events)
+    assert events[0]["reason"].startswith("probe failed: ") and events[1]["reason"] == "probe ok"
     again.stop()
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from rtppctl.proto.select import Candidate, choose
-from tests.cli.helpers import cli
+from tests.cli.helpers import cli, cli_process
 from tests.conftest import write
 from tests.relay import free_port
 
@@ -250,6 +250,27 @@ def test_probing_mode_and_off(capsys, trio, tmp_path, sdp):
     assert offer(capsys, config, sdp, on_call).json()["node"] == target
 
 
+def test_a_node_in_probing_mode_stays_out_until_its_recheck_whatever_probes_it(capsys, trio, tmp_path):
+    # Issue 15: `show --probe` and then `listen --status-interval` brought a node in probing mode
+    # back before its recheck time. Only the recheck (or the module's "no node enabled" rule) may.
+    urls = [relay.udp for relay in trio]
+    config = config_for(tmp_path, urls, disable_tout=60)
+    target = urls[1]
+    base = ["--config", str(config), "--json"]
+    assert cli(capsys, *base, "enable", target, "2").code == 0
+    probed = cli(capsys, *base, "show", "--probe")
+    assert probed.code == 0, probed.stderr
+    node = next(n for s in probed.json()["sets"] for n in s["nodes"] if n["url"] == target)
+    assert node["state"] == "probing" and node["probe_error"] is None  # it answered; it is not judged yet
+    listened = cli_process(*base, "listen", f"tcp:127.0.0.1:{free_port()}", "--status-interval", "0.5",
+                           "--duration", "1.5", timeout=30)
+    assert listened.code == 0, listened.stderr
+    records = [json.loads(line) for line in listened.stdout.splitlines()]
+    assert records[-1]["type"] == "summary" and records[-1]["seconds"] >= 1.5
+    assert [r for r in records if r["type"] == "status"] == []
+    assert show(capsys, config)[target]["state"] == "probing"
+
+
 def test_enable_refuses_an_unknown_url_naming_the_configured_ones(capsys, trio, tmp_path):
     urls = [relay.udp for relay in trio]
     config = config_for(tmp_path, urls)
@@ -410,6 +431,10 @@ def test_show_watch_prints_a_status_event_when_a_node_changes(trio, tmp_path):
         watcher.wait(10)
     assert {k: event[k] for k in ("type", "socket", "set", "status", "state")} == {
         "type": "status", "socket": urls[2], "set": 0, "status": "inactive", "state": "off"}
+    # The one status event shape (listen's too), the change seen in the state store as its reason.
+    assert list(event) == ["type", "time", "socket", "set", "status", "state", "reason"]
+    assert event["reason"] == "changed by another process (seen in the state store)"
+    assert abs(event["time"] - time.time()) < 30
 
 
 def test_an_answer_is_not_moved_when_the_calls_relay_is_dead(capsys, relays, tmp_path, sdp):
