@@ -1,7 +1,8 @@
 """play, stop-play, record, stop-record, stats, query: a call's media on its relay.
 
-Each command finds the call (its Call-ID and tags from the options, a SIP message, or the session
-ledger), calls one function of `rtppctl.ops.media`, and renders the result.
+Each command takes the six call-addressing options (`cli.options.call_options`), finds the call
+(its Call-ID and tags from the options, a SIP message, or the session ledger: one `ops.Call`),
+calls one function of `rtppctl.ops.media`, and renders the result.
 """
 
 from __future__ import annotations
@@ -11,55 +12,32 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import PlainCommand, PlainGroup, SetOption, TargetOption, finite, run_context
+from rtppctl.cli.common import PlainCommand, PlainGroup, finite, run_context
+from rtppctl.cli.options import CallOptions, call_options, named_call
 from rtppctl.proto import limits
 
-CallIdOption = Annotated[str | None, typer.Option("--call-id", metavar="ID", help="The call (default: from --message).", show_default=False)]
-FromTagOption = Annotated[str | None, typer.Option("--from-tag", metavar="TAG", help="The caller's tag (default: the ledger's, or the message's From tag).", show_default=False)]
-ToTagOption = Annotated[str | None, typer.Option("--to-tag", metavar="TAG", help="The callee's tag (default: the ledger's, or the message's To tag).", show_default=False)]
-MessageOption = Annotated[
-    str | None,
-    typer.Option("--message", "-m", metavar="FILE", show_default=False,
-                 help="A SIP message of the call from a trace (BYE, INVITE, ...; '-': stdin): its Call-ID and "
-                      "tags; uac is the party that sent it."),
-]
-PartyOption = Annotated[str, typer.Option("--to", metavar="uac|uas", help="Who hears it: uac (the party that sent the message, or the caller) or uas (the other).")]
+PartyOption = Annotated[str, typer.Option("--to", metavar="uac|uas", help="Who hears it: uac (the party that sent the request: the message's From party, or the call's creator) or uas (the other).")]
+#: None: the party that sent the message (the uas for a reply), as the module's record and copy.
+RecordPartyOption = Annotated[str | None, typer.Option("--party", metavar="uac|uas", show_default=False, help="With --dest or --one-way: whose media (default: the party that sent the message: the uac, or the uas for a reply).")]
 
 
-def _party(value: str) -> str:
+def _party(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
     word = value.strip().lower()
     if word not in ("uac", "uas"):
-        raise typer.BadParameter(f"{value!r}: give uac or uas", param_hint="--to")
+        raise typer.BadParameter(f"{value!r}: give uac or uas", param_hint=option)
     return word
 
 
-def _parties(ctx: typer.Context, call_id: str | None, from_tag: str | None, to_tag: str | None, message: str | None):  # noqa: ANN202
-    from rtppctl.ops import media  # noqa: PLC0415
-
-    s = run_context(ctx)
-    parsed = None
-    source = "the message"
-    if message is not None:
-        from rtppctl.files import read_input  # noqa: PLC0415
-        from rtppctl.proto.sip import parse_sip  # noqa: PLC0415
-
-        text, source = read_input(message)
-        parsed = parse_sip(text, source=source)
-    return media.resolve_parties(s.relays, call_id=call_id, from_tag=from_tag, to_tag=to_tag, message=parsed, source=source)
-
-
+@call_options
 def play(
     ctx: typer.Context,
     prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="The prompt's name without .<pt>: the relay opens PROMPT.0, PROMPT.8, ...")],
     to: PartyOption,
     count: Annotated[int, typer.Option("--count", "-c", metavar="N", min=-1, max=limits.MAX_TTL, help="Times to play; -1 loops until stop-play.")] = 1,
     codecs: Annotated[str, typer.Option("--codecs", metavar="LIST", help="Payload types to look for, e.g. 0,8 (default: the stream's own, 'session').")] = "session",
-    call_id: CallIdOption = None,
-    from_tag: FromTagOption = None,
-    to_tag: ToTagOption = None,
-    message: MessageOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
+    call: CallOptions = CallOptions(),
 ) -> None:
     """Play a prompt to one party of a call (rtpproxy_stream2uac / stream2uas).
 
@@ -75,25 +53,17 @@ def play(
     from rtppctl.ops import media  # noqa: PLC0415
 
     s = run_context(ctx)
-    party = _party(to)
-    parties = _parties(ctx, call_id, from_tag, to_tag, message)
-    result = media.play(s.relays, parties, prompt, to=party, count=count, codecs=codecs, targets=target, set_id=set_id)
+    party = _party(to, "--to")
+    found = named_call(ctx, call)
+    result = media.play(found, prompt, to=party, count=count, codecs=codecs)
     for note in result.notes:
         s.output.status(note)
     times = "in a loop until stop-play" if count == -1 else "stopping what played" if count == 0 else f"{count} time(s)"
-    s.output.emit(ops.as_dict(result), f"playing {prompt} to the {party} of {parties.call_id} on {result.node}, {times}")
+    s.output.emit(ops.as_dict(result), f"playing {prompt} to the {party} of {found.call_id} on {result.node}, {times}")
 
 
-def stop_play(
-    ctx: typer.Context,
-    to: PartyOption,
-    call_id: CallIdOption = None,
-    from_tag: FromTagOption = None,
-    to_tag: ToTagOption = None,
-    message: MessageOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
-) -> None:
+@call_options
+def stop_play(ctx: typer.Context, to: PartyOption, call: CallOptions = CallOptions()) -> None:
     """Stop a prompt playing to one party (rtpproxy_stop_stream2uac / stop_stream2uas).
 
     Examples:
@@ -104,9 +74,8 @@ def stop_play(
     from rtppctl.ops import media  # noqa: PLC0415
 
     s = run_context(ctx)
-    party = _party(to)
-    result = media.stop_play(s.relays, _parties(ctx, call_id, from_tag, to_tag, message), to=party,
-                             targets=target, set_id=set_id)
+    party = _party(to, "--to")
+    result = media.stop_play(named_call(ctx, call), to=party)
     s.output.emit(ops.as_dict(result), f"stopped the prompt to the {party} of {result.call_id} on {result.node}")
 
 
@@ -114,23 +83,19 @@ record_app = typer.Typer(invoke_without_command=True)
 
 
 @record_app.callback(cls=PlainGroup)
+@call_options
 def record(
     ctx: typer.Context,
     dest: Annotated[str | None, typer.Option("--dest", metavar="udp:IPv4:PORT|NAME", help="Copy one party's stream there instead (C): udp:IPv4:PORT (PORT up to 65534: RTCP goes to PORT+1), or a plain file NAME (NAME.rtp in the relay's record dir).", show_default=False)] = None,
     stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="With --dest: the media stream (m-line, from 1).")] = 1,
-    party: Annotated[str, typer.Option("--party", metavar="uac|uas", help="With --dest or --one-way: whose media (uac: the party that sent the message, or the caller).")] = "uac",
+    party: RecordPartyOption = None,
     one_way: Annotated[bool, typer.Option("--one-way", help="Record only --party's direction, as the module does (default: both).")] = False,
     single_file: Annotated[bool, typer.Option("--single-file", help="Both directions in one file (the 's' flag; needs a relay run with -P).")] = False,
-    call_id: CallIdOption = None,
-    from_tag: FromTagOption = None,
-    to_tag: ToTagOption = None,
-    message: MessageOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
+    call: CallOptions = CallOptions(),
 ) -> None:
     """Record a call on its relay (rtpproxy_start_recording): both directions by default.
 
-    One R records only the party of its first tag, so rtppctl sends one per direction. The relay writes CALLID=TAG.o.rtp (the caller) and .a.rtp (the callee) in its record directory (-r).
+    One R records only the party of its first tag, so rtppctl sends one per direction. The relay names the files after the party whose offer created the session, whoever is recorded: CALLID=TAG.o.rtp holds that party's media, CALLID=TAG.a.rtp the other's, in its record directory (-r).
 
     Examples:
 
@@ -146,13 +111,12 @@ def record(
     from rtppctl.ops import media  # noqa: PLC0415
 
     s = run_context(ctx)
-    who = _party(party)
-    parties = _parties(ctx, call_id, from_tag, to_tag, message)
+    who = _party(party, "--party")
+    found = named_call(ctx, call)
     if dest is not None:
-        result = media.copy(s.relays, parties, dest, stream=stream, party=who, targets=target, set_id=set_id)
+        result = media.copy(found, dest, stream=stream, party=who)
     else:
-        result = media.record(s.relays, parties, both=not one_way, single_file=single_file, party=who,
-                              targets=target, set_id=set_id, warn=s.output.warn)
+        result = media.record(found, both=not one_way, single_file=single_file, party=who, warn=s.output.warn)
     for note in result.notes:
         s.output.status(note)
     lines = [f"recording {direction} on {result.node}" for direction in result.directions]
@@ -196,15 +160,8 @@ def decode(
     out.emit(ops.as_dict(result), line)
 
 
-def stop_record(
-    ctx: typer.Context,
-    call_id: CallIdOption = None,
-    from_tag: FromTagOption = None,
-    to_tag: ToTagOption = None,
-    message: MessageOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
-) -> None:
+@call_options
+def stop_record(ctx: typer.Context, call: CallOptions = CallOptions()) -> None:
     """Stop recording and copying a call (N, for both directions).
 
     A call the relay holds but is not recording is not an error: it says so (was_recording false in JSON).
@@ -217,27 +174,23 @@ def stop_record(
     from rtppctl.ops import media  # noqa: PLC0415
 
     s = run_context(ctx)
-    result = media.stop_record(s.relays, _parties(ctx, call_id, from_tag, to_tag, message), targets=target, set_id=set_id)
+    result = media.stop_record(named_call(ctx, call))
     line = (f"stopped recording {result.call_id} on {result.node}" if result.was_recording
             else f"{result.node} was not recording {result.call_id} (nothing to stop)")
     s.output.emit(ops.as_dict(result), line)
 
 
+@call_options
 def stats(
     ctx: typer.Context,
     all_counters: Annotated[bool, typer.Option("--all", help="Every counter of rtpproxy_all_stats, plus jitter and the longest gap where the relay has them.")] = False,
     stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="The media stream (m-line, from 1).")] = 1,
     watch: Annotated[float | None, typer.Option("--watch", metavar="SECONDS", min=limits.MIN_WATCH_SECONDS, max=limits.MAX_WATCH_SECONDS, callback=finite, help="Refresh every SECONDS until Ctrl-C, with rates per second.", show_default=False)] = None,
-    call_id: CallIdOption = None,
-    from_tag: FromTagOption = None,
-    to_tag: ToTagOption = None,
-    message: MessageOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
+    call: CallOptions = CallOptions(),
 ) -> None:
     """Packet counters of a call (rtpproxy_stats): up, down, relayed, dropped.
 
-    "up" counts the packets the uac sent (the party that sent the message, or the caller), "down" those of the other party; relayed counts both directions.
+    "up" counts the packets of the party that sent the message (the uac, or the uas for a reply; without a message, the call's creator), "down" those of the other party; relayed counts both directions.
 
     Examples:
 
@@ -253,21 +206,27 @@ def stats(
     from rtppctl.proto.command import QUERY_DEFAULT_COUNTERS  # noqa: PLC0415
 
     s = run_context(ctx)
-    parties = _parties(ctx, call_id, from_tag, to_tag, message)
+    found = named_call(ctx, call)
     shown = set(QUERY_DEFAULT_COUNTERS)
 
     def read():  # noqa: ANN202
-        return media.stats(s.relays, parties, stream=stream, all_counters=all_counters, targets=target, set_id=set_id)
+        return media.stats(found, stream=stream, all_counters=all_counters)
+
+    def labels(result) -> dict[str, str]:  # noqa: ANN001
+        down_is = "uas" if result.up_is == "uac" else "uac"
+        return {"up": f"up (from {result.up_is})", "down": f"down (from {down_is})", "relayed": "relayed",
+                "dropped": "dropped"}
 
     def table(result, rates=None) -> Table:  # noqa: ANN001
-        rows = [["up (from uac)", result.up], ["down (from uas)", result.down], ["relayed", result.relayed],
-                ["dropped", result.dropped], ["ttl", result.ttl]]
+        named = labels(result)
+        rows = [[named[key], getattr(result, key)] for key in ("up", "down", "relayed", "dropped")] + [["ttl", result.ttl]]
         # The first group of --all is what the rows above show under their own names.
         rows += [[name, value] for name, value in result.counters.items() if name not in shown]
         columns = [Column("counter", keep=True), Column("value", "right", keep=True)]
         if rates is not None:
             columns.append(Column("per s", "right", keep=True))
-            rows = [row + [rates.get(row[0])] for row in rows]
+            by_label = {named[key]: rate for key, rate in rates.items()}
+            rows = [row + [by_label.get(row[0])] for row in rows]
         return Table(columns, rows, title=f"{result.call_id} on {result.node}, stream {result.stream}")
 
     result = read()
@@ -280,29 +239,23 @@ def stats(
             time.sleep(watch)
             current, now = read(), time.monotonic()
             span = max(now - then, 1e-6)
-            rates = {name: round((getattr(current, key) - getattr(previous, key)) / span, 1) for name, key in (
-                ("up (from uac)", "up"), ("down (from uas)", "down"), ("relayed", "relayed"), ("dropped", "dropped"))}
-            data = {"type": "stats", "time": time.time(), **ops.as_dict(current), "rates": {
-                "up": rates["up (from uac)"], "down": rates["down (from uas)"], "relayed": rates["relayed"],
-                "dropped": rates["dropped"]}}
-            text = (f"{time.strftime('%H:%M:%S')}  up {current.up} ({rates['up (from uac)']}/s)  down {current.down} "
-                    f"({rates['down (from uas)']}/s)  relayed {current.relayed}  dropped {current.dropped}")
+            rates = {key: round((getattr(current, key) - getattr(previous, key)) / span, 1)
+                     for key in ("up", "down", "relayed", "dropped")}
+            data = {"type": "stats", "time": time.time(), **ops.as_dict(current), "rates": rates}
+            text = (f"{time.strftime('%H:%M:%S')}  up {current.up} ({rates['up']}/s)  down {current.down} "
+                    f"({rates['down']}/s)  relayed {current.relayed}  dropped {current.dropped}")
             view.sample(data, text, table(current, rates))
             previous, then = current, now
 
 
+@call_options
 def query(
     ctx: typer.Context,
     counters: Annotated[list[str], typer.Argument(metavar="COUNTER...", help="Counter names, e.g. npkts_ina rtpa_nlost longest_ipi.")],
     stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="The media stream (m-line, from 1).")] = 1,
-    call_id: CallIdOption = None,
-    from_tag: FromTagOption = None,
-    to_tag: ToTagOption = None,
-    message: MessageOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
+    call: CallOptions = CallOptions(),
 ) -> None:
-    """Any Q counters of a call by name.
+    """Any Q counters of a call by name, the party that sent the message first (its packets are npkts_ina).
 
     Examples:
 
@@ -315,7 +268,6 @@ def query(
     from rtppctl.ops import media  # noqa: PLC0415
 
     s = run_context(ctx)
-    result = media.query(s.relays, _parties(ctx, call_id, from_tag, to_tag, message), counters, stream=stream,
-                         targets=target, set_id=set_id)
+    result = media.query(named_call(ctx, call), counters, stream=stream)
     s.output.emit(ops.as_dict(result), Table([Column("counter", keep=True), Column("value", "right", keep=True)],
                                              [[k, v] for k, v in result.counters.items()]))

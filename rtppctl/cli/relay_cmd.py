@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from rtppctl.cli.common import SetOption, TargetOption, run_context
+from rtppctl.cli.options import CallIdOption
 from rtppctl.proto.errors import ExitCode
 
 
@@ -124,13 +125,13 @@ def raw(
     ctx: typer.Context,
     words: Annotated[list[str] | None, typer.Argument(metavar="COMMAND", help="One command, e.g. V or 'VF 20050322'.", show_default=False)] = None,
     batch: Annotated[str | None, typer.Option("--file", "-f", metavar="FILE", help="A batch: one command per line ('-' for stdin); blank lines and # comments skipped.", show_default=False)] = None,
-    call_id: Annotated[str | None, typer.Option("--call-id", metavar="ID", help="Send to this call's relay: the ledger's node, else the node the Call-ID hashes to (default: the set's first enabled node).", show_default=False)] = None,
+    call_id: CallIdOption = None,
     target: TargetOption = None,
     set_id: SetOption = None,
 ) -> int:
     """Send raw control commands to one relay and print the replies in order (debugging and scripts).
 
-    The cookie (datagram relays) and line framing are added for you. A batch goes over one channel. Exits 3 when any reply is an error E<n>.
+    The cookie (datagram relays) and line framing are added for you. A batch goes over one channel. With --call-id, the call's relay (the call is marked used in the ledger unless --target is given); with neither, the set's first enabled node. Exits 3 when any reply is an error E<n>.
 
     Examples:
 
@@ -161,7 +162,7 @@ def raw(
         commands = [line]
     else:
         raise typer.BadParameter("no command given; e.g. rtppctl raw V, or rtppctl raw -f FILE")
-    member = s.relays.for_call(call_id, targets=target, set_id=set_id)
+    member = ops.call_node(s.relays, call_id, targets=target, set_id=set_id)
     replies = ops.raw(s.relays, member, commands)
     from rtppctl.cli.output import Verbatim  # noqa: PLC0415
 

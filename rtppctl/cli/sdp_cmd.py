@@ -12,14 +12,11 @@ from typing import Annotated
 import typer
 
 from rtppctl.cli.common import SetOption, TargetOption, relay_for, run_context
+from rtppctl.cli.options import CallIdOption, CallOptions, FromTagOption, ToTagOption, call_options, named_call
 
 InputArgument = Annotated[
     str, typer.Argument(metavar="FILE|-", help="An SDP body or a whole SIP message ('-' or nothing: stdin).")
 ]
-CallIdOption = Annotated[str | None, typer.Option("--call-id", metavar="ID", help="Call-ID (default: from the SIP message).", show_default=False)]
-FromTagOption = Annotated[str | None, typer.Option("--from-tag", metavar="TAG", help="From tag (default: from the SIP message).", show_default=False)]
-ToTagOption = Annotated[str | None, typer.Option("--to-tag", metavar="TAG", help="To tag (default: from the SIP message).", show_default=False)]
-OwnToTagOption = Annotated[str | None, typer.Option("--to-tag", metavar="TAG", help="To tag (leave out before the callee answered).", show_default=False)]
 FlagsOption = Annotated[
     str, typer.Option("--flags", metavar="FLAGS", help="The module's flags: a l k i e f r o c s w n[<SOCK>] d[PT] tNN TNN zNN.")
 ]
@@ -209,32 +206,29 @@ def engage(
     out.emit(ops.as_dict(result), Verbatim(offer_text), Verbatim(result.answer.output))
 
 
-def unforce(
-    ctx: typer.Context,
-    call_id: Annotated[str, typer.Option("--call-id", metavar="ID", help="Call-ID of the session to tear down.")],
-    from_tag: Annotated[str, typer.Option("--from-tag", metavar="TAG", help="From tag.")],
-    to_tag: OwnToTagOption = None,
-    target: TargetOption = None,
-    set_id: SetOption = None,
-) -> None:
+@call_options
+def unforce(ctx: typer.Context, call: CallOptions = CallOptions()) -> None:
     """Tear a call's relay session down (rtpproxy_unforce): D, every stream of the call.
 
-    Says whether the relay had the session; a session already gone is not an error.
+    D carries the message's From and To tags as they are; without a message, the options', else the ledger's. Says whether the relay had the session; a session already gone is not an error.
 
     Examples:
 
       rtppctl unforce --call-id c1@host --from-tag ft --to-tag tt
 
-      rtppctl unforce --call-id c1@host --from-tag ft --json
+      rtppctl unforce --message bye.txt
+
+      rtppctl unforce --call-id c1@host --json
     """
     from rtppctl import ops  # noqa: PLC0415
 
     s = run_context(ctx)
     out = s.output
-    result = ops.unforce(relay_for(s, target, set_id), call_id, from_tag, to_tag)
+    found = named_call(ctx, call, relay_for(s, call.target, call.set_id))
+    result = ops.unforce(found)
     line = (
-        f"deleted the session of {call_id} on {result.node}"
+        f"deleted the session of {found.call_id} on {result.node}"
         if result.had_session
-        else f"{result.node} had no session for {call_id} (nothing to delete)"
+        else f"{result.node} had no session for {found.call_id} (nothing to delete)"
     )
     out.emit(ops.as_dict(result), line)

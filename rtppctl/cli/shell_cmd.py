@@ -559,7 +559,8 @@ class RewriteShell(cmd.Cmd):
             raise InputError("no Call-ID", "set call-id ID, or load a SIP message")
         if not from_tag:
             raise InputError("no From tag", "set from-tag TAG, or load a SIP message")
-        result = ops.unforce(self._relay(), call_id, from_tag, self._effective("to_tag").value)
+        call = ops.find_call(self._relay(), call_id=call_id, from_tag=from_tag, to_tag=self._effective("to_tag").value)
+        result = ops.unforce(call)
         if result.had_session:
             self.out.line(f"deleted the session of {call_id} on {result.node}")
         else:

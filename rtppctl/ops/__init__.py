@@ -276,7 +276,7 @@ def _raw(client: RelayClient, commands: list[str]) -> list[RawReply]:
 _OFFER_ANSWER = {
     "NoSession", "RewriteRequest", "StreamResult", "RewriteResult", "Relay", "rewrite_sdp",
     "EngageResult", "engage", "UnforceResult", "unforce", "Sourced", "ResolvedCall", "read_message",
-    "resolve_call", "PreparedRewrite", "prepare_rewrite", "send_rewrite",
+    "resolve_call", "PreparedRewrite", "prepare_rewrite", "send_rewrite", "Call", "find_call", "call_node",
 }
 
 

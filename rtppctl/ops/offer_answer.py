@@ -1,7 +1,15 @@
-"""The module's SDP functions as operations: offer, answer, engage, unforce.
+"""The module's SDP functions as operations (offer, answer, engage, unforce), and `Call`: one
+call as every command about it addresses it.
 
 Kept apart from the relay-level operations so that one-shot commands such as `version` do not pay
 for loading them; `rtppctl.ops` re-exports every name here on first use.
+
+A `Call` is built once (`find_call`) from a SIP message or the options, and the ledger: its
+Call-ID, the tag of the party whose offer created the relay's session (the relay keys the session
+by it and names recordings after it), the tags of the message's uac and uas, which of them sent
+the message in hand, and where its commands go. `ops.media` and `unforce` take it whole. Every
+command on a call the ledger knows marks it used (`Call.used`), so a call that is only played to,
+recorded or watched is not pruned `ledger_ttl` after its last offer.
 
 With a state store, an offer or answer reads the call's ledger entry before anything is sent (a
 store that cannot be used stops the command with nothing on a relay; with `--target` too, whose
@@ -129,6 +137,117 @@ class Relay:
         if self.targets:
             return members[0].node.url
         return f"set {members[0].set_id}: " + ", ".join(member.node.url for member in members)
+
+
+#: The parties of a call as the module names them, relative to the message in hand.
+PARTIES = ("uac", "uas")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call as a command addresses it: who is who, and where its commands go.
+
+    "uac" and "uas" are the module's words, relative to the message in hand: the uac is the party
+    that sent the request (the message's From party), the uas the other. The relay knows neither:
+    it keys the session by the tag of the party whose offer created it (`creator_tag`), and its
+    record files are named after that tag whichever party a command names first (protocol.md §7).
+    From a callee's BYE the uac is the callee, while the creator is still the caller.
+    """
+
+    call_id: str
+    #: The From tag of the message (or --from-tag; without either, the creator's): the uac's.
+    uac_tag: str
+    #: The To tag: the uas's; None before the callee answered.
+    uas_tag: str | None
+    #: The tag of the party whose offer created the relay's session, from the ledger; None when
+    #: the ledger does not know the call (`ops.media` asks the relay when it matters).
+    creator_tag: str | None
+    #: Who sent the message in hand: "uac" for a request (and without a message), "uas" for a
+    #: reply. The module's record, copy and stats put the sender's tag first (§6.1, §7).
+    sender: str
+    #: Where the call's commands go: the service, and the --target or --set given.
+    relay: Relay
+    #: Where the tags came from: "message", "options" or "ledger".
+    source: str
+    #: The call's ledger entry as read when the Call was built; None when the ledger does not know it.
+    entry: LedgerEntry | None = None
+
+    @property
+    def other_tag(self) -> str | None:
+        """The tag of the party that did not create the session, when the creator is known."""
+        if self.creator_tag is None:
+            return None
+        return self.uas_tag if self.creator_tag == self.uac_tag else self.uac_tag
+
+    def tag_of(self, party: str) -> str | None:
+        return self.uac_tag if party == "uac" else self.uas_tag
+
+    def tags_to(self, party: str) -> tuple[str, str | None]:
+        """(first, second) tags so that the first-tag party is `party` ("uac" or "uas")."""
+        if party == "uac":
+            return self.uac_tag, self.uas_tag
+        if not self.uas_tag:
+            raise InputError(f"call {self.call_id!r} has no To tag yet, so there is no uas to address",
+                             "give --to-tag, or a SIP message of the established dialog")
+        return self.uas_tag, self.uac_tag
+
+    def member(self) -> Member:
+        """The node holding the call (`RelayService.for_call`: the target, the ledger's, the hash's)."""
+        return self.relay.service.for_call(self.call_id, targets=self.relay.targets, set_id=self.relay.set_id)
+
+    def used(self) -> None:
+        """Mark the call used in the ledger, when the ledger knows it: a call is pruned `ledger_ttl`
+        after its last use, and playing to it, recording it or reading its counters is a use."""
+        if self.entry is not None:
+            self.relay.service.touch(self.call_id)
+
+
+def find_call(relay: Relay, *, call_id: str | None = None, from_tag: str | None = None, to_tag: str | None = None,
+              message: SipMessage | None = None, source: str = "the message") -> Call:
+    """The call the options and `message` name, with the ledger's knowledge of it. An option wins
+    over the message; without a message, the options stand for a request from --from-tag's party,
+    and what they leave out comes from the ledger (its creator's tag as the From tag)."""
+    sender = "uac"
+    if message is not None:
+        call = call_id or message.call_id
+        uac = from_tag or message.from_tag
+        uas = to_tag if to_tag is not None else message.to_tag
+        if not call or not uac:
+            raise InputError(f"{source}: no Call-ID or From tag", "give --call-id and --from-tag")
+        sender = "uac" if message.is_request else "uas"
+        origin = "message"
+    elif not call_id:
+        raise InputError("no call given", "give --call-id ID (the ledger supplies the tags), or a SIP message")
+    else:
+        call, uac, uas, origin = call_id, from_tag, to_tag, "options"
+    entry = relay.service.ledger(call)
+    if entry is None:
+        if not uac:
+            raise InputError(f"the ledger has no call {call!r}, so its tags are not known",
+                             "give --from-tag (and --to-tag), or a SIP message of the call")
+        return Call(call, uac, uas or None, None, sender, relay, origin)
+    if not uac:
+        uac, origin = entry.from_tag, "ledger"
+    if not uas:
+        # The ledger's tag of the party that is not the uac.
+        uas = entry.to_tag if uac == entry.from_tag else entry.from_tag if uac == entry.to_tag else None
+    if entry.from_tag not in (uac, uas):
+        raise InputError(
+            f"the tags {uac!r}/{uas or '-'!r} are not those of call {call!r} in the ledger: its session was created "
+            f"by {entry.from_tag!r}" + (f" with {entry.to_tag!r}" if entry.to_tag else ""),
+            "give the call's own tags (rtppctl sessions lists them), or --state none to go by the message alone",
+        )
+    return Call(call, uac, uas or None, entry.from_tag, sender, relay, origin, entry)
+
+
+def call_node(service: RelayService, call_id: str | None, *, targets: Sequence[str] | None = None,
+              set_id: int | None = None) -> Member:
+    """The node a call's raw commands go to (`RelayService.for_call`), the call marked used in the
+    ledger when it was looked up there (with a --target the ledger is not opened)."""
+    member = service.for_call(call_id, targets=targets, set_id=set_id)
+    if call_id is not None and not targets:
+        service.touch(call_id)
+    return member
 
 
 @dataclass(frozen=True)
@@ -382,6 +501,8 @@ def _keep_in_ledger(service: RelayService, member: Member, prepared: PreparedRew
     call the ledger does not know, writes one, so the call's later commands find its node).
     Each is one transaction expecting `known`, the entry read before the relay was asked.
 
+    The entry's From tag is the session creator's (`_creator`), whichever party's message this is.
+
     A call that changed meanwhile (another command ended or moved it) is not written over: an
     answer or lookup says so in a warning; an offer's U made or changed a session the ledger
     cannot hold, so it is deleted again, as when the store fails after the U (both ConfigError)."""
@@ -390,17 +511,18 @@ def _keep_in_ledger(service: RelayService, member: Member, prepared: PreparedRew
     leg = prepared.leg
     if service.store is None:
         return []
+    creator, other = _creator(known, member, leg, steps)
     try:
         if known is not None and not prepared.offer:
-            if service.add_to_tag(known, leg.to_tag or None) is None:
+            if service.add_to_tag(known, other) is None:
                 return [f"the ledger's entry for call {leg.call_id!r} was removed or moved by another command while "
                         "this answer ran; it was left as it is"]
             return []
         now = service.now()
         service.remember(LedgerEntry(
             call_id=leg.call_id,
-            from_tag=leg.from_tag,
-            to_tag=leg.to_tag or None,
+            from_tag=creator,
+            to_tag=other,
             set_id=member.set_id,
             node_url=member.node.url,
             advertised=member.node.advertised,
@@ -424,6 +546,26 @@ def _keep_in_ledger(service: RelayService, member: Member, prepared: PreparedRew
             raise _undo_offer(service, member, leg, steps, err) from None
         raise
     return []
+
+
+def _creator(known: LedgerEntry | None, member: Member, leg: planner.CallLeg,
+             steps: planner.Plan) -> tuple[str, str | None]:
+    """(creator's tag, the other tag) of the call's session after this offer or answer.
+
+    RTPProxy keys a session by the first tag of the U that created it (src/rtpp_session.c keeps
+    it as the session's from_tag) and names record files after it (src/rtpp_record.c). That is
+    the offer's From tag for an INVITE, but its To tag for a late offer in a 200 OK (U ttag ftag),
+    and a callee's re-INVITE (U callee caller) finds the caller's session, which keeps its
+    creator. So: a session the ledger has on this node keeps its creator; otherwise the first
+    tag sent is the creator's (for an answer to a call the ledger does not know, the module's tag
+    order puts it first too, except after a callee's re-offer, which nothing here can see)."""
+    tags = [tag for tag in (leg.from_tag, leg.to_tag or None) if tag]
+    if known is not None and known.node_url == member.node.url and known.from_tag in tags:
+        creator = known.from_tag
+    else:
+        creator = next((tag for tag in steps.tags if tag in tags), leg.from_tag)
+    other = next((tag for tag in tags if tag != creator), None)
+    return creator, other
 
 
 def _undo_offer(service: RelayService, member: Member, leg: planner.CallLeg, steps: planner.Plan,
@@ -530,16 +672,17 @@ class UnforceResult:
     had_session: bool
 
 
-def unforce(relay: Relay, call_id: str, from_tag: str, to_tag: str | None = None) -> UnforceResult:
-    """rtpproxy_unforce: `D callid ftag [ttag]`, tags never swapped, no medianum (every stream goes)."""
-    line = cmd.delete(call_id, from_tag, to_tag or None)
-    service = relay.service
-    member = service.for_call(call_id, targets=relay.targets, set_id=relay.set_id)
+def unforce(call: Call) -> UnforceResult:
+    """rtpproxy_unforce: `D callid ftag [ttag]` with the message's From and To tags, never
+    swapped, no medianum (every stream goes)."""
+    line = cmd.delete(call.call_id, call.uac_tag, call.uas_tag)
+    service = call.relay.service
+    member = call.member()
     reply = service.attempt(member, lambda client: client.exchange(line).reply, letter="D")
     code = cmd.error_code(reply)
     if code is not None and code != cmd.SESSION_NOT_FOUND:
         raise ProxyError(code, command=line, node=member.node.url)
     # Deleted, or already gone: either way the relay holds no session for the call any more. The
     # entry goes only while it names this node: a call another command moved meanwhile stays.
-    service.forget(call_id, node_url=member.node.url)
+    service.forget(call.call_id, node_url=member.node.url)
     return UnforceResult(member.node.url, line, reply, code is None)

@@ -139,7 +139,7 @@ def test_a_copy_to_udp_carries_only_the_chosen_partys_stream(capsys, dialog):
     sink.settimeout(0.3)
     result = run(capsys, dialog, "--json", "record", "--dest", f"udp:127.0.0.1:{sink.getsockname()[1]}", "--party", "uas")
     assert result.code == 0, result.stderr
-    assert result.json()["directions"] == ["the callee's media (uas) of stream 1"]
+    assert result.json()["directions"] == [f"the uas's media (tag {dialog.to_tag!r}) of stream 1"]
     dialog.callee.send(3, payload=b"\x33" * 160)
     dialog.caller.send(3, payload=b"\x44" * 160)
     got = []
@@ -201,18 +201,153 @@ def test_an_unknown_counter_among_several_is_named(capsys, dialog):
     assert "E62" in bad.stderr and "knows no counters named 'bogus_one', 'bogus_two'" in bad.stderr
 
 
+def bye_from(dialog: Dialog, party: str, path: Path) -> Path:
+    """A BYE of the dialog as `party` ("caller" or "callee") sends it: its own tag in From."""
+    own, other = (dialog.from_tag, dialog.to_tag) if party == "caller" else (dialog.to_tag, dialog.from_tag)
+    path.write_text(
+        f"BYE sip:{party}-peer@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"
+        f"From: <sip:{party}@example.org>;tag={own}\r\nTo: <sip:peer@example.org>;tag={other}\r\n"
+        f"Call-ID: {dialog.call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
+    return path
+
+
 def test_from_a_callees_message_uac_is_the_callee(capsys, media_relay, dialog, tmp_path):
     """As checked against OpenSIPS (§17): uac is the party that sent the message."""
     data = prompt_file(media_relay, "bye-prompt")
-    bye = tmp_path / "bye.txt"
-    bye.write_text(
-        f"BYE sip:caller@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"
-        f"From: <sip:callee@example.org>;tag={dialog.to_tag}\r\nTo: <sip:caller@example.org>;tag={dialog.from_tag}\r\n"
-        f"Call-ID: {dialog.call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
+    bye = bye_from(dialog, "callee", tmp_path / "bye.txt")
     result = cli(capsys, "--json", "play", "bye-prompt", "--to", "uac", "--message", str(bye), "-t", dialog.spec)
     assert result.code == 0, result.stderr
     assert prompt_payload(dialog.callee.receive(0.6)) == data
     assert prompt_payload(dialog.caller.receive(0.1)) == b""
+
+
+@pytest.mark.parametrize("state", ["ledger", "none"])
+def test_recording_from_a_callees_bye_is_named_after_the_caller_who_created_the_session(
+        capsys, media_relay, dialog, tmp_path, state):
+    """The bug of issue 15: the files were said to be CALLID=<callee>.o.rtp, "the caller's media
+    (uac)". The relay names them after the session's creator whoever is recorded (src/rtpp_record.c:
+    sp->from_tag_nmn, the first tag of the U that made the session, src/rtpp_session.c), .o for its
+    media and .a for the other party's; the module's R puts the message sender's tag first
+    (rtpproxy_recording in modules/rtpproxy/rtpproxy.c). Without a ledger, rtppctl asks the relay
+    who created the session."""
+    bye = bye_from(dialog, "callee", tmp_path / "bye.txt")
+    states = ("--state", "none") if state == "none" else ()
+    result = cli(capsys, *states, "--json", "record", "--message", str(bye), "-t", dialog.spec)
+    assert result.code == 0, result.stderr
+    data = result.json()
+    caller_file, callee_file = (f"{dialog.call_id}={dialog.from_tag}.{kind}.rtp" for kind in ("o", "a"))
+    assert data["files"] == [callee_file, caller_file]
+    assert [c.split()[:4] for c in data["commands"]] == [
+        ["R", dialog.call_id, dialog.to_tag, dialog.from_tag], ["R", dialog.call_id, dialog.from_tag, dialog.to_tag]]
+    assert data["directions"] == [f"the uac's media (tag {dialog.to_tag!r})", f"the uas's media (tag {dialog.from_tag!r})"]
+    dialog.caller.send(3, payload=b"\x61" * 160)
+    dialog.callee.send(2, payload=b"\x62" * 160)
+    time.sleep(0.2)
+    assert cli(capsys, "unforce", "--message", str(bye), "-t", dialog.spec).code == 0
+    time.sleep(0.3)
+    records: Path = media_relay.extra["records"]
+    written = sorted(path.name for path in records.glob(f"{dialog.call_id}=*.rtp"))
+    assert written == sorted(data["files"])  # what the relay actually wrote
+    assert (records / callee_file).read_bytes().count(b"\x62" * 160) == 2
+    assert (records / caller_file).read_bytes().count(b"\x61" * 160) == 3
+
+
+@pytest.mark.parametrize("sender", ["caller", "callee"])
+def test_play_stats_query_and_record_from_a_bye_of_each_party(capsys, media_relay, dialog, tmp_path, sender):
+    """uac is the BYE's sender: the prompt reaches it, "up" and npkts_ina count its packets, and
+    its media is recorded first; the files keep the creator's (the caller's) name."""
+    bye = bye_from(dialog, sender, tmp_path / "bye.txt")
+    own, other = (dialog.caller, dialog.callee) if sender == "caller" else (dialog.callee, dialog.caller)
+    own.send(5)
+    other.send(1)
+    time.sleep(0.2)
+    by_message = ("--message", str(bye), "-t", dialog.spec)
+    stats = cli(capsys, "--json", "stats", *by_message)
+    assert stats.code == 0, stats.stderr
+    assert (stats.json()["up_is"], stats.json()["up"], stats.json()["down"]) == ("uac", 7, 3)  # 2 each from establish()
+    query = cli(capsys, "--json", "query", "npkts_ina", "npkts_ino", *by_message)
+    assert query.json()["counters"] == {"npkts_ina": 7, "npkts_ino": 3}
+    data = prompt_file(media_relay, f"bye-{sender}", size=800)
+    own.receive(0.05)  # what the other party sent, relayed
+    other.receive(0.05)
+    assert cli(capsys, "play", f"bye-{sender}", "--to", "uac", *by_message).code == 0
+    assert prompt_payload(own.receive(0.4)) == data
+    assert data[:160] not in prompt_payload(other.receive(0.05))
+    record = cli(capsys, "--json", "record", "--one-way", *by_message)
+    assert record.code == 0, record.stderr
+    kind = "o" if sender == "caller" else "a"
+    assert record.json()["files"] == [f"{dialog.call_id}={dialog.from_tag}.{kind}.rtp"]
+    assert cli(capsys, "unforce", *by_message).code == 0
+    time.sleep(0.3)
+    assert (media_relay.extra["records"] / record.json()["files"][0]).exists()
+
+
+def test_from_a_reply_stats_count_its_sender_and_play_still_names_the_from_party(capsys, media_relay, dialog, tmp_path):
+    """A reply was sent by the uas: the module's rtpproxy_stats swaps the tags for it (rtpp_build_stats
+    in modules/rtpproxy/rtpproxy.c), while stream2uac still plays to the From party
+    (rtpproxy_stream in modules/rtpproxy/rtpproxy_stream.c does not look at the message type)."""
+    reply = tmp_path / "200ok.txt"
+    reply.write_text(
+        f"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK2\r\n"
+        f"From: <sip:caller@example.org>;tag={dialog.from_tag}\r\nTo: <sip:callee@example.org>;tag={dialog.to_tag}\r\n"
+        f"Call-ID: {dialog.call_id}\r\nCSeq: 3 INFO\r\nContent-Length: 0\r\n\r\n")
+    dialog.callee.send(4)
+    time.sleep(0.2)
+    by_message = ("--message", str(reply), "-t", dialog.spec)
+    stats = cli(capsys, "--json", "stats", *by_message)
+    assert (stats.json()["up_is"], stats.json()["up"], stats.json()["down"]) == ("uas", 6, 2)
+    data = prompt_file(media_relay, "reply-prompt", size=800)
+    dialog.caller.receive(0.05)  # the callee's packets, relayed
+    assert cli(capsys, "play", "reply-prompt", "--to", "uac", *by_message).code == 0
+    assert prompt_payload(dialog.caller.receive(0.4)) == data
+
+
+def test_a_late_offer_makes_the_callee_the_sessions_creator_and_its_name(capsys, media_relay, tmp_path):
+    """rtpproxy_engage with late negotiation sends U ttag ftag for the 200 OK's SDP: the callee
+    creates the session, so the relay names the recordings after the callee's tag; the ledger
+    keeps that creator, so record says so without asking the relay."""
+    from tests.ua import Agent, sdp_for
+
+    call_id = f"late-{uuid.uuid4().hex[:8]}@test"
+    caller, callee = Agent("caller"), Agent("callee")
+    try:
+        offer, answer = tmp_path / "offer.sdp", tmp_path / "answer.sdp"
+        offer.write_text(sdp_for(callee))
+        answer.write_text(sdp_for(caller))
+        engaged = cli(capsys, "--json", "engage", "--late", "--offer", str(offer), "--answer", str(answer),
+                      "--call-id", call_id, "--from-tag", "ft", "--to-tag", "tt", "-t", media_relay.udp)
+        assert engaged.code == 0, engaged.stderr
+        assert engaged.json()["offer"]["commands"][0]["command"].split()[-2:] == ["tt;1", "ft;1"]
+        sessions = cli(capsys, "--json", "sessions").json()["sessions"]
+        assert [(e["from_tag"], e["to_tag"]) for e in sessions if e["call_id"] == call_id] == [("tt", "ft")]
+        result = cli(capsys, "-vv", "--json", "record", "--call-id", call_id, "-t", media_relay.udp)
+        assert result.code == 0, result.stderr
+        assert f"Q {call_id}" not in result.stderr  # the ledger knew the creator
+        assert result.json()["files"] == [f"{call_id}=tt.o.rtp", f"{call_id}=tt.a.rtp"]
+        assert cli(capsys, "unforce", "--call-id", call_id, "-t", media_relay.udp).code == 0
+        time.sleep(0.3)
+        written = sorted(path.name for path in media_relay.extra["records"].glob(f"{call_id}=*.rtp"))
+        assert written == sorted(result.json()["files"])
+    finally:
+        caller.close()
+        callee.close()
+
+
+def test_a_re_offer_from_the_callee_keeps_the_caller_as_the_creator(capsys, media_relay, dialog, tmp_path):
+    """A callee's re-INVITE sends U callee caller, which finds the caller's session (find_stream,
+    src/rtpp_session.c): the ledger keeps the caller's tag as the creator's, so the files keep
+    their name."""
+    from tests.ua import sdp_for
+
+    body = tmp_path / "reinvite.sdp"
+    body.write_text(sdp_for(dialog.callee))
+    again = cli(capsys, "offer", str(body), "--call-id", dialog.call_id, "--from-tag", dialog.to_tag,
+                "--to-tag", dialog.from_tag, "-t", dialog.spec)
+    assert again.code == 0, again.stderr
+    entry = next(e for e in cli(capsys, "--json", "sessions").json()["sessions"] if e["call_id"] == dialog.call_id)
+    assert (entry["from_tag"], entry["to_tag"]) == (dialog.from_tag, dialog.to_tag)
+    result = run(capsys, dialog, "--json", "record")
+    assert result.json()["files"] == [f"{dialog.call_id}={dialog.from_tag}.{kind}.rtp" for kind in ("o", "a")]
 
 
 def test_single_file_is_said_to_need_pcap_before_it_is_sent(capsys, dialog):
