@@ -13,6 +13,8 @@ to the front; the pre-parser knows which of the command's own options take a val
 being run (the whole tree only for `--help` and the docs), so one-shot commands start fast.
 """
 
+import inspect
+import re
 import sys
 from importlib import import_module
 from typing import Annotated, Any
@@ -42,6 +44,10 @@ _APP_SETTINGS = dict(
     "  rtppctl listen tcp:127.0.0.1:9999 # timeout and DTMF notifications, live\n\n"
     "Global options may also be given after the command.",
     no_args_is_help=True,
+    # Said explicitly: Typer before 0.2x leaves its default unresolved (a placeholder that is
+    # neither "rich" nor None), and then prints paragraphs without the blank lines between them
+    # and examples without their indentation. Every group and command below inherits it.
+    rich_markup_mode="rich",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -129,6 +135,60 @@ def build_app(only: str | None = None) -> typer.Typer:
             extra = {"help": help_text} if help_text else {"rich_help_panel": "Media"}
             tree.add_typer(getattr(import_module(module), attribute), name=name, cls=PlainGroup, **extra)
     return tree
+
+
+# A line that starts an item of a list ("- x", "* x", "1. x"): it keeps its line break.
+_LIST_ITEM = re.compile(r"(?:[-*\u2022]|\d{1,2}[.)])\s")
+
+
+def reflow_help(text: str) -> str:
+    """Help text with the line breaks of the source removed from its prose, for the terminal to wrap.
+
+    Typer's Rich help (markup mode "rich", its default) prints every paragraph after the first with
+    the line breaks of the docstring, so a paragraph wrapped at 100 columns in the source breaks
+    short at 80 ("log and" / "accounting file"). Here a prose line is joined to the line before it
+    when that one is prose too. Intentional breaks stay: an indented line (examples) and a list
+    item ("- ", "* ", "1. ") start a line of their own, blank lines still separate paragraphs, a
+    paragraph opened by Click's \\b is left as written, and whatever follows a form feed (text
+    Click does not show) is untouched. It is the rule tools/docgen.py applies for the man page
+    (indented lines are examples, the rest is prose), so --help and the man page read alike.
+    """
+    shown, cut, hidden = text.partition("\f")
+    paragraphs = []
+    for paragraph in re.split(r"(\n[ \t]*\n)", shown):
+        if paragraph.lstrip(" \t").startswith(("\b", "\n")) or "\n" not in paragraph:
+            paragraphs.append(paragraph)  # \b paragraph, blank separator, or a single line
+            continue
+        lines: list[str] = []
+        joinable = False  # whether the previous line is prose (or a list item) a line may continue
+        for line in paragraph.split("\n"):
+            indented = line[:1] in (" ", "\t")
+            item = not indented and _LIST_ITEM.match(line) is not None
+            if joinable and line.strip() and not indented and not item:
+                lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
+                continue
+            lines.append(line)
+            joinable = bool(line.strip()) and not indented
+        paragraphs.append("\n".join(lines))
+    return "".join(paragraphs) + cut + hidden
+
+
+def click_command(tree: typer.Typer) -> Any:
+    """The Click command Typer builds from `tree`, with every command's help text reflowed.
+
+    The one place help is prepared for display: every command and group of the tree, whoever
+    wrote its docstring, gets `reflow_help`, so no docstring has to be written for a width.
+    """
+    command = typer.main.get_command(tree)
+    pending = [command]
+    while pending:
+        current = pending.pop()
+        for attribute in ("help", "short_help"):
+            text = getattr(current, attribute, None)
+            if isinstance(text, str) and "\n" in text:
+                setattr(current, attribute, reflow_help(inspect.cleandoc(text)))
+        pending.extend(getattr(current, "commands", {}).values())
+    return command
 
 
 _full_tree: typer.Typer | None = None
@@ -244,7 +304,7 @@ def _run(args: list[str]) -> int:
     try:
         name = command_name(args)
         tree = build_app(name) if name else __getattr__("app")
-        command = typer.main.get_command(tree)
+        command = click_command(tree)
         options, rest = split_global_options(args, command)
         with command.make_context("rtppctl", options + rest) as ctx:
             result = command.invoke(ctx)
