@@ -47,8 +47,8 @@ _rtppctl_spec()
             valued='--offer --answer --call-id --from-tag --to-tag --flags --ip --source-ip --dialog-id -t --target --set'
             ;;
         'rtppctl unforce')
-            opts='--call-id --from-tag --to-tag -t --target --set -h --help'
-            valued='--call-id --from-tag --to-tag -t --target --set'
+            opts='--call-id --from-tag --to-tag -m --message -t --target --set -h --help'
+            valued='--call-id --from-tag --to-tag -m --message -t --target --set'
             ;;
         'rtppctl shell')
             opts='-t --target --set --history -h --help'
@@ -192,6 +192,7 @@ _rtppctl_value()
         'rtppctl answer -o'|'rtppctl answer --output') kind=file ;;
         'rtppctl engage --offer') kind=file ;;
         'rtppctl engage --answer') kind=file ;;
+        'rtppctl unforce -m'|'rtppctl unforce --message') kind=file ;;
         'rtppctl shell --history') kind=file ;;
         'rtppctl play -m'|'rtppctl play --message') kind=file ;;
         'rtppctl stop-play -m'|'rtppctl stop-play --message') kind=file ;;
