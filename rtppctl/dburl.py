@@ -2,8 +2,9 @@
 
 `db_url` (the relay table) and `state_url` (shared state) take `sqlite:///path`, `postgresql://...`
 (`postgres://` too) and, for the table only, `mysql://...`. This module is the one place that
-reads them and the one place that keeps their secrets out of messages. No database module is
-imported here.
+reads them (which backend a scheme means is `DbUrl.backend`, and nothing else looks at a
+scheme) and the one place that keeps their secrets out of messages. No database module is
+imported here: connecting is `rtppctl.db`'s.
 
 Reading (`parse_db_url`): every part is checked, and a malformed one is a `ConfigError` (exit 5)
 naming the part, with the password masked:
@@ -119,8 +120,13 @@ class DbUrl:
     def sqlite_uri(self, mode: str = "rw") -> str:
         """A `file:` URI for sqlite3 naming exactly `path`: `?`, `#`, `%` and the rest escaped."""
         assert self.path is not None
-        # file:// + an absolute path: an empty authority, so even a path starting with // is a path.
-        return f"file://{quote(str(self.path.absolute()), safe='/')}?mode={mode}"
+        return sqlite_uri(self.path, mode)
+
+
+def sqlite_uri(path: Path, mode: str = "rw") -> str:
+    """A `file:` URI for sqlite3 naming exactly the file `path`: `?`, `#`, `%` and the rest escaped."""
+    # file:// + an absolute path: an empty authority, so even a path starting with // is a path.
+    return f"file://{quote(str(path.absolute()), safe='/')}?mode={mode}"
 
 
 def is_db_url(value: str) -> bool:
@@ -350,5 +356,5 @@ def first_line(exc: BaseException, *urls: str | None) -> str:
 
 __all__ = [
     "DRIVER_ECHO_LIMIT", "DbUrl", "SCHEMES", "URL_ECHO_LIMIT", "first_line", "is_db_url", "mask", "parse_db_url",
-    "scrub", "secrets",
+    "scrub", "secrets", "sqlite_uri",
 ]

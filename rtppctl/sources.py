@@ -1,19 +1,23 @@
-"""Where relay nodes come from: the config's `rtpproxy_sock` values and the `db_url` table.
+"""OpenSIPS's relay table: the `rtpproxy_sockets` table `db_url` names (protocol.md §10).
 
-The OpenSIPS module reads OpenSIPS's `rtpproxy_sockets` table (protocol.md §10) when its sets are
-loaded and again on MI `rtpproxy_reload`, never per call. rtppctl does the same with a snapshot in
-the state store: commands use the snapshot (no database connection per command), the first command
-with no snapshot reads the table once, and `rtppctl reload` replaces it. This module owns:
+The OpenSIPS module reads the table when its sets are loaded and again on MI `rtpproxy_reload`,
+never per call. rtppctl does the same: the relay service (`relays.service.RelaySources`) keeps
+what a read gave as a snapshot in the state store and merges it with `rtpproxy_sock`; this module
+is the table itself. It owns:
 
 - reading the table on SQLite, PostgreSQL (psycopg) and MySQL/MariaDB (PyMySQL, an optional
   extra): one query, every row checked on its own, so a bad row is reported with its number and
-  never hides the good ones;
-- merging the table's nodes with the configured ones: added to them, as the module's documentation
-  says (`db_mode = "add"`), or instead of them (`db_mode = "replace"`, what OpenSIPS's code does);
-  the built-in default relay only applies when neither `rtpproxy_sock` nor `db_url` is set;
-- what a reload changes (added, removed, changed nodes);
-- managing the table itself (`rtppctl db init|add|remove|list`) on SQLite and PostgreSQL, with
-  OpenSIPS's own schema so OpenSIPS can read the same table.
+  never hides the good ones; what a read gives (`TableRead`, `DbSnapshot`: the value the state
+  store keeps);
+- what a reload changes (`diff`: added, removed, changed nodes);
+- managing the table itself (`rtppctl db init|add|remove|list`) with OpenSIPS's own schema, so
+  OpenSIPS can read the same table.
+
+Each database is a small `_Dialect` saying what differs (OpenSIPS's column types, how to ask
+whether the table exists, how an insert tells its id); connecting, bounding every wait and the
+transactions are `rtppctl.db`'s, as for the state store: connecting waits at most
+`db.CONNECT_TIMEOUT`, and every read or write ends within `db.RETRY_SECONDS`, a lock or a silent
+server included.
 
 Every failure is a `ConfigError` (exit 5) naming the URL with its password masked, the table,
 and the column or row; a driver's message goes through `dburl.first_line` with the URL, so no
@@ -24,25 +28,46 @@ socket) is used, as the module would, and warned about.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rtppctl.dburl import DbUrl, first_line, parse_db_url, scrub
+from rtppctl.dburl import DbUrl, parse_db_url, scrub
 from rtppctl.proto.errors import ConfigError, InputError
 from rtppctl.proto.text import shown, shown_any
 from rtppctl.proto.url import NodeSpec, doubtful_paths, format_node, parse_node, parse_table_row
-from rtppctl.relays.store import DbSnapshot, SnapshotNode
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from rtppctl.config import Config
-    from rtppctl.relays.store import StateStore
+    from rtppctl.db import Database, Statements
 
 #: OpenSIPS's version of the `rtpproxy_sockets` table, kept in its `version` table (§10).
 TABLE_VERSION = 0
 #: How much of a row a message quotes.
 ROW_ECHO = 120
+
+
+@dataclass(frozen=True)
+class SnapshotNode:
+    """One node spec of the `db_url` table, as read."""
+
+    set_id: int
+    #: The spec as written in the row ("udp:10.0.0.5:22222|1.2.3.4=2").
+    spec: str
+    #: Which row it came from, for messages ("id 7").
+    source_row: str
+
+
+@dataclass(frozen=True)
+class DbSnapshot:
+    """The relays read from the `db_url` table at one moment (what the state store keeps)."""
+
+    #: The table's URL (password masked) and name.
+    source: str
+    loaded_at: float
+    nodes: tuple[SnapshotNode, ...]
 
 
 @dataclass(frozen=True)
@@ -119,50 +144,7 @@ class SnapshotDiff:
         return not (self.added or self.removed or self.changed)
 
 
-# -- which sets --------------------------------------------------------------------------------------
-
-
-def uses_table(config: Config) -> bool:
-    return bool(config.db_url)
-
-
-def relay_sets(config: Config, snapshot: DbSnapshot | None) -> dict[int, list[NodeSpec]]:
-    """The sets commands use: the configured ones and the table's (per `db_mode`).
-
-    Without `db_url` this is `config.sets()`. With it, the built-in default relay is dropped
-    unless `rtpproxy_sock` was written in the config, and with `db_mode = "replace"` every
-    configured node is.
-    """
-    if not uses_table(config):
-        return config.sets()
-    from rtppctl.config import DEFAULT  # noqa: PLC0415
-
-    configured = config.source("rtpproxy_sock") != DEFAULT and config.db_mode != "replace"
-    sets: dict[int, list[NodeSpec]] = {sid: list(nodes) for sid, nodes in config.sets().items()} if configured else {}
-    for node in snapshot.nodes if snapshot is not None else ():
-        sets.setdefault(node.set_id, []).append(parse_node(node.spec))
-    return sets
-
-
-def current_snapshot(config: Config, store: StateStore | None, *, warn: Any = None) -> DbSnapshot | None:
-    """The table's nodes as commands use them: the store's snapshot, read from the table (and
-    kept) when there is none yet. Without a store the table is read every time. `warn` gets the
-    bad rows of a fresh read."""
-    if not uses_table(config):
-        return None
-    if store is not None:
-        kept = store.db_snapshot()
-        if kept is not None:
-            return kept
-    read = read_table(config)
-    if warn is not None:
-        for bad in read.bad_rows:
-            warn(bad.describe(config.db_table) + " (skipped)")
-        for note in read.warnings:
-            warn(note)
-    if store is not None:
-        store.replace_db_snapshot(read.snapshot)
-    return read.snapshot
+# -- what a reload changes ---------------------------------------------------------------------------
 
 
 def diff(before: DbSnapshot | None, after: DbSnapshot) -> SnapshotDiff:
@@ -189,19 +171,17 @@ def read_table(config: Config, *, now: float | None = None) -> TableRead:
     """Every row of the `db_url` table, checked row by row."""
     import time  # noqa: PLC0415
 
-    url = parse_db_url(config.db_url or "")
+    url = _table_url(config)
     table, sock_col, set_col = config.db_table, config.rtpp_socket_col, config.set_id_col
     # The module reads only the two columns, in this order (§10); the id, which OpenSIPS's schema
     # has, only names a bad row.
-    query = f"SELECT {sock_col}, {set_col}, id FROM {table} ORDER BY {set_col}, id"
-    with _connection(url) as connection:
+    with _open(url, table) as database:
         try:
-            rows = _fetch(url, connection, query, table, (sock_col, set_col, "id"))
-        except ConfigError:
-            with contextlib.suppress(Exception):
-                connection.rollback()  # PostgreSQL refuses further queries in a failed transaction
-            rows = [(*row, None) for row in _fetch(url, connection, f"SELECT {sock_col}, {set_col} FROM {table} "
-                                                   f"ORDER BY {set_col}", table, (sock_col, set_col))]
+            rows = _select(database, f"SELECT {sock_col}, {set_col}, id FROM {table} ORDER BY {set_col}, id",
+                           table, (sock_col, set_col, "id"))
+        except _MissingColumn:
+            rows = [(*row, None) for row in _select(database, f"SELECT {sock_col}, {set_col} FROM {table} "
+                                                    f"ORDER BY {set_col}", table, (sock_col, set_col))]
     nodes: list[SnapshotNode] = []
     bad: list[BadRow] = []
     warnings: list[str] = []
@@ -230,153 +210,109 @@ def _set_id(value: Any) -> int:
     return value
 
 
-@contextlib.contextmanager
-def _connection(url: DbUrl) -> Iterator[Any]:
-    """An open connection to the table's database; ConfigError naming the masked URL."""
-    if url.backend == "sqlite":
-        import sqlite3  # noqa: PLC0415
+def _table_url(config: Config) -> DbUrl:
+    if not config.db_url:
+        raise ConfigError("no db_url is configured", "set db_url in the config, or give --db-url")
+    return parse_db_url(config.db_url)
 
-        if url.path is None or not url.path.is_file():
+
+def _open(url: DbUrl, table: str, *, create: bool = False) -> Database:
+    """A connection to the table's database (a SQLite file made first when `create`); ConfigError
+    naming the masked URL."""
+    from rtppctl.db import Database, Wording, backend_for  # noqa: PLC0415 - databases when used
+
+    where = f"db_url {url.shown}"
+
+    def prepare(path: Path) -> None:
+        # OpenSIPS's file is never made by a read; only db init makes one.
+        if create and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        elif not path.is_file():
             # The path is the URL's text: what masks the URL masks it too.
-            raise ConfigError(f"db_url {url.shown}: no such database file {scrub(shown(str(url.path), ROW_ECHO), url.url)}",
+            raise ConfigError(f"{where}: no such database file {scrub(shown(str(path), ROW_ECHO), url.url)}",
                               "create it with rtppctl db init")
-        try:
-            # The URI names exactly the file: '?', '#' and '%' in the path are escaped.
-            connection = sqlite3.connect(url.sqlite_uri("rw"), uri=True, timeout=5.0)
-        except sqlite3.Error as exc:
-            raise ConfigError(f"db_url {url.shown}: cannot open the database: {first_line(exc, url.url)}") from None
-    elif url.backend == "postgresql":
-        psycopg = _module("psycopg", "pg", url)
-        try:
-            # The parts rtppctl read, not the URL: libpq would read a password holding '/' or '#'
-            # differently, and quote the URL in its error.
-            connection = psycopg.connect("", **{**url.libpq_params(), "connect_timeout": "5"})
-        except psycopg.Error as exc:
-            raise ConfigError(f"db_url {url.shown}: cannot connect: {first_line(exc, url.url)}",
-                              "check that the server runs and the URL, user and password are right") from None
-    else:
-        connection = _mysql_connect(url)
-    try:
-        yield connection
-    finally:
-        with contextlib.suppress(Exception):
-            connection.close()
+
+    says = Wording("the database", "the database file", table)
+    return Database.open(backend_for(url, where=where, prepare=prepare), says)
 
 
-def _mysql_connect(url: DbUrl) -> Any:
-    pymysql = _module("pymysql", "mysql", url)
-    try:
-        # Every wait has a deadline: connecting, and each statement's reply.
-        return pymysql.connect(**url.mysql_params(), connect_timeout=5, read_timeout=30, write_timeout=30)
-    except pymysql.Error as exc:
-        raise ConfigError(f"db_url {url.shown}: cannot connect: {first_line(exc, url.url)}",
-                          "check that the server runs and the URL, user and password are right") from None
+class _MissingColumn(ConfigError):
+    """The table lacks a column a statement named."""
 
 
-def _fetch(url: DbUrl, connection: Any, query: str, table: str, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    try:
-        cursor = connection.cursor()
-        cursor.execute(query)
-        return [tuple(row) for row in cursor.fetchall()]
-    except Exception as exc:  # noqa: BLE001 - each driver has its own error tree; all mean the same here
-        if not _is_db_error(exc):
-            raise
-        text = first_line(exc, url.url)
-        lowered = text.lower()
-        # sqlite: "no such table"; PostgreSQL: 'relation "x" does not exist'; MySQL: "Table 'x' doesn't exist".
-        missing_table = "no such table" in lowered or "doesn't exist" in lowered or (
-            "does not exist" in lowered and "column" not in lowered)
-        if missing_table:
-            raise ConfigError(f"db_url {url.shown}: table {table!r} does not exist ({text})",
-                              "create it with rtppctl db init, or set db_table") from None
-        if "column" in lowered:
-            raise ConfigError(f"db_url {url.shown}: table {table!r} lacks a column: {text}",
-                              f"the columns read are {', '.join(columns)} (rtpp_socket_col, set_id_col)") from None
-        raise ConfigError(f"db_url {url.shown}: reading {table!r} failed: {text}") from None
+def _run(database: Database, work: Callable[[Statements], Any], table: str, columns: tuple[str, ...], *,
+         write: bool) -> Any:
+    """`work` in one transaction on the table's database, a missing table or column named."""
+
+    def explain(exc: Exception, line: str) -> ConfigError | None:
+        missing = database.backend.undefined(exc)
+        if missing == "table":
+            return ConfigError(f"{database.where}: table {table!r} does not exist ({line})",
+                               "create it with rtppctl db init, or set db_table")
+        if missing == "column":
+            return _MissingColumn(f"{database.where}: table {table!r} lacks a column: {line}",
+                                  f"the columns read are {', '.join(columns)} (rtpp_socket_col, set_id_col)")
+        return None
+
+    return database.transaction(work, write=write, explain=explain)
 
 
-def _is_db_error(exc: Exception) -> bool:
-    # DB-API 2 drivers all name their base class Error; sqlite3's is DatabaseError's parent.
-    return any(cls.__name__ in ("Error", "DatabaseError") and cls.__module__.split(".")[0] in ("sqlite3", "psycopg", "pymysql")
-               for cls in type(exc).__mro__)
-
-
-def _module(name: str, extra: str, url: DbUrl) -> Any:
-    import importlib  # noqa: PLC0415
-
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise ConfigError(f"db_url {url.shown}: {url.backend} needs the {name} package",
-                          f"pip install 'rtppctl[{extra}]'") from None
-
+def _select(database: Database, query: str, table: str, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    return _run(database, lambda db: [tuple(row) for row in db.execute(query).fetchall()], table, columns, write=False)
 
 
 # -- managing the table ------------------------------------------------------------------------------
 
-# OpenSIPS's own schema (§10), per backend, so OpenSIPS can read the table rtppctl manages.
-_CREATE = {
-    "sqlite": "CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {sock} TEXT NOT NULL, {set} INTEGER NOT NULL)",
-    "postgresql": "CREATE TABLE {table} (id SERIAL PRIMARY KEY NOT NULL, {sock} TEXT NOT NULL, {set} INTEGER NOT NULL)",
-    "mysql": "CREATE TABLE {table} (id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL, {sock} TEXT NOT NULL, "
-             "{set} INT(10) UNSIGNED NOT NULL)",
+
+@dataclass(frozen=True)
+class _Dialect:
+    """OpenSIPS's table on one kind of database (§10): what differs in making and filling it."""
+
+    #: OpenSIPS's CREATE TABLE, with {table}, {sock} and {set} for the configured names.
+    create: str
+    #: OpenSIPS's `version` table.
+    create_version: str
+    #: A query that gives a row when the table named by its parameter exists.
+    exists: str
+    #: An INSERT tells its id with RETURNING (else the cursor's lastrowid does).
+    returning: bool = False
+
+
+_DIALECTS = {
+    "sqlite": _Dialect(
+        "CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {sock} TEXT NOT NULL, {set} INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS version (table_name CHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL)",
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"),
+    "postgresql": _Dialect(
+        "CREATE TABLE {table} (id SERIAL PRIMARY KEY NOT NULL, {sock} TEXT NOT NULL, {set} INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS version (table_name VARCHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL)",
+        "SELECT 1 WHERE to_regclass(?) IS NOT NULL", returning=True),
+    "mysql": _Dialect(
+        "CREATE TABLE {table} (id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL, {sock} TEXT NOT NULL, "
+        "{set} INT(10) UNSIGNED NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS version (table_name CHAR(32) NOT NULL, table_version INT UNSIGNED DEFAULT 0 NOT NULL)",
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"),
 }
-_CREATE_VERSION = {
-    "sqlite": "CREATE TABLE IF NOT EXISTS version (table_name CHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL)",
-    "postgresql": "CREATE TABLE IF NOT EXISTS version (table_name VARCHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL)",
-    "mysql": "CREATE TABLE IF NOT EXISTS version (table_name CHAR(32) NOT NULL, table_version INT UNSIGNED DEFAULT 0 NOT NULL)",
-}
-
-
-def _placeholder(url: DbUrl) -> str:
-    return "?" if url.backend == "sqlite" else "%s"
-
-
-@contextlib.contextmanager
-def _writing(config: Config, *, create: bool = False) -> Iterator[tuple[DbUrl, Any]]:
-    """A connection to the table's database, committed when the block ends without error."""
-    if not config.db_url:
-        raise ConfigError("no db_url is configured", "set db_url in the config, or give --db-url")
-    url = parse_db_url(config.db_url)
-    if create and url.backend == "sqlite" and url.path is not None and not url.path.exists():
-        url.path.parent.mkdir(parents=True, exist_ok=True)
-        url.path.touch()
-    with _connection(url) as connection:
-        try:
-            yield url, connection
-            connection.commit()
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                connection.rollback()
-            if _is_db_error(exc):
-                raise ConfigError(f"db_url {url.shown}: {config.db_table}: {first_line(exc, url.url)}") from None
-            raise
 
 
 def init_table(config: Config) -> str:
     """Create OpenSIPS's table (and its `version` row) if missing; what was done, in words."""
-    with _writing(config, create=True) as (url, connection):
-        cursor = connection.cursor()
-        table = config.db_table
-        if _table_exists(url, cursor, table):
+    url = _table_url(config)
+    table = config.db_table
+    dialect = _DIALECTS[url.backend]
+
+    def create(db: Statements) -> str:
+        if db.execute(dialect.exists, (table,)).fetchall():
             return f"{table} already exists in {url.shown}"
-        cursor.execute(_CREATE[url.backend].format(table=table, sock=config.rtpp_socket_col, set=config.set_id_col))
-        cursor.execute(_CREATE_VERSION[url.backend])
-        mark = _placeholder(url)
-        cursor.execute(f"DELETE FROM version WHERE table_name = {mark}", (table,))
-        cursor.execute(f"INSERT INTO version (table_name, table_version) VALUES ({mark}, {mark})", (table, TABLE_VERSION))
+        db.execute(dialect.create.format(table=table, sock=config.rtpp_socket_col, set=config.set_id_col))
+        db.execute(dialect.create_version)
+        db.execute("DELETE FROM version WHERE table_name = ?", (table,))
+        db.execute("INSERT INTO version (table_name, table_version) VALUES (?, ?)", (table, TABLE_VERSION))
         return f"created {table} in {url.shown}"
 
-
-def _table_exists(url: DbUrl, cursor: Any, table: str) -> bool:
-    if url.backend == "sqlite":
-        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-    elif url.backend == "postgresql":
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
-        return bool(cursor.fetchone()[0])
-    else:
-        cursor.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s", (table,))
-    return cursor.fetchone() is not None
+    with _open(url, table, create=True) as database:
+        return _run(database, create, table, (), write=True)
 
 
 def sock_warning(sock: str) -> str | None:
@@ -391,38 +327,40 @@ def add_row(config: Config, sock: str, set_id: int) -> TableRow:
     """One row: the node specs in `sock` (checked first), in set `set_id`."""
     parse_table_row(sock)  # a bad spec is refused before the database is touched
     text = " ".join(sock.split())
-    with _writing(config) as (url, connection):
-        cursor = connection.cursor()
-        mark = _placeholder(url)
-        insert = f"INSERT INTO {config.db_table} ({config.rtpp_socket_col}, {config.set_id_col}) VALUES ({mark}, {mark})"
-        if url.backend == "postgresql":
-            cursor.execute(insert + " RETURNING id", (text, set_id))
-            row_id = cursor.fetchone()[0]
-        else:
-            cursor.execute(insert, (text, set_id))
-            row_id = cursor.lastrowid
-        return TableRow(int(row_id), set_id, text)
+    url = _table_url(config)
+    columns = (config.rtpp_socket_col, config.set_id_col)
+    insert = f"INSERT INTO {config.db_table} ({columns[0]}, {columns[1]}) VALUES (?, ?)"
+
+    def add(db: Statements) -> int:
+        if _DIALECTS[url.backend].returning:
+            return int(db.execute(insert + " RETURNING id", (text, set_id)).fetchone()[0])
+        return int(db.execute(insert, (text, set_id)).lastrowid)
+
+    with _open(url, config.db_table) as database:
+        return TableRow(_run(database, add, config.db_table, columns, write=True), set_id, text)
 
 
 def remove_rows(config: Config, *, row_id: int | None = None, url_or_spec: str | None = None,
                 set_id: int | None = None) -> list[TableRow]:
     """Remove the row `row_id`, or every row whose socket column holds the node `url_or_spec`
-    (in set `set_id` when given); the rows removed."""
-    rows = list_rows(config)
-    if row_id is not None:
-        doomed = [row for row in rows if row.id == row_id]
-    else:
-        wanted = parse_node(url_or_spec or "").url
-        doomed = [row for row in rows if (set_id is None or row.set_id == set_id)
-                  and any(node.url == wanted for node in _nodes_or_none(row.sock))]
-    if not doomed:
-        return []
-    with _writing(config) as (url, connection):
-        cursor = connection.cursor()
-        mark = _placeholder(url)
+    (in set `set_id` when given); the rows removed. The rows are chosen and removed in one
+    transaction, so a row changed meanwhile is judged as it is."""
+    url = _table_url(config)
+    wanted = None if row_id is not None else parse_node(url_or_spec or "").url
+
+    def remove(db: Statements) -> list[TableRow]:
+        rows = [_row(found) for found in db.execute(_list_query(config)).fetchall()]
+        if wanted is None:
+            doomed = [row for row in rows if row.id == row_id]
+        else:
+            doomed = [row for row in rows if (set_id is None or row.set_id == set_id)
+                      and any(node.url == wanted for node in _nodes_or_none(row.sock))]
         for row in doomed:
-            cursor.execute(f"DELETE FROM {config.db_table} WHERE id = {mark}", (row.id,))
-    return doomed
+            db.execute(f"DELETE FROM {config.db_table} WHERE id = ?", (row.id,))
+        return doomed
+
+    with _open(url, config.db_table) as database:
+        return _run(database, remove, config.db_table, _list_columns(config), write=True)
 
 
 def _nodes_or_none(text: str) -> list[NodeSpec]:
@@ -434,18 +372,25 @@ def _nodes_or_none(text: str) -> list[NodeSpec]:
 
 def list_rows(config: Config) -> list[TableRow]:
     """Every row with its id, by set and id."""
-    if not config.db_url:
-        raise ConfigError("no db_url is configured", "set db_url in the config, or give --db-url")
-    url = parse_db_url(config.db_url)
-    table = config.db_table
-    query = f"SELECT id, {config.rtpp_socket_col}, {config.set_id_col} FROM {table} ORDER BY {config.set_id_col}, id"
-    with _connection(url) as connection:
-        rows = _fetch(url, connection, query, table, ("id", config.rtpp_socket_col, config.set_id_col))
-    return [TableRow(int(row[0]), row[2], row[1]) for row in rows]
+    url = _table_url(config)
+    with _open(url, config.db_table) as database:
+        return [_row(found) for found in _select(database, _list_query(config), config.db_table, _list_columns(config))]
+
+
+def _list_columns(config: Config) -> tuple[str, ...]:
+    return ("id", config.rtpp_socket_col, config.set_id_col)
+
+
+def _list_query(config: Config) -> str:
+    return f"SELECT {', '.join(_list_columns(config))} FROM {config.db_table} ORDER BY {config.set_id_col}, id"
+
+
+def _row(found: tuple[Any, ...]) -> TableRow:
+    return TableRow(int(found[0]), found[2], found[1])
 
 
 __all__ = [
-    "ROW_ECHO", "BadRow", "NodeChange", "SnapshotDiff", "TABLE_VERSION", "TableRead", "TableRow", "add_row",
-    "current_snapshot", "diff", "init_table", "list_rows", "read_table", "relay_sets", "remove_rows", "row_warning",
-    "sock_warning", "uses_table",
+    "ROW_ECHO", "BadRow", "DbSnapshot", "NodeChange", "SnapshotDiff", "SnapshotNode", "TABLE_VERSION", "TableRead",
+    "TableRow", "add_row", "diff", "init_table", "list_rows", "read_table", "remove_rows", "row_warning",
+    "sock_warning",
 ]

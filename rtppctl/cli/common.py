@@ -2,10 +2,11 @@
 
 The root callback builds one `RunContext` from the global options and stores it on the Typer context;
 commands fetch it with `run_context(ctx)`. It loads the configuration lazily (a command given
-`--target` and no config file never reads TOML), builds the run's one `RelayService` (the only way
-to a relay: channels opened with the effective timeout and retries, the state file opened only when
-a command needs it), owns the one `Output`, and closes both when the run ends. Option types
-defined here keep help texts identical everywhere.
+`--target` and no config file never reads TOML), builds the run's one `RelayService` from the
+config and the options (the only way to a relay: channels opened with the effective timeout and
+retries, the state file opened only when a command needs it; which relays, from where, is the
+service's), owns the one `Output`, and closes both when the run ends. Option types defined here
+keep help texts identical everywhere.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from rtppctl.ops import Relay
     from rtppctl.proto.url import NodeSpec
     from rtppctl.relays.health import StatusEvent
-    from rtppctl.relays.service import RelaySets, RelayService
+    from rtppctl.relays.service import RelayService
 
 TargetOption = Annotated[
     list[str] | None,
@@ -129,11 +130,11 @@ class RunContext:
     def relays(self) -> RelayService:
         """The run's relay service, built on first use."""
         if self._relays is None:
-            from rtppctl.relays.service import RelayService  # noqa: PLC0415
+            from rtppctl.relays.service import RelayService, RelaySources  # noqa: PLC0415
 
             self._relays = RelayService(
-                self._relay_sets, self._open_client, state_path=self._state_path,
-                on_status=self._status_changed, on_note=self.output.note,
+                RelaySources(lambda: self.config, warn=self.output.warn), self._open_client,
+                state_path=self._state_path, on_status=self._status_changed, on_note=self.output.note,
             )
         return self._relays
 
@@ -146,26 +147,6 @@ class RunContext:
         from rtppctl.relays.store import resolve_state_path  # noqa: PLC0415
 
         return resolve_state_path(self.state, state_url=self.config.state_url)
-
-    def _relay_sets(self) -> RelaySets:
-        """The sets: the config's rtpproxy_sock values, and the db_url table's relays from the
-        snapshot in the state store (read from the table when there is none yet)."""
-        from rtppctl.relays.service import RelaySets  # noqa: PLC0415
-
-        config = self.config
-        origin = f" in {config.path}" if config.path else ""
-        if config.db_url:
-            from rtppctl import sources  # noqa: PLC0415
-
-            snapshot = sources.current_snapshot(config, self.relays.store, warn=self.output.warn)
-            sets = sources.relay_sets(config, snapshot)
-            origin += f" or the {config.db_table} table"
-        else:
-            sets = config.sets()
-        return RelaySets(
-            sets, config.default_set, origin,
-            disable_timeout=config.rtpproxy_disable_tout, ledger_ttl=config.ledger_ttl,
-        )
 
     def _open_client(self, node: NodeSpec) -> RelayClient:
         """A client for `node` with the effective timeout, retries and -vv wire trace."""

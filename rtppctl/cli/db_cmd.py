@@ -1,5 +1,6 @@
 """reload, and `rtppctl db init|add|remove|list`: the relays kept in OpenSIPS's rtpproxy_sockets
-table. Each parses options, calls `rtppctl.sources` or `rtppctl.ops.sets`, renders."""
+table. Each parses options, calls `rtppctl.sources` (the table) or `rtppctl.ops.sets` (reload,
+through the relay service), renders."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def reload(
     if s.relays.state_path is None and not dry_run:
         raise typer.BadParameter("reload keeps the table's relays in the state store; with --state none every command "
                                  "reads the table itself", param_hint="--state")
-    result = ops_sets.reload(s.relays, s.config, dry_run=dry_run, strict=strict)
+    result = ops_sets.reload(s.relays, dry_run=dry_run, strict=strict)
     for bad in result.bad_rows:
         s.output.warn(bad["message"] + " (skipped)")
     for note in result.warnings:
@@ -130,7 +131,7 @@ def add(
 def remove(
     ctx: typer.Context,
     url: Annotated[str | None, typer.Argument(metavar="URL", help="Remove the rows holding this relay.", show_default=False)] = None,
-    row_id: Annotated[int | None, typer.Option("--id", metavar="N", min=1, max=2**63 - 1, help="Remove the row with this id.", show_default=False)] = None,
+    row_id: Annotated[int | None, typer.Option("--id", metavar="N", min=1, max=limits.MAX_INT64, help="Remove the row with this id.", show_default=False)] = None,
     set_id: Annotated[int | None, typer.Option("--set", metavar="ID", min=0, max=limits.MAX_SET_ID, help="Only rows of this set.", show_default=False)] = None,
     db_url: DbUrlOption = None,
 ) -> int:

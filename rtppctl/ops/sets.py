@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rtppctl.proto import command as cmd
-from rtppctl.proto.errors import ConfigError, ProxyError, TransportError
+from rtppctl.proto.errors import ProxyError, TransportError
 
 if TYPE_CHECKING:
-    from rtppctl.config import Config
     from rtppctl.relays.service import Member, RelayService
     from rtppctl.relays.store import LedgerEntry, NodeRecord
 
@@ -229,38 +228,26 @@ class ReloadResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def reload(service: RelayService, config: Config, *, dry_run: bool = False, strict: bool = False) -> ReloadResult:
-    """MI rtpproxy_reload: read the `db_url` table again and replace the snapshot commands use.
+def reload(service: RelayService, *, dry_run: bool = False, strict: bool = False) -> ReloadResult:
+    """MI rtpproxy_reload: read the `db_url` table again and replace the snapshot commands use
+    (the service's `reload`).
 
     Health and ledger entries are keyed by (set, url) and Call-ID, so the nodes that stayed keep
     theirs, and calls on a removed node still reach it through the ledger. A bad row is reported
     and the others are used, unless `strict`.
     """
-    from rtppctl import sources  # noqa: PLC0415
-
-    if not config.db_url:
-        raise ConfigError("reload reads the db_url table, and no db_url is configured",
-                          "set db_url (and db_table) in the config; rtpproxy_sock values are read on every command")
     from rtppctl.proto.text import excerpt  # noqa: PLC0415
+    from rtppctl.sources import ROW_ECHO  # noqa: PLC0415
 
-    read = sources.read_table(config)
+    done = service.reload(dry_run=dry_run, strict=strict)
+    read = done.read
     # A row is outside text of any size: bounded here, once, for the JSON and the warnings alike.
-    bad = [{"row": b.number, "set_id": excerpt(b.set_id, 40), "text": excerpt(b.text, sources.ROW_ECHO),
+    bad = [{"row": b.number, "set_id": excerpt(b.set_id, 40), "text": excerpt(b.text, ROW_ECHO),
             "length": len(b.text) if isinstance(b.text, str) else None, "reason": b.reason,
-            "message": b.describe(config.db_table)}
+            "message": b.describe(done.table)}
            for b in read.bad_rows]
-    if strict and read.bad_rows:
-        first = read.bad_rows[0]
-        more = f" (and {len(read.bad_rows) - 1} more)" if len(read.bad_rows) > 1 else ""
-        raise ConfigError(f"{read.snapshot.source}: {first.describe(config.db_table)}{more}; nothing reloaded",
-                          "fix the row, or reload without --strict to use the good rows")
-    store = service.store
-    before = store.db_snapshot() if store is not None else None
-    changes = sources.diff(before, read.snapshot)
-    if not dry_run and store is not None:
-        store.replace_db_snapshot(read.snapshot)
-    return ReloadResult(read.snapshot.source, not dry_run and store is not None, len(read.snapshot.nodes),
-                        changes.added, changes.removed, changes.changed, bad, read.warnings)
+    return ReloadResult(read.snapshot.source, done.applied, len(read.snapshot.nodes), done.changes.added,
+                        done.changes.removed, done.changes.changed, bad, read.warnings)
 
 
 __all__ = ["EnableChange", "NodeState", "Pruned", "ReloadResult", "SessionsResult", "SetState", "enable", "reload",

@@ -1,8 +1,11 @@
 """The relay service: the one way operations reach relays.
 
-The run context builds one per run. It owns:
+The run context builds one per run from the config and the options. It owns:
 
-- the sets and their nodes (from the configuration), and the nodes a `--target` names;
+- which relays, from where (`RelaySources`): the sets assembled from `rtpproxy_sock` and the
+  `db_url` table's snapshot in the state store (`db_mode` add or replace; the built-in default
+  relay only when neither is set), the table read when there is no snapshot yet, and reload
+  (read the table, say what changes, keep the new snapshot); and the nodes a `--target` names;
 - selection: the module's hash and weighted walk (`proto.select`) over each node's health, with the
   re-probes the module does on the way (protocol.md §2.2, §3);
 - health: every event goes through the table in `relays.health`; with a state store the new
@@ -51,12 +54,14 @@ from rtppctl.proto.errors import NODE_FAILURE_CODES, ConfigError, InputError, Pr
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from rtppctl.config import Config
     from rtppctl.net.client import RelayClient
     from rtppctl.net.probe import ProbeResult, RelayCapabilities
     from rtppctl.proto.select import Candidate
     from rtppctl.proto.url import NodeSpec
     from rtppctl.relays.health import Event, StatusEvent
     from rtppctl.relays.store import LedgerEntry, NodeRecord, StateStore
+    from rtppctl.sources import DbSnapshot, SnapshotDiff, TableRead
 
 T = TypeVar("T")
 
@@ -84,9 +89,114 @@ class RelaySets:
     #: Where they came from, for messages: " in /etc/rtppctl/config.toml", or "".
     origin: str = ""
     #: Seconds a failed node stays disabled (rtpproxy_disable_tout).
-    disable_timeout: float = 60.0
+    disable_timeout: float = limits.DEFAULT_DISABLE_SECONDS
     #: Seconds a ledger entry lives unused.
     ledger_ttl: float = limits.DEFAULT_LEDGER_TTL
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a reload read from the table and did with it."""
+
+    #: The table's name (`db_table`), for messages about its rows.
+    table: str
+    #: The read: its snapshot, the bad rows and the warnings.
+    read: TableRead
+    #: What the new snapshot adds, removes and changes against the one kept.
+    changes: SnapshotDiff
+    #: The new snapshot replaced the old one in the state store.
+    applied: bool
+
+
+class RelaySources:
+    """Where a run's relays come from (protocol.md §10): the config's `rtpproxy_sock`, and the
+    `db_url` table through its snapshot in the state store.
+
+    The table's nodes are added to the configured ones, as the module's documentation says
+    (`db_mode = "add"`), or used instead of them (`"replace"`, what OpenSIPS's code does); the
+    built-in default relay applies only when neither `rtpproxy_sock` nor `db_url` is set. Like
+    the module, rtppctl reads the table when the sets are loaded, not per command: the snapshot
+    is read from the store, and the table only when the store has none (or there is no store),
+    the read then kept. The config is asked for on first use, and the state store (`store`, a
+    function) only when the table is used: a command given `--target` needs neither.
+    """
+
+    def __init__(self, config: Callable[[], Config], *, warn: Callable[[str], None] | None = None) -> None:
+        self._get_config = config
+        self._config: Config | None = None
+        #: Gets each bad row and doubtful row of a read made for the sets, one message each.
+        self._warn = warn
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = self._get_config()
+        return self._config
+
+    def sets(self, store: Callable[[], StateStore | None]) -> RelaySets:
+        """The sets commands use: the configured ones and the table's (per `db_mode`)."""
+        from rtppctl.config import DEFAULT  # noqa: PLC0415
+        from rtppctl.proto.url import parse_node  # noqa: PLC0415
+
+        config = self.config
+        origin = f" in {config.path}" if config.path else ""
+        if config.db_url:
+            origin += f" or the {config.db_table} table"
+            # Written in the config, rtpproxy_sock stays beside the table (unless replaced); the
+            # built-in default yields to the table.
+            kept = config.source("rtpproxy_sock") != DEFAULT and config.db_mode != "replace"
+            sets = {sid: list(nodes) for sid, nodes in config.sets().items()} if kept else {}
+            for node in self._snapshot(store()).nodes:
+                sets.setdefault(node.set_id, []).append(parse_node(node.spec))
+        else:
+            sets = config.sets()
+        return RelaySets(sets, config.default_set, origin, disable_timeout=config.rtpproxy_disable_tout,
+                         ledger_ttl=config.ledger_ttl)
+
+    def _snapshot(self, store: StateStore | None) -> DbSnapshot:
+        if store is not None:
+            kept = store.db_snapshot()
+            if kept is not None:
+                return kept
+        from rtppctl import sources  # noqa: PLC0415
+
+        read = sources.read_table(self.config)
+        if self._warn is not None:
+            for bad in read.bad_rows:
+                self._warn(bad.describe(self.config.db_table) + " (skipped)")
+            for note in read.warnings:
+                self._warn(note)
+        if store is not None:
+            store.replace_db_snapshot(read.snapshot)
+        return read.snapshot
+
+    def reload(self, store: Callable[[], StateStore | None], *, dry_run: bool = False,
+               strict: bool = False) -> Reloaded:
+        """MI rtpproxy_reload: read the table again and keep its nodes as the snapshot (not with
+        `dry_run`, nor without a store); with `strict`, a bad row refuses the whole table. The
+        store is opened once the table was read: a table that cannot be read changes nothing."""
+        from rtppctl import sources  # noqa: PLC0415
+
+        config = self.config
+        if not config.db_url:
+            raise _no_table()
+        read = sources.read_table(config)
+        if strict and read.bad_rows:
+            first = read.bad_rows[0]
+            more = f" (and {len(read.bad_rows) - 1} more)" if len(read.bad_rows) > 1 else ""
+            raise ConfigError(f"{read.snapshot.source}: {first.describe(config.db_table)}{more}; nothing reloaded",
+                              "fix the row, or reload without --strict to use the good rows")
+        kept = store()
+        changes = sources.diff(kept.db_snapshot() if kept is not None else None, read.snapshot)
+        applied = not dry_run and kept is not None
+        if applied:
+            kept.replace_db_snapshot(read.snapshot)
+        return Reloaded(config.db_table, read, changes, applied)
+
+
+def _no_table() -> ConfigError:
+    return ConfigError("reload reads the db_url table, and no db_url is configured",
+                       "set db_url (and db_table) in the config; rtpproxy_sock values are read on every command")
 
 
 #: The reason of a status event for a change another process made.
@@ -108,7 +218,7 @@ class RelayService:
 
     def __init__(
         self,
-        load_sets: Callable[[], RelaySets],
+        sets: RelaySources | Callable[[], RelaySets],
         open_client: Callable[[NodeSpec], RelayClient],
         *,
         state_path: Path | str | None | Callable[[], Path | str | None],
@@ -116,7 +226,11 @@ class RelayService:
         on_note: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._load_sets = load_sets
+        # A run's relays come from its config (RelaySources, with the state store this service
+        # opens); fixed sets, from a function, serve tests and callers of their own.
+        self._sources = sets if isinstance(sets, RelaySources) else None
+        self._load_sets: Callable[[], RelaySets] = (
+            (lambda: sets.sets(lambda: self.store)) if isinstance(sets, RelaySources) else sets)
         self._open_client = open_client
         # A callable is asked on first use: working out the default path costs imports that a
         # command given --target never needs.
@@ -137,6 +251,16 @@ class RelayService:
         if self._sets is None:
             self._sets = self._load_sets()
         return self._sets
+
+    def reload(self, *, dry_run: bool = False, strict: bool = False) -> Reloaded:
+        """MI rtpproxy_reload (`RelaySources.reload`) with this run's state store; the sets are
+        assembled again from the new snapshot on their next use."""
+        if self._sources is None:
+            raise _no_table()
+        done = self._sources.reload(lambda: self.store, dry_run=dry_run, strict=strict)
+        if done.applied:
+            self._sets = None
+        return done
 
     def members(self, targets: Sequence[str] | None = None, set_id: int | None = None, *,
                 all_sets: bool = False) -> list[Member]:
@@ -274,6 +398,13 @@ class RelayService:
         for event in events:
             if event is not None and self._on_status is not None:
                 self._on_status(event)
+
+    def may_probe(self, member: Member, event: Event | None = None) -> bool:
+        """Whether the health table lets `event` (default: an operator's probe, as `ping` sends)
+        probe the node now; a question, nothing is written. A node that is off: no."""
+        from rtppctl.relays.health import Event  # noqa: PLC0415
+
+        return self._ask(member, Event.OPERATOR_PROBE if event is None else event, self._clock())
 
     def _ask(self, member: Member, event: Event, now: float) -> bool:
         """Whether the table has the node probed on `event` (a question: nothing is written)."""
@@ -678,4 +809,4 @@ class RelayService:
             self._on_note(text)
 
 
-__all__ = ["SEEN_IN_STORE", "Member", "NodeFailed", "RelayService", "RelaySets"]
+__all__ = ["SEEN_IN_STORE", "Member", "NodeFailed", "RelayService", "RelaySets", "RelaySources", "Reloaded"]

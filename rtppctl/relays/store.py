@@ -3,9 +3,10 @@ the database's relays, in one SQLite file or one PostgreSQL database.
 
 This module owns the state store (`--state FILE|URL`, `RTPPCTL_STATE`, the `state_url` key, else
 `$XDG_STATE_HOME/rtppctl/state.sqlite3`; "none" keeps no state), its schema and every SQL
-statement on it. Both backends run the same statements through the same code; a backend only
-says how to connect, how a transaction starts and how long it may wait, where the schema version
-is kept and which errors mean "try again". The rules it keeps:
+statement on it. Both backends run the same statements through the same code: connecting, the
+transaction core and its time budget are `rtppctl.db`'s, shared with the relay table's reader;
+what this module adds per backend (`_Schema`) is where the schema version is kept, which tables
+count as rtppctl's and the file's own settings. The rules it keeps:
 
 - What is not rtppctl's is never changed: a non-SQLite file, a damaged database, another
   program's SQLite database, or a store from a newer rtppctl is refused with a `ConfigError`
@@ -18,12 +19,13 @@ is kept and which errors mean "try again". The rules it keeps:
   transaction per change; SQLite takes the write lock at BEGIN (WAL, busy timeout), PostgreSQL
   runs writes SERIALIZABLE; a conflict is retried, so no update is lost and no row doubled.
 - No operation waits for ever: each one (a transaction with all its retries) ends within
-  RETRY_SECONDS, or fails with a `ConfigError` naming the cause (a lock another process held, a
-  server that stopped answering, other writers that kept winning). SQLite waits BUSY_TIMEOUT per
-  try, never past the budget. PostgreSQL gets, per transaction, a `statement_timeout` and a
-  `lock_timeout` inside the budget and an `idle_in_transaction_session_timeout` (so a process of
-  ours that stops in the middle of a transaction frees its locks), TCP keepalives, a connect
-  timeout, and a client-side deadline that cuts the connection when the server does not answer.
+  `db.RETRY_SECONDS`, or fails with a `ConfigError` naming the cause (a lock another process
+  held, a server that stopped answering, other writers that kept winning). SQLite waits
+  `db.BUSY_TIMEOUT` per try, never past the budget. PostgreSQL gets, per transaction, a
+  `statement_timeout` and a `lock_timeout` inside the budget and an
+  `idle_in_transaction_session_timeout` (so a process of ours that stops in the middle of a
+  transaction frees its locks), TCP keepalives, a connect timeout, and a client-side deadline
+  that cuts the connection when the server does not answer (all `rtppctl.db`).
 - Every ledger change is one transaction that says what it expects to find, and changes nothing
   (`LedgerChanged`) when another process changed the call meanwhile: an offer replaces the entry
   it read (or writes one where it read none), an answer adds its To tag to the entry of the node
@@ -31,8 +33,10 @@ is kept and which errors mean "try again". The rules it keeps:
   never brought back, and an older write never lands over a newer one.
 - One ledger entry per Call-ID; a notify tag belongs to one call at most (a unique index), and
   the write that records a call's tags refuses tags another call holds unless told to take them.
-  Entries unused for longer than a caller-chosen time are pruned. Every time kept is given by
-  the caller; the only clock in here is the stopwatch of the budget.
+  Entries unused for longer than a caller-chosen time are pruned by the writes that say so (an
+  offer's, an expiry's). Every time kept is given by the caller; the store reads no clock.
+- The snapshot of the `db_url` table is kept whole (`sources.DbSnapshot`, the table reader's
+  value, imported where it is read back: the reader never imports the store).
 
 The SQL is deliberately plain (TEXT, DOUBLE PRECISION, BIGINT, DELETE + INSERT instead of upserts,
 JSON as text) so that both databases read it alike.
@@ -45,7 +49,6 @@ import errno
 import json
 import os
 import stat
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +62,10 @@ from rtppctl.relays.health import Health, State
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from rtppctl.db import Database, Statements
+    from rtppctl.dburl import DbUrl
+    from rtppctl.sources import DbSnapshot
+
 #: The schema version this rtppctl writes (SQLite: `PRAGMA user_version`; PostgreSQL: the
 #: `rtppctl_schema` table). A newer store is refused, never migrated down; an older one is migrated up.
 SCHEMA_VERSION = 3
@@ -71,37 +78,6 @@ STATE_ENV = "RTPPCTL_STATE"
 
 #: The value of `--state` or `RTPPCTL_STATE` that keeps no state at all.
 NO_STATE = "none"
-
-#: Seconds one try waits for a lock another process holds: SQLite's busy timeout, PostgreSQL's
-#: lock_timeout. A try that times out is retried while the budget lasts.
-BUSY_TIMEOUT = 5.0
-
-#: Seconds one store operation (a transaction and all its retries) may take: the budget. A lock
-#: held by another process is waited out in tries of BUSY_TIMEOUT; PostgreSQL also aborts one of
-#: two conflicting serializable writers, and a short, growing, randomised pause and another try
-#: are cheaper than a failed command. A budget of time rather than a number of tries: on a loaded
-#: host many writers may each lose several rounds before their turn. When it runs out the
-#: operation fails with a ConfigError (exit 5) saying why.
-RETRY_SECONDS = 15.0
-
-#: Seconds to wait for a PostgreSQL server to accept the connection.
-CONNECT_TIMEOUT = 5
-
-#: Seconds a PostgreSQL session of ours may sit idle inside a transaction before the server ends
-#: it: a process stopped (or hung) in the middle of one must not hold its locks for ever.
-IDLE_IN_TRANSACTION_TIMEOUT = 5.0
-
-#: TCP keepalives on PostgreSQL connections (seconds idle before the first probe, between probes,
-#: probes lost before the connection counts as dead): a server host that vanished while a
-#: long-running command (`shell`, `listen`) kept its connection is noticed in about 11 s.
-KEEPALIVE = (5, 2, 3)
-
-#: Seconds before the client-side deadline at which the server's own timeouts fire, so that the
-#: server names the cause (a lock, a slow statement) before the client has to cut the connection.
-_SERVER_MARGIN = 0.2
-
-#: A retry is not started with less than this left of the budget: it could not finish anyway.
-_MIN_TRY = 0.3
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -202,7 +178,7 @@ def resolve_state_path(option: str | None, env: Mapping[str, str] | None = None,
     An empty value counts as unset, as is the custom for environment variables. `~` is expanded
     because `--state=~/x` and a quoted variable reach rtppctl unexpanded.
     """
-    from rtppctl.dburl import is_db_url, parse_db_url  # noqa: PLC0415
+    from rtppctl.dburl import is_db_url  # noqa: PLC0415
 
     environ = os.environ if env is None else env
     for value in (option, environ.get(STATE_ENV), state_url):
@@ -211,15 +187,23 @@ def resolve_state_path(option: str | None, env: Mapping[str, str] | None = None,
         if value == NO_STATE:
             return None
         if is_db_url(value):
-            url = parse_db_url(value, "the state store")
-            if url.backend == "sqlite":
-                return url.path
-            if url.backend != "postgresql":
-                raise ConfigError(f"the state store cannot be kept in {url.backend}: {url.shown}",
-                                  "use a file, or postgresql://user:password@host/dbname")
-            return value
+            url = state_database_url(value)
+            return url.path if url.backend == "sqlite" else value
         return Path(value).expanduser()
     return default_state_path(env)
+
+
+def state_database_url(value: str, what: str = "the state store") -> DbUrl:
+    """`value` read as the state store's URL; refused (ConfigError naming `what`) when the store
+    cannot be kept in its database. The one rule of which databases hold the state: the config's
+    `state_url` check asks it too."""
+    from rtppctl.dburl import parse_db_url  # noqa: PLC0415
+
+    url = parse_db_url(value, what)
+    if url.backend not in _SCHEMAS:
+        raise ConfigError(f"the state store cannot be kept in {url.backend}: {url.shown}",
+                          "use a file, or postgresql://user:password@host/dbname")
+    return url
 
 
 @dataclass(frozen=True)
@@ -318,27 +302,30 @@ def _same_call(found: LedgerEntry | None, expected: LedgerEntry | None, written:
 class StateStore:
     """One open state store. Open with `StateStore.open(path_or_url)`; use as a context manager."""
 
-    def __init__(self, backend: _Backend, connection: Any) -> None:
-        self._backend = backend
-        self._connection: Any = connection
-        # The connection was cut (a PostgreSQL server that did not answer in time): the next
-        # operation connects again rather than failing for the rest of a long run.
-        self._lost = False
+    def __init__(self, database: Database, schema: _Schema) -> None:
+        self._database = database
+        self._schema = schema
         #: The file, or the URL with its password masked: what messages name.
-        self.where = backend.where
+        self.where = database.where
 
     # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, location: Path | str) -> StateStore:
-        """Open (and, if new, create or migrate) the store at `location`, a file or a
-        postgresql:// URL; ConfigError if it cannot be used."""
-        backend: _Backend
-        if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
-            backend = _Postgres(location)
+        """Open (and, if new, create or migrate) the store at `location`, a file or a database
+        URL (sqlite:// or postgresql://); ConfigError if it cannot be used."""
+        from rtppctl.db import Database, Sqlite, Wording, backend_for  # noqa: PLC0415 - sqlite3 when used
+        from rtppctl.dburl import is_db_url  # noqa: PLC0415
+
+        if isinstance(location, str) and is_db_url(location):
+            url = state_database_url(location)
+            backend = backend_for(url, prepare=_prepare_file)
         else:
-            backend = _Sqlite(Path(location))
-        store = cls(backend, backend.connect())
+            backend = Sqlite(Path(location), prepare=_prepare_file)
+        schema = _SCHEMAS[backend.name]
+        says = Wording("the state database", "the state file", "rtppctl's tables",
+                       way_out=f"--state {NO_STATE} runs without the ledger", unusable=schema.hint)
+        store = cls(Database.open(backend, says), schema)
         try:
             store._attach()
         except BaseException:
@@ -349,27 +336,27 @@ class StateStore:
     def _attach(self) -> None:
         """Check the store is rtppctl's (or empty), then make it ready; no write before the check."""
         if self._transaction(self._check, write=False) != SCHEMA_VERSION:
-            self._backend.before_create(self._db, self._retrying)
+            self._schema.before_create(self._database)
             self._transaction(self._create, write=True)
-        self._backend.tune(self._db, self._retrying)
+        self._schema.tune(self._database)
 
     def _check(self, db: Any) -> int:
         """Raise if the store is not usable; its schema version (0: empty, to be created)."""
         # Tables first, version second: a store another process is creating right now shows its
         # tables and its version row in one commit, so a version read after the tables were seen
         # cannot miss it (PostgreSQL reads each statement's snapshot anew).
-        names = self._backend.tables(db)
-        version = self._backend.version(db)
+        names = self._schema.tables(db)
+        version = self._schema.version(db)
         if (version == 0) == bool(names):
             # Half a store: another process's creation committed between the two reads (both
             # parts come in one commit). Read again: now both are visible.
-            names = self._backend.tables(db)
-            version = self._backend.version(db)
+            names = self._schema.tables(db)
+            version = self._schema.version(db)
         if version > SCHEMA_VERSION:
             raise ConfigError(
                 f"{self.where}: the state database is version {version}, newer than this rtppctl"
                 f" understands ({SCHEMA_VERSION})",
-                f"upgrade rtppctl, or {self._backend.hint}",
+                f"upgrade rtppctl, or {self._schema.hint}",
             )
         if version == 0 and not names:
             return 0
@@ -377,8 +364,8 @@ class StateStore:
         if version == 0 or not needed or (version >= 2 and not _TABLES <= set(names)):
             shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
             raise ConfigError(
-                f"{self.where}: {self._backend.kind}, but not rtppctl's state (it holds {shown or 'no tables'})",
-                self._backend.hint,
+                f"{self.where}: {self._schema.kind}, but not rtppctl's state (it holds {shown or 'no tables'})",
+                self._schema.hint,
             )
         return version
 
@@ -394,18 +381,9 @@ class StateStore:
             for step in range(version, SCHEMA_VERSION):
                 for statement in _MIGRATIONS[step]:
                     db.execute(statement)
-        self._backend.set_version(db, SCHEMA_VERSION)
+        self._schema.set_version(db, SCHEMA_VERSION)
 
     # -- node health -----------------------------------------------------------------------------
-
-    def load_node(self, set_id: int, url: str) -> NodeRecord | None:
-        """The record of the node `url` in set `set_id`, or None if none was saved."""
-        rows = self._read(f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} WHERE set_id = ? AND url = ?", (set_id, url))
-        return self._node(rows[0]) if rows else None
-
-    def save_node(self, record: NodeRecord) -> None:
-        """Keep `record`, replacing the node's earlier one."""
-        self._transaction(lambda db: self._write_node(db, record), write=True)
 
     def update_node(self, set_id: int, url: str, change: Callable[[NodeRecord | None], NodeRecord]) -> NodeRecord:
         """Read the node's record, `change` it and write the result, in one write transaction, so
@@ -575,19 +553,11 @@ class StateStore:
 
         return self._transaction(forget, write=True) > 0
 
-    def prune(self, older_than: float, now: float) -> int:
-        """Drop the entries unused since `now - older_than` (strictly before it); how many went."""
-        cutoff = now - older_than
-
-        def prune(db: Any) -> int:
-            return db.execute(f"DELETE FROM {_SESSION_TABLE} WHERE last_used_at < ?", (cutoff,)).rowcount
-
-        return self._transaction(prune, write=True)
-
     # -- the database's relays ---------------------------------------------------------------------
 
     def db_snapshot(self) -> DbSnapshot | None:
         """The relays last read from the `db_url` table, or None when none was ever read."""
+        from rtppctl.sources import DbSnapshot, SnapshotNode  # noqa: PLC0415 - the reader's value
 
         def read(db: Any) -> DbSnapshot | None:
             meta = db.execute(f"SELECT value FROM {_META_TABLE} WHERE name = ?", ("db_snapshot",)).fetchall()
@@ -622,11 +592,7 @@ class StateStore:
 
     def close(self) -> None:
         """Close the store; closing twice is harmless."""
-        self._lost = False
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            with contextlib.suppress(Exception):
-                connection.close()
+        self._database.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -678,455 +644,97 @@ class StateStore:
         except (ValueError, TypeError, KeyError) as exc:
             from rtppctl.proto.text import clip  # noqa: PLC0415
 
-            raise ConfigError(f"{self.where}: {what} cannot be read: {clip(str(exc))}", self._backend.hint) from None
+            raise ConfigError(f"{self.where}: {what} cannot be read: {clip(str(exc))}", self._schema.hint) from None
 
     # -- transactions ------------------------------------------------------------------------------
-
-    @property
-    def _db(self) -> _Statements:
-        return _Statements(self._live(), self._backend)
-
-    def _live(self) -> Any:
-        """The connection; a new one after the last was cut."""
-        if self._connection is None:
-            if not self._lost:
-                raise ValueError(f"the state store {self.where} is closed")
-            self._connection = self._backend.connect()
-            self._lost = False
-        return self._connection
-
-    def _lose_connection(self) -> None:
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            self._lost = True
-            with contextlib.suppress(Exception):
-                connection.close()
 
     def _read(self, query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self._transaction(lambda db: db.execute(query, parameters).fetchall(), write=False)
 
-    def _transaction(self, work: Callable[[Any], _T], *, write: bool) -> _T:
-        """Run `work` in one transaction; a write takes its lock (SQLite) or runs SERIALIZABLE
-        (PostgreSQL) from the start, so a conflict shows at once and is retried whole."""
-
-        def attempt(remaining: float) -> _T:
-            db = self._db
-            self._backend.begin(db, write, remaining)
-            try:
-                result = work(db)
-                db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    db.execute("ROLLBACK")
-                raise
-            return result
-
-        return self._retrying(attempt)
-
-    def _retrying(self, attempt: Callable[[float], _T]) -> _T:
-        """`attempt(seconds left)`, again after a pause while the database says "busy, try again",
-        all within RETRY_SECONDS; database errors as ConfigError naming the store and the cause."""
-        import random  # noqa: PLC0415
-
-        backend = self._backend
-        budget = RETRY_SECONDS
-        deadline = time.monotonic() + budget
-        pause = 0.005
-        connection = self._live()
-        with backend.deadline(connection, deadline) as watch:
-            while True:
-                try:
-                    return attempt(deadline - time.monotonic())
-                except Exception as exc:
-                    if watch.fired:
-                        # The client-side deadline cut the connection: the server did not answer.
-                        self._lose_connection()
-                        raise ConfigError(
-                            f"{self.where}: the state database did not answer within {budget:g} s",
-                            "check the server and the network to it; --state none runs without the ledger",
-                        ) from None
-                    if not backend.is_error(exc):
-                        raise
-                    if backend.broken(connection):
-                        # Cut (the server ended the session, the network went): no try can work
-                        # on it; the next operation connects again.
-                        self._lose_connection()
-                        raise self._failure(exc, budget) from None
-                    if not backend.retryable(exc):
-                        raise self._failure(exc, budget) from None
-                    left = deadline - time.monotonic()
-                    if left < _MIN_TRY:
-                        message, hint = backend.gave_up(exc, budget)
-                        raise ConfigError(f"{self.where}: {message}", hint) from None
-                    # Growing pauses with jitter, so the waiting processes do not all come back at once.
-                    time.sleep(min(pause * (0.5 + random.random()), left - _MIN_TRY))
-                    pause = min(pause * 2, 0.2)
-
-    def _failure(self, exc: Exception, budget: float) -> ConfigError:
-        from rtppctl.dburl import first_line  # noqa: PLC0415
-
-        cause = self._backend.cause(exc, budget)
-        if cause is not None:
-            return ConfigError(f"{self.where}: {cause[0]}", cause[1])
-        return ConfigError(f"{self.where}: the state database cannot be used: {first_line(exc, self._backend.secret)}",
-                           self._backend.hint)
+    def _transaction(self, work: Callable[[Statements], _T], *, write: bool) -> _T:
+        """`work` in one transaction of the shared core (`db.Database.transaction`): retried
+        while the database is busy, within the budget, failures named."""
+        return self._database.transaction(work, write=write)
 
 
-class _Statements:
-    """A connection whose `execute` takes the store's one SQL dialect (`?` placeholders)."""
-
-    __slots__ = ("_connection", "_backend")
-
-    def __init__(self, connection: Any, backend: _Backend) -> None:
-        self._connection = connection
-        self._backend = backend
-
-    def execute(self, query: str, parameters: tuple[Any, ...] = ()) -> Any:
-        return self._connection.execute(self._backend.dialect(query), parameters)
-
-
-@dataclass(frozen=True)
-class SnapshotNode:
-    """One node spec of the `db_url` table, as read."""
-
-    set_id: int
-    #: The spec as written in the row ("udp:10.0.0.5:22222|1.2.3.4=2").
-    spec: str
-    #: Which row it came from, for messages ("id 7").
-    source_row: str
-
-
-@dataclass(frozen=True)
-class DbSnapshot:
-    """The relays read from the `db_url` table at one moment."""
-
-    #: The table's URL (password masked) and name.
-    source: str
-    loaded_at: float
-    nodes: tuple[SnapshotNode, ...]
-
-
-class _NoWatch:
-    """The deadline of a backend that needs no watchdog (SQLite bounds its own waits)."""
-
-    fired = False
-
-    def __enter__(self) -> _NoWatch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-class _Backend:
-    """How one kind of database is opened and driven; the SQL is the store's own."""
+class _Schema:
+    """What the store keeps per kind of database beside the shared SQL: where the schema version
+    lives, which tables are rtppctl's, and the database's own settings."""
 
     #: How messages call the database: "a SQLite database", "a PostgreSQL database".
     kind = ""
     #: What to do about a store that cannot be used.
     hint = _HINT_OTHER_FILE
-    where = ""
-    #: The URL whose password a driver's message may quote (None for a file): scrubbed from it.
-    secret: str | None = None
 
-    def connect(self) -> Any:
+    def version(self, db: Statements) -> int:
         raise NotImplementedError
 
-    def dialect(self, query: str) -> str:
-        return query
-
-    def begin(self, db: _Statements, write: bool, remaining: float) -> None:
-        """Start a transaction that waits for nothing longer than `remaining` seconds."""
+    def set_version(self, db: Statements, version: int) -> None:
         raise NotImplementedError
 
-    def version(self, db: _Statements) -> int:
+    def tables(self, db: Statements) -> list[str]:
         raise NotImplementedError
 
-    def set_version(self, db: _Statements, version: int) -> None:
-        raise NotImplementedError
-
-    def tables(self, db: _Statements) -> list[str]:
-        raise NotImplementedError
-
-    def before_create(self, db: _Statements, retrying: Callable[[Callable[[float], Any]], Any]) -> None:
+    def before_create(self, database: Database) -> None:
         """Settings of a new store that live outside transactions."""
 
-    def tune(self, db: _Statements, retrying: Callable[[Callable[[float], Any]], Any]) -> None:
+    def tune(self, database: Database) -> None:
         """Per-connection settings."""
 
-    def deadline(self, connection: Any, deadline: float) -> Any:
-        """A context whose `fired` says the connection was cut at `deadline` (time.monotonic)."""
-        return _NoWatch()
 
-    def is_error(self, exc: Exception) -> bool:
-        raise NotImplementedError
-
-    def retryable(self, exc: Exception) -> bool:
-        raise NotImplementedError
-
-    def broken(self, connection: Any) -> bool:
-        """The connection can no longer be used."""
-        return False
-
-    def gave_up(self, exc: Exception, budget: float) -> tuple[str, str]:
-        """Message and hint when tries still answered `exc` (retryable) as the budget ran out."""
-        return (f"the state database stayed busy with other processes' changes for {budget:g} s",
-                "another rtppctl kept changing the same rows; try again")
-
-    def cause(self, exc: Exception, budget: float) -> tuple[str, str] | None:
-        """Message and hint for an error that is not retried and has a cause worth naming."""
-        return None
-
-
-class _Sqlite(_Backend):
+class _SqliteSchema(_Schema):
     kind = "a SQLite database"
     hint = _HINT_OTHER_FILE
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.where = str(path)
-        self._busy_ms = 0
-
-    def connect(self) -> Any:
-        import sqlite3  # noqa: PLC0415  (databases are imported where used: fast start-up)
-
-        _prepare_file(self.path)
-        try:
-            # isolation_level=None: the module starts no transactions of its own; we say BEGIN.
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
-        except sqlite3.Error as exc:
-            from rtppctl.dburl import first_line  # noqa: PLC0415
-
-            raise ConfigError(f"{self.path}: cannot open the state database: {first_line(exc)}") from None
-        self._busy_ms = int(BUSY_TIMEOUT * 1000)
-        return connection
-
-    def _bound(self, db: _Statements, remaining: float) -> None:
-        # The busy timeout is how long SQLite waits for another process's lock; no try may wait
-        # past the budget, so the last ones wait less.
-        wait_ms = max(1, int(min(BUSY_TIMEOUT, remaining) * 1000))
-        if wait_ms != self._busy_ms:
-            db.execute(f"PRAGMA busy_timeout = {wait_ms}")
-            self._busy_ms = wait_ms
-
-    def begin(self, db: _Statements, write: bool, remaining: float) -> None:
-        self._bound(db, remaining)
-        # IMMEDIATE takes the write lock at once: a deferred transaction that upgrades later gets
-        # "locked" with no waiting.
-        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    def version(self, db: _Statements) -> int:
+    def version(self, db: Statements) -> int:
         return int(db.execute("PRAGMA user_version").fetchone()[0])
 
-    def set_version(self, db: _Statements, version: int) -> None:
+    def set_version(self, db: Statements, version: int) -> None:
         db.execute(f"PRAGMA user_version = {int(version)}")
 
-    def tables(self, db: _Statements) -> list[str]:
+    def tables(self, db: Statements) -> list[str]:
         # Every table counts: a SQLite file is rtppctl's alone.
         rows = db.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'").fetchall()
         return sorted(row[0] for row in rows)
 
-    def before_create(self, db: _Statements, retrying: Callable[[Callable[[float], Any]], Any]) -> None:
+    def before_create(self, database: Database) -> None:
         # WAL is a property of the file and survives; it needs no transaction around it. A
         # filesystem without shared memory keeps the old journal mode, which is still correct.
-        def wal(remaining: float) -> Any:
-            self._bound(db, remaining)
-            return db.execute("PRAGMA journal_mode=WAL").fetchone()
+        database.outside("PRAGMA journal_mode=WAL")
 
-        retrying(wal)
-
-    def tune(self, db: _Statements, retrying: Callable[[Callable[[float], Any]], Any]) -> None:
+    def tune(self, database: Database) -> None:
         # With WAL, NORMAL loses at most the last commits on power loss and never corrupts the
         # file; FULL would cost an fsync per command for a ledger that new calls rebuild.
-        def normal(remaining: float) -> Any:
-            self._bound(db, remaining)
-            return db.execute("PRAGMA synchronous=NORMAL").fetchall()
-
-        retrying(normal)
-
-    def is_error(self, exc: Exception) -> bool:
-        import sqlite3  # noqa: PLC0415
-
-        return isinstance(exc, sqlite3.DatabaseError)
-
-    def retryable(self, exc: Exception) -> bool:
-        import sqlite3  # noqa: PLC0415
-
-        return isinstance(exc, sqlite3.OperationalError) and _is_locked(exc)
-
-    def gave_up(self, exc: Exception, budget: float) -> tuple[str, str]:
-        return (f"the state file stayed locked by another process for {budget:g} s",
-                "a process holds a transaction open on it (fuser shows which); "
-                "--state none runs without the ledger")
+        database.outside("PRAGMA synchronous=NORMAL")
 
 
-def _is_locked(exc: Exception) -> bool:
-    """SQLite's "busy" or "locked": another connection holds a lock this one needs."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        # The primary code is the low byte; the extended ones (BUSY_RECOVERY, BUSY_SNAPSHOT,
-        # LOCKED_SHAREDCACHE, ...) are variants of the same two.
-        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-class _Watchdog:
-    """Cuts a PostgreSQL connection at a deadline, so a call blocked on a server that stopped
-    answering (a stopped backend, a network that drops everything) returns with an error.
-
-    libpq offers no per-query deadline that holds when the server goes silent: keepalives need
-    an idle connection and statement_timeout a server that runs. Shutting the socket down makes
-    the blocked read return at once; the connection is then dropped and the next operation
-    connects again.
-    """
-
-    def __init__(self, connection: Any, deadline: float) -> None:
-        import threading  # noqa: PLC0415
-
-        self._connection = connection
-        self._lock = threading.Lock()
-        self._done = False
-        self.fired = False
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._done = True
-        self._timer.cancel()
-
-    def _fire(self) -> None:
-        import socket  # noqa: PLC0415
-
-        with self._lock:
-            if self._done:
-                return
-            self.fired = True
-            with contextlib.suppress(Exception):
-                # A duplicate of the descriptor: shutting it down ends the connection for the
-                # blocked reader, closing it leaves the connection's own descriptor alone.
-                with socket.socket(fileno=os.dup(self._connection.fileno())) as sock:
-                    sock.shutdown(socket.SHUT_RDWR)
-
-
-class _Postgres(_Backend):
+class _PostgresSchema(_Schema):
     kind = "a PostgreSQL database"
     hint = _HINT_OTHER_DB
 
-    def __init__(self, url: str) -> None:
-        from rtppctl.dburl import mask  # noqa: PLC0415
-
-        self.url = self.secret = url
-        self.where = mask(url)
-
-    def connect(self) -> Any:
-        from rtppctl.dburl import first_line, parse_db_url  # noqa: PLC0415
-
-        psycopg = _psycopg(self.where)
-        # The URL's parts as rtppctl read them (a password may hold / ? # as OpenSIPS allows),
-        # handed over as keywords: libpq never re-reads the URL, so it cannot misread it.
-        given = parse_db_url(self.url, "the state store").libpq_params()
-        idle, interval, count = KEEPALIVE
-        ours: dict[str, Any] = {
-            "connect_timeout": CONNECT_TIMEOUT,
-            "application_name": "rtppctl",
-            "keepalives": 1, "keepalives_idle": idle, "keepalives_interval": interval, "keepalives_count": count,
-        }
-        if psycopg.pq.version() >= 120000:
-            # Data sent and not acknowledged for this long ends the connection (libpq 12+).
-            ours["tcp_user_timeout"] = int(RETRY_SECONDS * 1000)
-        # What the URL says wins: an operator may have reasons (a pooler, a slow link).
-        extra = {key: value for key, value in ours.items() if key not in given}
-        try:
-            # autocommit: transactions are the store's own BEGIN ... COMMIT, as with SQLite.
-            return psycopg.connect("", autocommit=True, **given, **extra)
-        except psycopg.Error as exc:
-            raise ConfigError(f"{self.where}: cannot open the state database: {first_line(exc, self.url)}",
-                              "check that the server runs and the URL, user and password are right") from None
-
-    def dialect(self, query: str) -> str:
-        # The store's SQL has no literal '?' or '%': only placeholders change.
-        return query.replace("?", "%s")
-
-    def begin(self, db: _Statements, write: bool, remaining: float) -> None:
-        # SERIALIZABLE: two hosts reading and changing one node cannot both commit; the loser
-        # is retried with the winner's row, so no update is lost.
-        # The limits are SET LOCAL, for this transaction only (a pooler may hand the session to
-        # someone else next), and sent with BEGIN in one round trip. The server's timeouts come
-        # before the client's deadline, so that the server names the cause.
-        statement = max(remaining - _SERVER_MARGIN, 0.05)
-        lock = max(min(BUSY_TIMEOUT, statement - _SERVER_MARGIN), 0.02)
-        db.execute(
-            ("BEGIN ISOLATION LEVEL SERIALIZABLE" if write else "BEGIN")
-            + f"; SET LOCAL statement_timeout = {int(statement * 1000)}"
-            + f"; SET LOCAL lock_timeout = {int(lock * 1000)}"
-            + f"; SET LOCAL idle_in_transaction_session_timeout = {int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}"
-        )
-
-    def version(self, db: _Statements) -> int:
+    def version(self, db: Statements) -> int:
         if "rtppctl_schema" not in self._all_tables(db):
             return 0
         rows = db.execute("SELECT version FROM rtppctl_schema").fetchall()
         return int(rows[0][0]) if rows else 0
 
-    def set_version(self, db: _Statements, version: int) -> None:
+    def set_version(self, db: Statements, version: int) -> None:
         db.execute("CREATE TABLE IF NOT EXISTS rtppctl_schema (version INTEGER NOT NULL)")
         db.execute("DELETE FROM rtppctl_schema")
         db.execute("INSERT INTO rtppctl_schema (version) VALUES (?)", (int(version),))
 
-    def tables(self, db: _Statements) -> list[str]:
+    def tables(self, db: Statements) -> list[str]:
         # Only rtppctl's own tables count: the database may hold OpenSIPS's and others'.
         return sorted(name for name in self._all_tables(db) if name.startswith(_PREFIX) and name != "rtppctl_schema")
 
-    def _all_tables(self, db: _Statements) -> list[str]:
+    def _all_tables(self, db: Statements) -> list[str]:
         rows = db.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()
         return [row[0] for row in rows]
 
-    def deadline(self, connection: Any, deadline: float) -> Any:
-        return _Watchdog(connection, deadline)
 
-    def is_error(self, exc: Exception) -> bool:
-        return isinstance(exc, _psycopg(self.where).Error)
-
-    def retryable(self, exc: Exception) -> bool:
-        errors = _psycopg(self.where).errors
-        # A lost serializable race, a deadlock, two processes creating the schema at once, or a
-        # lock another session held past one try's lock_timeout.
-        return isinstance(exc, (errors.SerializationFailure, errors.DeadlockDetected, errors.UniqueViolation,
-                                errors.DuplicateTable, errors.DuplicateObject, errors.LockNotAvailable))
-
-    def broken(self, connection: Any) -> bool:
-        return bool(getattr(connection, "broken", False) or getattr(connection, "closed", False))
-
-    def gave_up(self, exc: Exception, budget: float) -> tuple[str, str]:
-        if isinstance(exc, _psycopg(self.where).errors.LockNotAvailable):
-            return (f"another session held a lock on rtppctl's tables for {budget:g} s",
-                    "look for it in pg_stat_activity (a LOCK TABLE, or a session idle in transaction); "
-                    "--state none runs without the ledger")
-        return super().gave_up(exc, budget)
-
-    def cause(self, exc: Exception, budget: float) -> tuple[str, str] | None:
-        errors = _psycopg(self.where).errors
-        if isinstance(exc, errors.QueryCanceled):
-            # Our statement_timeout (or an operator's pg_cancel_backend): the server was too slow.
-            return (f"the state database did not finish a statement within {budget:g} s",
-                    "the server is overloaded or something holds it up; --state none runs without the ledger")
-        return None
-
-
-def _psycopg(where: str) -> Any:
-    try:
-        import psycopg  # noqa: PLC0415
-    except ImportError:
-        raise ConfigError(f"{where}: PostgreSQL needs the psycopg package",
-                          "pip install 'rtppctl[pg]' (or: pip install 'psycopg[binary]')") from None
-    return psycopg
+#: The databases a state store can be kept in, by `DbUrl.backend` (MySQL holds only the table).
+_SCHEMAS: dict[str, _Schema] = {"sqlite": _SqliteSchema(), "postgresql": _PostgresSchema()}
 
 
 def _prepare_file(path: Path) -> None:
@@ -1189,9 +797,7 @@ def _refuse_special(path: Path, mode: int, special_kind: Callable[[int], str | N
 
 __all__ = [
     "DEFAULT_LEDGER_TTL",
-    "DbSnapshot",
     "LedgerChanged",
-    "SnapshotNode",
     "NO_STATE",
     "SCHEMA_VERSION",
     "STATE_ENV",

@@ -4,16 +4,19 @@ What the health table says in the abstract, checked here as the service carries 
 errors fail an offer over, when a disabled node is probed again, which probes may bring a node
 back, that a node that is off is never asked, that a change another process made raises the same
 status event, what the capability cache spares, and that a single-node set sends nothing while its
-node is out.
+node is out. And where the sets come from: `rtpproxy_sock` and the db_url table's snapshot (a real
+SQLite table), which a reload renews within the run.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
 from rtppctl.net.client import RelayClient
 from rtppctl.net.probe import module_probe
-from rtppctl.proto.errors import TransportError
+from rtppctl.proto.errors import ConfigError, TransportError
 from rtppctl.proto.select import Candidate, choose
 from rtppctl.proto.url import parse_node
 from rtppctl.relays.service import NodeFailed, RelayService, RelaySets
@@ -194,3 +197,73 @@ def test_without_a_state_file_nothing_is_kept_between_services(pair, clock):
     first.service.enable(pair[0].udp, 0)
     second = Harness([pair[0].udp], [1], None, clock)
     assert second.service.select("c@h").node.url == pair[0].udp
+
+
+# -- which relays, from where ---------------------------------------------------------------------------
+
+
+def table_config(tmp_path, **keys):
+    from rtppctl import sources
+    from rtppctl.config import config_from_mapping
+
+    config = config_from_mapping({"db_url": f"sqlite:///{tmp_path / 'opensips.db'}", **keys}, tmp_path / "c.toml")
+    sources.init_table(config)
+    return config
+
+
+def urls(service: RelayService) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for member in service.members(all_sets=True):
+        found.setdefault(member.set_id, []).append(member.node.url)
+    return found
+
+
+def refused(_node):
+    raise AssertionError("no relay is contacted")
+
+
+def test_the_service_takes_its_sets_from_rtpproxy_sock_and_the_tables_snapshot(tmp_path):
+    from rtppctl import sources
+    from rtppctl.relays.service import RelaySources
+
+    config = table_config(tmp_path, rtpproxy_sock=["udp:10.0.0.9:22222"])
+    sources.add_row(config, "udp:10.0.0.5:22222", 0)
+    state = tmp_path / "state.sqlite3"
+    added = RelayService(RelaySources(lambda: config), refused, state_path=state)
+    assert urls(added) == {0: ["udp:10.0.0.9:22222", "udp:10.0.0.5:22222"]}
+    added.close()
+    # The snapshot, not the table: a row added since changes nothing until a reload.
+    sources.add_row(config, "udp:10.0.0.6:22222", 1)
+    replaced = RelayService(RelaySources(lambda: replace(config, db_mode="replace")), refused, state_path=state)
+    assert urls(replaced) == {0: ["udp:10.0.0.5:22222"]}
+    replaced.close()
+
+
+def test_a_reload_renews_the_sets_of_the_same_run_and_a_dry_run_keeps_them(tmp_path):
+    from rtppctl import sources
+    from rtppctl.relays.service import RelaySources
+
+    config = table_config(tmp_path)
+    sources.add_row(config, "udp:10.0.0.5:22222", 0)
+    warned: list[str] = []
+    service = RelayService(RelaySources(lambda: config, warn=warned.append), refused,
+                           state_path=tmp_path / "state.sqlite3")
+    assert urls(service) == {0: ["udp:10.0.0.5:22222"]} and warned == []
+    sources.add_row(config, "udp:10.0.0.6:22222=2", 1)
+    sources.add_row(config, "udp:10.0.0.7:22222", 1)
+    sources.remove_rows(config, row_id=3)
+    dry = service.reload(dry_run=True)
+    assert not dry.applied and [(c.set_id, c.after) for c in dry.changes.added] == [(1, "udp:10.0.0.6:22222=2")]
+    assert urls(service) == {0: ["udp:10.0.0.5:22222"]}
+    done = service.reload()
+    assert done.applied and done.table == "rtpproxy_sockets" and done.changes == dry.changes
+    assert urls(service) == {0: ["udp:10.0.0.5:22222"], 1: ["udp:10.0.0.6:22222"]}
+    service.close()
+
+
+def test_fixed_sets_have_no_table_to_reload(tmp_path):
+    service = RelayService(lambda: RelaySets({0: [parse_node("udp:10.0.0.5:22222")]}, 0), refused,
+                           state_path=tmp_path / "state.sqlite3")
+    with pytest.raises(ConfigError, match="reload reads the db_url table, and no db_url is configured"):
+        service.reload()
+    assert not (tmp_path / "state.sqlite3").exists()  # refused before the state store was opened

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,9 +89,9 @@ entries = st.builds(
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(entries)
 def test_every_ledger_field_round_trips(store, ledger_entry):
-    # Examples share the store: an earlier example's call may hold this one's tags.
-    store.prune(0, 1e18)
-    store.record_session(ledger_entry)
+    # Examples share the store: an earlier example's call may hold this one's tags, so every
+    # other entry is pruned by the same write (as an offer prunes the expired ones).
+    store.record_session(ledger_entry, unused_before=1e18)
     assert store.session(ledger_entry.call_id) == ledger_entry
     assert ledger_entry in store.sessions(ledger_entry.node_url)
 
@@ -109,8 +110,13 @@ nodes = st.builds(
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(nodes)
 def test_every_node_field_round_trips(store, record):
-    store.save_node(record)
-    assert store.load_node(record.set_id, record.url) == record
+    assert store.update_node(record.set_id, record.url, lambda old: record) == record
+    assert [n for n in store.nodes() if (n.set_id, n.url) == (record.set_id, record.url)] == [record]
+
+
+def keep(store: StateStore, record: NodeRecord) -> None:
+    """Write `record` over the node's earlier one, as the relay service writes health."""
+    store.update_node(record.set_id, record.url, lambda old: record)
 
 
 def test_nodes_are_kept_between_opens_and_replaced_by_set_and_url(tmp_path):
@@ -120,21 +126,20 @@ def test_nodes_are_kept_between_opens_and_replaced_by_set_and_url(tmp_path):
     # The same relay in another set is another node, with health of its own (as in the module).
     other_set = NodeRecord(1, first.url, Health(), None, None, NOW)
     with StateStore.open(path) as store:
-        store.save_node(first)
-        store.save_node(second)
-        store.save_node(other_set)
+        for record in (first, second, other_set):
+            keep(store, record)
     enabled = NodeRecord(0, first.url, Health(State.ENABLED, None), ("CODECS",), 0.75, NOW + 61)
     with StateStore.open(path) as store:
-        assert store.load_node(0, first.url) == first
-        store.save_node(enabled)
+        assert store.nodes() == [first, second, other_set]
+        assert store.update_node(0, first.url, lambda old: replace(old, health=enabled.health, capabilities=("CODECS",),
+                                                                   last_rtt_ms=0.75, updated_at=NOW + 61)) == enabled
         assert store.nodes() == [enabled, second, other_set]
-        assert store.load_node(0, "udp:10.0.0.6:7722") is None
 
 
 def test_update_node_changes_the_current_record(store):
     assert store.update_node(0, "udp:a:1", lambda old: NodeRecord(0, "udp:a:1", Health(), None, None, NOW)).updated_at == NOW
     changed = store.update_node(0, "udp:a:1", lambda old: NodeRecord(0, old.url, old.health, ("STATS",), 2.0, old.updated_at + 1))
-    assert changed == store.load_node(0, "udp:a:1")
+    assert store.nodes() == [changed]
     assert changed.capabilities == ("STATS",) and changed.updated_at == NOW + 1
 
 
@@ -177,17 +182,20 @@ def test_forget(store):
     assert not store.forget("call-1")
 
 
-def test_prune_drops_entries_unused_for_longer_than_the_ttl(store):
-    store.record_session(entry("old", last_used_at=NOW - DEFAULT_LEDGER_TTL - 1))
-    store.record_session(entry("edge", last_used_at=NOW - DEFAULT_LEDGER_TTL))
-    store.record_session(entry("touched", last_used_at=NOW - DEFAULT_LEDGER_TTL - 100))
-    store.record_session(entry("fresh"))
+def test_writes_drop_entries_unused_for_longer_than_the_ttl(store):
+    # An offer's write prunes every other call unused since before the cutoff (strictly), and an
+    # expiry drops one call only while it is still unused: the two ways the ledger is pruned.
+    cutoff = NOW - DEFAULT_LEDGER_TTL
+    store.record_session(entry("old", last_used_at=cutoff - 1))
+    store.record_session(entry("edge", last_used_at=cutoff))
+    store.record_session(entry("touched", last_used_at=cutoff - 100))
     store.touch("touched", NOW - 1)
-    assert store.prune(DEFAULT_LEDGER_TTL, NOW) == 1
+    store.record_session(entry("fresh"), unused_before=cutoff)
     assert [each.call_id for each in store.sessions()] == ["edge", "fresh", "touched"]
-    assert store.prune(DEFAULT_LEDGER_TTL, NOW) == 0
-    assert store.prune(0, NOW + 1) == 3
-    assert store.sessions() == []
+    assert not store.forget("edge", unused_before=cutoff)
+    assert store.forget("edge", unused_before=cutoff + 1)
+    store.record_session(entry("newest", last_used_at=NOW + 1), unused_before=NOW + 1)
+    assert [each.call_id for each in store.sessions()] == ["newest"]
 
 
 def test_default_ttl_is_a_few_hours():
@@ -331,16 +339,17 @@ WORKER = textwrap.dedent(
         for n in range(50):
             stream = (LedgerStream(0, 20000 + n, (0, 8)),)
             store.record_session(LedgerEntry(
-                f"call-{worker}-{n}", "f", None, 1, f"udp:node-{n % 3}", None, stream, None, None, now, now))
-            store.record_session(LedgerEntry(
                 f"stale-{worker}-{n}", "f", None, 1, "udp:node-0", None, (), None, None, now - 99, now - 99))
-            store.save_node(NodeRecord(
+            # An offer's write prunes the calls unused for 10 s: every stale one, any worker's.
+            store.record_session(LedgerEntry(
+                f"call-{worker}-{n}", "f", None, 1, f"udp:node-{n % 3}", None, stream, None, None, now, now),
+                unused_before=now - 10)
+            store.update_node(1, f"udp:node-{n % 3}", lambda old: NodeRecord(
                 1, f"udp:node-{n % 3}", Health(State.ENABLED), ("CODECS",), float(worker), now + n))
             # A read-modify-write counter: a lost update would leave it short of 8 x 50.
             store.update_node(2, "udp:counter", lambda old: NodeRecord(
                 2, "udp:counter", Health(), None, (old.last_rtt_ms if old else 0.0) + 1, now))
             store.touch(f"call-{worker}-{n}", now + n)
-            store.prune(10, now)
             assert store.session(f"call-{worker}-{n}") is not None
     """
 )
@@ -365,12 +374,11 @@ def test_eight_processes_at_once_leave_the_state_consistent(request, tmp_path, b
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
     with StateStore.open(path) as store:
-        store.prune(10, NOW)
         found = {each.call_id: each for each in store.sessions()}
         assert set(found) == {f"call-{w}-{n}" for w in range(8) for n in range(50)}
         assert all(found[f"call-{w}-{n}"].last_used_at == NOW + n for w in range(8) for n in range(50))
         assert [node.url for node in store.nodes()] == ["udp:node-0", "udp:node-1", "udp:node-2", "udp:counter"]
-        assert store.load_node(2, "udp:counter").last_rtt_ms == 8 * 50
+        assert store.nodes()[-1].last_rtt_ms == 8 * 50
     if backend == "sqlite":
         db = sqlite3.connect(path)
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -407,7 +415,7 @@ def test_a_version_1_file_is_migrated_forward_keeping_its_rows(tmp_path):
 
 
 def test_the_database_snapshot_round_trips_and_is_replaced_whole(store):
-    from rtppctl.relays.store import DbSnapshot, SnapshotNode
+    from rtppctl.sources import DbSnapshot, SnapshotNode
 
     assert store.db_snapshot() is None
     first = DbSnapshot("sqlite:///x.db rtpproxy_sockets", NOW,
@@ -664,12 +672,12 @@ def hold_sqlite_lock(path: Path, seconds: float) -> subprocess.Popen:
 
 
 def test_a_sqlite_lock_held_past_the_budget_fails_within_it_naming_the_cause(tmp_path, monkeypatch):
-    import rtppctl.relays.store as store_module
+    import rtppctl.db as db_module
 
     path = tmp_path / "state.sqlite3"
     with StateStore.open(path) as store:
         store.record_session(entry())
-        monkeypatch.setattr(store_module, "RETRY_SECONDS", 1.5)  # SQLite's own wait stays 5 s
+        monkeypatch.setattr(db_module, "RETRY_SECONDS", 1.5)  # SQLite's own wait stays 5 s
         holder = hold_sqlite_lock(path, 30)
         try:
             started = time.monotonic()
@@ -701,11 +709,11 @@ def _backend_of(url: str) -> int:
 def test_a_postgresql_server_that_stops_answering_mid_command_fails_within_the_budget(pg_url, monkeypatch):
     import signal
 
-    import rtppctl.relays.store as store_module
+    import rtppctl.db as db_module
 
     with StateStore.open(pg_url) as store:
         store.record_session(entry())
-        monkeypatch.setattr(store_module, "RETRY_SECONDS", 1.5)
+        monkeypatch.setattr(db_module, "RETRY_SECONDS", 1.5)
         backend = _backend_of(pg_url)
         os.kill(backend, signal.SIGSTOP)
         try:
@@ -727,11 +735,11 @@ def test_a_postgresql_table_lock_is_waited_out_in_tries_and_given_up_on_at_the_b
 
     import psycopg
 
-    import rtppctl.relays.store as store_module
+    import rtppctl.db as db_module
 
     with StateStore.open(pg_url) as store:
         store.record_session(entry())
-        monkeypatch.setattr(store_module, "RETRY_SECONDS", 1.5)
+        monkeypatch.setattr(db_module, "RETRY_SECONDS", 1.5)
         locker = psycopg.connect(pg_url)
         try:
             locker.execute("LOCK TABLE rtppctl_sessions IN ACCESS EXCLUSIVE MODE")
@@ -743,8 +751,8 @@ def test_a_postgresql_table_lock_is_waited_out_in_tries_and_given_up_on_at_the_b
             assert caught.value.message == f"{pg_url}: another session held a lock on rtppctl's tables for 1.5 s"
             assert "pg_stat_activity" in caught.value.hint
             # Each try waits 0.3 s for the lock; one held for a second is waited out.
-            monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.3)
-            monkeypatch.setattr(store_module, "RETRY_SECONDS", 5.0)
+            monkeypatch.setattr(db_module, "BUSY_TIMEOUT", 0.3)
+            monkeypatch.setattr(db_module, "RETRY_SECONDS", 5.0)
             threading.Timer(1.0, locker.rollback).start()
             started = time.monotonic()
             assert store.forget("call-1")
@@ -756,8 +764,9 @@ def test_a_postgresql_table_lock_is_waited_out_in_tries_and_given_up_on_at_the_b
 HOLD_PG = textwrap.dedent(
     """
     import os, signal, sys
+    import rtppctl.db as db_module
     import rtppctl.relays.store as store_module
-    store_module.IDLE_IN_TRANSACTION_TIMEOUT = float(sys.argv[2])
+    db_module.IDLE_IN_TRANSACTION_TIMEOUT = float(sys.argv[2])
 
     def stop_inside(db):
         db.execute("DELETE FROM rtppctl_sessions WHERE call_id = 'call-1'")  # the row is locked now
@@ -791,14 +800,14 @@ def test_a_postgresql_session_of_ours_stopped_in_a_transaction_frees_its_locks(p
 
 def test_postgresql_connections_carry_keepalives_and_a_name(pg_url):
     with StateStore.open(pg_url) as store:
-        info = store._connection.info.get_parameters()
+        info = store._database.connection.info.get_parameters()
         assert (info["keepalives"], info["keepalives_idle"], info["application_name"]) == ("1", "5", "rtppctl")
         limits = store._transaction(lambda db: [db.execute(f"SHOW {name}").fetchone()[0] for name in (
             "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")], write=False)
         assert limits[1] == "5s" and limits[2] == "5s" and limits[0].endswith("ms")
     # What the URL says wins.
     with StateStore.open(pg_url + "?application_name=ops&keepalives_idle=30") as store:
-        info = store._connection.info.get_parameters()
+        info = store._database.connection.info.get_parameters()
         assert (info["keepalives_idle"], info["application_name"]) == ("30", "ops")
 
 

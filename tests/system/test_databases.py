@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -402,3 +403,94 @@ def test_junk_words_in_a_row_become_unix_sockets_as_in_the_module_with_a_warning
     assert result.stderr.count("do not look like a socket path") == 1 and "row id 1" in result.stderr
     reloaded = run(capsys, config, "--json", "reload", "--dry-run").json()
     assert len(reloaded["warnings"]) == 1 and reloaded["warnings"][0].startswith("rtpproxy_sockets row id 1: ")
+
+
+
+# -- every wait on the table's database is bounded ---------------------------------------------------------
+
+#: The budget the table's reads get here, instead of 15 s.
+BUDGET = 1.5
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def server_url(request) -> str:
+    """The table on a database server (the waits SQLite has are its file's, tested with the store)."""
+    return request.getfixturevalue("mariadb_server").database() if request.param == "mysql" else \
+        request.getfixturevalue("pg_url")
+
+
+class TableLock:
+    """Another session holding a lock on the table that blocks rtppctl's reads: PostgreSQL's
+    ACCESS EXCLUSIVE lock in an open transaction, MariaDB's LOCK TABLES ... WRITE."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._holder = None
+
+    def __enter__(self) -> TableLock:
+        if self.url.startswith("mysql://"):
+            from urllib.parse import urlsplit
+
+            import pymysql
+
+            parts = urlsplit(self.url)
+            self._holder = pymysql.connect(host=parts.hostname, port=parts.port, user=parts.username,
+                                           password=parts.password, database=parts.path.lstrip("/"))
+            self._holder.cursor().execute("LOCK TABLES rtpproxy_sockets WRITE")
+        else:
+            import psycopg
+
+            self._holder = psycopg.connect(self.url)
+            self._holder.execute("LOCK TABLE rtpproxy_sockets IN ACCESS EXCLUSIVE MODE")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._holder.close()
+
+
+def test_a_lock_on_the_table_ends_the_read_within_the_budget_naming_the_cause(capsys, monkeypatch, tmp_path,
+                                                                             server_url):
+    import rtppctl.db as db_module
+
+    config = config_with(tmp_path, server_url)
+    run(capsys, config, "db", "init")
+    run(capsys, config, "db", "add", "udp:10.0.0.5:22222")
+    monkeypatch.setattr(db_module, "RETRY_SECONDS", BUDGET)
+    with TableLock(server_url):
+        started = time.monotonic()
+        result = run(capsys, config, "db", "list")
+        took = time.monotonic() - started
+    assert result.code == 5 and result.stdout == "", result.stderr
+    assert took < BUDGET + 1.5
+    first, hint = result.stderr.splitlines()[:2]
+    assert first.endswith(f"another session held a lock on rtpproxy_sockets for {BUDGET:g} s")
+    assert ("pg_stat_activity" if server_url.startswith("postgresql") else "SHOW PROCESSLIST") in hint
+    # The lock gone, the same table reads again.
+    assert run(capsys, config, "db", "list").code == 0
+
+
+def test_a_server_that_stops_answering_ends_the_read_within_the_budget(capsys, monkeypatch, tmp_path, server_url):
+    # The server goes silent once it sees the table's query (a stopped server, a network that
+    # drops everything): PostgreSQL's connection is cut by the deadline on rtppctl's side, PyMySQL's
+    # socket timeouts end the wait.
+    from urllib.parse import urlsplit
+
+    import rtppctl.db as db_module
+    from tests.system.test_store_faults import Forwarder
+
+    run(capsys, config_with(tmp_path, server_url), "db", "init")
+    port = urlsplit(server_url).port
+    forwarder = Forwarder(port, b"FROM rtpproxy_sockets")
+    monkeypatch.setattr(db_module, "RETRY_SECONDS", BUDGET)
+    try:
+        config = config_with(tmp_path, server_url.replace(f":{port}/", f":{forwarder.port}/"))
+        started = time.monotonic()
+        result = run(capsys, config, "reload", "--dry-run")
+        took = time.monotonic() - started
+        assert forwarder.frozen.is_set()
+    finally:
+        forwarder.close()
+    assert result.code == 5, result.stderr
+    assert f"the database did not answer within {BUDGET:g} s" in result.stderr.splitlines()[0]
+    assert "check the server and the network to it" in result.stderr
+    assert took < BUDGET + 1.5

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-import rtppctl.relays.store as store_module
+import rtppctl.db as db_module
 from rtppctl.proto import offer as planner
 from rtppctl.relays.store import StateStore
 from tests.cli.helpers import cli, cli_process
@@ -109,7 +109,7 @@ class StoreLock:
 def test_a_sqlite_lock_held_longer_than_sqlites_own_wait_is_waited_out(capsys, relay, files, tmp_path):
     path = tmp_path / "state.sqlite3"
     StateStore.open(path).close()
-    assert store_module.BUSY_TIMEOUT == 5.0 and store_module.RETRY_SECONDS == 15.0  # the documented values
+    assert db_module.BUSY_TIMEOUT == 5.0 and db_module.RETRY_SECONDS == 15.0  # the documented values
     holder = hold_sqlite_lock(path, 6.5)
     try:
         started = time.monotonic()
@@ -126,7 +126,7 @@ def test_a_sqlite_lock_held_longer_than_sqlites_own_wait_is_waited_out(capsys, r
 
 def test_when_the_ledger_write_fails_for_good_the_new_session_is_deleted_again(capsys, monkeypatch, relay, files,
                                                                                 state):
-    monkeypatch.setattr(store_module, "RETRY_SECONDS", BUDGET)
+    monkeypatch.setattr(db_module, "RETRY_SECONDS", BUDGET)
     assert offer(capsys, files, state, relay, "known@h").code == 0
     with StoreLock(state):
         started = time.monotonic()
@@ -193,7 +193,7 @@ class DropDeletes:
 
 def test_when_the_undoing_delete_fails_too_the_error_says_the_relay_holds_an_unknown_call(capsys, monkeypatch,
                                                                                          relay, files, tmp_path):
-    monkeypatch.setattr(store_module, "RETRY_SECONDS", BUDGET)
+    monkeypatch.setattr(db_module, "RETRY_SECONDS", BUDGET)
     path = tmp_path / "state.sqlite3"
     StateStore.open(path).close()
     port = int(relay.udp.rsplit(":", 1)[1])
@@ -270,7 +270,7 @@ class Forwarder:
 
 def test_a_postgresql_server_that_stops_answering_at_the_ledger_write_ends_the_command_within_the_budget(
         capsys, monkeypatch, relay, files, pg_url, pg_server):
-    monkeypatch.setattr(store_module, "RETRY_SECONDS", BUDGET)
+    monkeypatch.setattr(db_module, "RETRY_SECONDS", BUDGET)
     forwarder = Forwarder(pg_server.port, b"INSERT INTO rtppctl_sessions")
     try:
         url = pg_url.replace(f":{pg_server.port}/", f":{forwarder.port}/")
