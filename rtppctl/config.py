@@ -46,7 +46,8 @@ DEFAULT_LISTEN = "127.0.0.1"
 #: The engine's -6: IPv6 media on loopback too, so IPv6 SDP works out of the box. Left out (and
 #: said so) where this host cannot bind it (rtppctl.embedded.start).
 DEFAULT_LISTEN6 = "::1"
-#: The engine's -m/-M: the same range the module uses for generated SDP, easy to recognise.
+#: The module's generated_sdp_port_min/_max defaults (§1.5), and the engine's -m/-M: one range,
+#: easy to recognise.
 DEFAULT_PORT_MIN = 35000
 DEFAULT_PORT_MAX = 65000
 
@@ -74,7 +75,8 @@ class EmbeddedOptions:
     ttl: int | None = None
     #: Timeout in seconds for a session that never got media (-W); None: the engine's default.
     setup_ttl: int | None = None
-    #: Further engine switches passed through verbatim (an escape hatch, e.g. ["-6", "v6@::1"]).
+    #: Further engine switches passed through verbatim, before --engine-arg's (an escape hatch,
+    #: e.g. ["-d", "info"]).
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -85,7 +87,7 @@ class Config:
     #: Relay sets, one module `rtpproxy_sock` value each: "[SET ==] node [node ...]".
     rtpproxy_sock: tuple[str, ...] = (DEFAULT_CONTROL_SOCKET,)
     #: Seconds a relay found unreachable stays disabled; 0 or less: every selection probes it again.
-    rtpproxy_disable_tout: int = 60
+    rtpproxy_disable_tout: int = limits.DEFAULT_DISABLE_SECONDS
     #: Seconds to wait for each reply.
     rtpproxy_timeout: float = 1.0
     #: Auto-bridging (the module's `rtpproxy_autobridge`).
@@ -104,8 +106,8 @@ class Config:
     #: Where relays send timeout and DTMF notifications: "tcp:IPv4:port", "unix:/path" or "/path".
     rtpp_notify_socket: str | None = None
     #: Port range and address for SDP that rtppctl generates itself.
-    generated_sdp_port_min: int = 35000
-    generated_sdp_port_max: int = 65000
+    generated_sdp_port_min: int = DEFAULT_PORT_MIN
+    generated_sdp_port_max: int = DEFAULT_PORT_MAX
     generated_sdp_media_ip: str = "127.0.0.1"
     #: rtppctl's own: seconds a call's ledger entry lives unused before it is dropped.
     ledger_ttl: int = limits.DEFAULT_LEDGER_TTL
@@ -174,7 +176,9 @@ class _Unexpected(Exception):
 
 
 class Parameter(NamedTuple):
-    """One config key: how its value is checked, and what the starter file says about it."""
+    """One config key: how its value is checked, what the starter file says about it, and whether
+    it is a parameter of the OpenSIPS module (the one list of them: `opensips_cfg` reads a
+    modparam by it)."""
 
     name: str
     #: Value as read from TOML -> value as stored; raises _Unexpected.
@@ -183,8 +187,14 @@ class Parameter(NamedTuple):
     help: str
     #: Written commented out in the starter file when the key has no default value.
     example: Any = None
-    #: "module": a parameter of the OpenSIPS module, same name and meaning; "rtppctl": rtppctl's own.
-    owner: str = "module"
+    #: For a parameter of the OpenSIPS module (same name and meaning): the kind of value OpenSIPS
+    #: takes for it, str or int (§1.5). None for rtppctl's own keys.
+    kind: type | None = None
+
+    @property
+    def owner(self) -> str:
+        """"module": a parameter of the OpenSIPS module; "rtppctl": rtppctl's own key."""
+        return "rtppctl" if self.kind is None else "module"
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
@@ -241,11 +251,13 @@ def _db_url(value: Any) -> str:
 
 
 def _state_url(value: Any) -> str:
-    from rtppctl.dburl import is_db_url, parse_db_url  # noqa: PLC0415
+    from rtppctl.dburl import is_db_url  # noqa: PLC0415
 
     text = _text(value)
-    if is_db_url(text) and parse_db_url(text, "state_url").backend == "mysql":
-        raise _Unexpected("a file path, sqlite:///path or postgresql://user:password@host/db (not mysql)")
+    if is_db_url(text):
+        from rtppctl.relays.store import state_database_url  # noqa: PLC0415 - the store says which databases hold it
+
+        state_database_url(text, "state_url")
     return text
 
 
@@ -294,21 +306,13 @@ def _marker(value: Any) -> str:
 
 
 def _notify_socket(value: Any) -> str:
-    """"tcp:IPv4:port", "unix:/path" or "/path", as the module binds it (§9.1)."""
-    expected = 'tcp:IPv4:PORT, unix:/PATH or /PATH, e.g. "tcp:127.0.0.1:9999"'
-    if not isinstance(value, str) or not value or any(char.isspace() for char in value):
-        raise _Unexpected(expected)
-    if value.startswith("tcp:"):
-        host, sep, port = value[4:].rpartition(":")
-        address = ip_literal(host)
-        if address is None or address.version != 4:  # the module binds with inet_addr: IPv4 only
-            raise _Unexpected(expected)
-        if not sep or not port.isdigit() or not limits.MIN_PORT <= int(port) <= limits.MAX_PORT:
-            raise _Unexpected(expected)
-        return value
-    path = value.removeprefix("unix:")
-    if not path.startswith("/"):
-        raise _Unexpected(expected)
+    """"tcp:IPv4:port", "unix:/path" or "/path": what `listen` binds (`proto.notify`, §9.1)."""
+    from rtppctl.proto.notify import NOTIFY_SOCKET_FORMS, parse_notify_socket  # noqa: PLC0415
+
+    try:
+        parse_notify_socket(value)
+    except InputError:
+        raise _Unexpected(NOTIFY_SOCKET_FORMS) from None
     return value
 
 
@@ -316,6 +320,15 @@ def _ip_address(value: Any) -> str:
     if ip_literal(value) is None:
         raise _Unexpected('an IPv4 or IPv6 address, e.g. "127.0.0.1"')
     return value
+
+
+def _engine_args(value: Any) -> list[str]:
+    """Engine switches passed as they are, each one argument (no shell): any text but NUL, which
+    no argument can hold."""
+    expected = 'a list of strings, one engine switch or value each, e.g. ["-d", "info"]'
+    if not isinstance(value, list) or not all(isinstance(item, str) and item and "\0" not in item for item in value):
+        raise _Unexpected(expected)
+    return list(value)
 
 
 def _tokens(what: str, *, allow_empty: bool) -> Callable[[Any], list[str]]:
@@ -355,56 +368,66 @@ def _token(value: Any) -> str:
     return value
 
 
+#: Every top-level key, in the order of the module's documentation (§1.5), then rtppctl's own.
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "rtpproxy_sock", _sock_values,
         "Relay sets: one string per rtpproxy_sock modparam, \"[SET ==] node [node ...]\" with\n"
         "node = scheme:host:port[|advertised_ip][=weight]; values naming the same set are merged.\n"
-        "Without it (and without db_url) rtppctl talks to the embedded relay on udp:127.0.0.1:22222.\n"
+        f"Without it (and without db_url) rtppctl talks to the embedded relay on {DEFAULT_CONTROL_SOCKET}.\n"
         "With db_url set, the module reads the database instead of these values.",
+        kind=str,
     ),
     Parameter(
         "rtpproxy_disable_tout", _integer(limits.MIN_DISABLE_SECONDS, limits.MAX_DISABLE_SECONDS),
         "Seconds an unreachable relay stays disabled; 0 or less: probed again on every call, as in the module.",
+        kind=int,
     ),
-    Parameter("rtpproxy_timeout", _seconds, "Seconds to wait for each reply (the module writes it as a string, \"0.2\")."),
-    Parameter("rtpproxy_autobridge", _switch, "Auto-bridging (true/false or 0/1); does not work with forking."),
-    Parameter("rtpproxy_retr", _integer(1, limits.MAX_RETRIES), "Sends per command to a udp relay before it counts as unreachable."),
-    Parameter("default_set", _integer(0, limits.MAX_SET_ID), "Set for nodes without \"N ==\" and for commands without --set."),
+    Parameter("rtpproxy_timeout", _seconds, "Seconds to wait for each reply (the module writes it as a string, \"0.2\").",
+              kind=str),
+    Parameter("rtpproxy_autobridge", _switch, "Auto-bridging (true/false or 0/1); does not work with forking.", kind=int),
+    Parameter("rtpproxy_retr", _integer(1, limits.MAX_RETRIES), "Sends per command to a udp relay before it counts as unreachable.",
+              kind=int),
+    Parameter("default_set", _integer(0, limits.MAX_SET_ID), "Set for nodes without \"N ==\" and for commands without --set.",
+              kind=int),
     Parameter(
         "nortpproxy_str", _marker,
         "SDP line marking a body as already rewritten (CRLF is added on insert); \"\" disables it.",
+        kind=str,
     ),
     Parameter(
         "db_url", _db_url,
         "Database with OpenSIPS's rtpproxy_sockets table (sqlite, postgresql or mysql URL); its relays are\n"
         "added to rtpproxy_sock (db_mode) and read again by rtppctl reload.",
-        example="postgresql://opensips:secret@db.example.net/opensips",
+        example="postgresql://opensips:secret@db.example.net/opensips", kind=str,
     ),
     Parameter("db_table", _identifier(_TABLE, "a table name (letters, digits, _; optionally schema.table)"),
-              "Table holding the relay sets."),
+              "Table holding the relay sets.", kind=str),
     Parameter("rtpp_socket_col", _identifier(_IDENTIFIER, "a column name (letters, digits, _)"),
-              "Column with the node specs."),
+              "Column with the node specs.", kind=str),
     Parameter("set_id_col", _identifier(_IDENTIFIER, "a column name (letters, digits, _)"),
-              "Column with the set id."),
+              "Column with the set id.", kind=str),
     Parameter(
         "rtpp_notify_socket", _notify_socket,
         "Where relays send timeout and DTMF notifications: tcp:IPv4:port, unix:/path or /path.",
-        example="tcp:127.0.0.1:9999",
+        example="tcp:127.0.0.1:9999", kind=str,
     ),
-    Parameter("generated_sdp_port_min", _integer(limits.MIN_PORT, limits.MAX_PORT), "Lowest port in SDP that rtppctl generates itself."),
-    Parameter("generated_sdp_port_max", _integer(limits.MIN_PORT, limits.MAX_PORT), "Highest port in SDP that rtppctl generates itself."),
-    Parameter("generated_sdp_media_ip", _ip_address, "Address in the c= and o= lines of generated SDP."),
+    Parameter("generated_sdp_port_min", _integer(limits.MIN_PORT, limits.MAX_PORT), "Lowest port in SDP that rtppctl generates itself.",
+              kind=int),
+    Parameter("generated_sdp_port_max", _integer(limits.MIN_PORT, limits.MAX_PORT), "Highest port in SDP that rtppctl generates itself.",
+              kind=int),
+    Parameter("generated_sdp_media_ip", _ip_address, "Address in the c= and o= lines of generated SDP.", kind=str),
     Parameter("ledger_ttl", _integer(limits.MIN_LEDGER_TTL, limits.MAX_LEDGER_TTL),
-              "rtppctl's own: seconds a call stays in the session ledger after its last command.", owner="rtppctl"),
+              "rtppctl's own: seconds a call stays in the session ledger after its last command."),
     Parameter("db_mode", _choice("add", "replace"),
               "rtppctl's own: \"add\" the db_url table's relays to rtpproxy_sock (the module's documentation)\n"
-              "or \"replace\" rtpproxy_sock with them (what OpenSIPS's code does).", owner="rtppctl"),
+              "or \"replace\" rtpproxy_sock with them (what OpenSIPS's code does)."),
     Parameter("state_url", _state_url,
               "rtppctl's own: where relay health and the session ledger live: a file, or postgresql://... to\n"
               "share them between hosts (--state and RTPPCTL_STATE win over it).",
-              example="postgresql://rtppctl:secret@db.example.net/rtppctl", owner="rtppctl"),
+              example="postgresql://rtppctl:secret@db.example.net/rtppctl"),
 )
+
 
 def _listen6(value: Any) -> str | None:
     """The engine's -6 address; "" turns IPv6 media off (TOML has no null)."""
@@ -416,6 +439,8 @@ def _listen6(value: Any) -> str | None:
         raise _Unexpected('an IPv6 address without spaces, e.g. "::1", or "" for IPv4 only') from None
 
 
+#: The keys of the [embedded] table: one per field of EmbeddedOptions, each one of the engine's
+#: switches (and one per option of `rtppctl embedded start`).
 EMBEDDED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("control", _control_sockets,
               "Control sockets (-s): udp:HOST:PORT, udp6:, tcp:, tcp6:, unix:/path, cunix:/path."),
@@ -428,8 +453,12 @@ EMBEDDED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("notify", _tokens("notification targets, e.g. \"tcp:127.0.0.1:9999\"", allow_empty=True),
               "Where the relay sends timeout and DTMF notifications (-n): tcp:HOST:PORT or unix:/path."),
     Parameter("record_dir", _text, "Directory for recordings (-r).", example="/var/spool/rtppctl/recordings"),
-    Parameter("ttl", _integer(1, limits.MAX_TTL), "Seconds without media before a session ends (-T).", example=60),
-    Parameter("setup_ttl", _integer(1, limits.MAX_TTL), "Seconds a session may wait for its first media (-W).", example=60),
+    Parameter("pcap", _switch, "Record to pcap files instead of raw streams (-P); needs record_dir."),
+    Parameter("ttl", _integer(limits.MIN_TTL, limits.MAX_TTL), "Seconds without media before a session ends (-T).", example=60),
+    Parameter("setup_ttl", _integer(limits.MIN_TTL, limits.MAX_TTL), "Seconds a session may wait for its first media (-W).",
+              example=60),
+    Parameter("extra_args", _engine_args,
+              "More engine switches, passed as they are before those of --engine-arg, e.g. [\"-d\", \"info\"]."),
 )
 
 _KEYS = {parameter.name: parameter for parameter in PARAMETERS}

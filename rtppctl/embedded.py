@@ -29,15 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# The engine's options are part of the configuration (its [embedded] table); re-exported here.
-from rtppctl.config import (  # noqa: F401
-    DEFAULT_CONTROL_SOCKET,
-    DEFAULT_LISTEN,
-    DEFAULT_LISTEN6,
-    DEFAULT_PORT_MAX,
-    DEFAULT_PORT_MIN,
-    EmbeddedOptions,
-)
+# The engine's options are part of the configuration (its [embedded] table), defaults included.
+from rtppctl.config import EmbeddedOptions
 
 if TYPE_CHECKING:
     import subprocess
@@ -395,6 +388,7 @@ def _checked(options: EmbeddedOptions) -> tuple[EmbeddedOptions, list[NodeSpec]]
     """Options the engine will take, and the parsed control sockets; InputError otherwise."""
     from dataclasses import replace  # noqa: PLC0415
 
+    from rtppctl.proto import limits  # noqa: PLC0415
     from rtppctl.proto.errors import InputError  # noqa: PLC0415
     from rtppctl.proto.url import parse_node  # noqa: PLC0415
 
@@ -416,9 +410,10 @@ def _checked(options: EmbeddedOptions) -> tuple[EmbeddedOptions, list[NodeSpec]]
             node = parse_node(spec)
         control.append(spec)
         nodes.append(node)
-    if not 1 <= options.port_min < options.port_max <= 65535:
+    if not limits.MIN_PORT <= options.port_min < options.port_max <= limits.MAX_PORT:
         raise InputError(
-            f"media port range {options.port_min}-{options.port_max} is not a range within 1-65535",
+            f"media port range {options.port_min}-{options.port_max} is not a range within "
+            f"{limits.MIN_PORT}-{limits.MAX_PORT}",
             "e.g. --ports 35000-65000",
         )
     if options.pcap and options.record_dir is None:
@@ -429,8 +424,8 @@ def _checked(options: EmbeddedOptions) -> tuple[EmbeddedOptions, list[NodeSpec]]
         if not os.path.isdir(record_dir):
             raise InputError(f"record directory {record_dir} does not exist", "create it first")
     for value, what in ((options.ttl, "ttl"), (options.setup_ttl, "setup ttl")):
-        if value is not None and value < 1:
-            raise InputError(f"{what} must be at least 1 second, got {value}")
+        if value is not None and not limits.MIN_TTL <= value <= limits.MAX_TTL:
+            raise InputError(f"{what} must be {limits.MIN_TTL}..{limits.MAX_TTL} seconds, got {value}")
     return replace(options, control=control, record_dir=record_dir), nodes
 
 

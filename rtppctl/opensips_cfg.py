@@ -68,26 +68,11 @@ from rtppctl.proto.url import doubtful_paths, parse_sock_line
 
 MODULE = "rtpproxy"
 
-#: The module's parameters (reference section 1.5) and the kind of value OpenSIPS takes for each.
-#: Every one is an rtppctl key of the same name; rtppctl's own keys (`ledger_ttl`, ...) are not here:
-#: a modparam naming one is no parameter of the module.
-MODULE_PARAMETER_KINDS: dict[str, type] = {
-    "rtpproxy_sock": str,
-    "rtpproxy_disable_tout": int,
-    "rtpproxy_timeout": str,
-    "rtpproxy_autobridge": int,
-    "rtpproxy_retr": int,
-    "default_set": int,
-    "nortpproxy_str": str,
-    "db_url": str,
-    "db_table": str,
-    "rtpp_socket_col": str,
-    "set_id_col": str,
-    "rtpp_notify_socket": str,
-    "generated_sdp_port_min": int,
-    "generated_sdp_port_max": int,
-    "generated_sdp_media_ip": str,
-}
+#: The module's parameters (reference section 1.5) and the kind of value OpenSIPS takes for each,
+#: read from the config's one table of keys: every one is an rtppctl key of the same name;
+#: rtppctl's own keys (`ledger_ttl`, ...) are not here: a modparam naming one is no parameter of the
+#: module.
+MODULE_PARAMETER_KINDS: dict[str, type] = {p.name: p.kind for p in PARAMETERS if p.kind is not None}
 
 _PORT_RANGE_KEYS = ("generated_sdp_port_min", "generated_sdp_port_max")
 

@@ -339,10 +339,46 @@ def test_as_dict_has_every_key_in_the_files_shape(tmp_path):
     assert list(data["embedded"]) == [p.name for p in EMBEDDED_PARAMETERS]
 
 
-def test_every_parameter_is_a_config_field_and_back():
-    names = {p.name for p in PARAMETERS}
-    assert names == {f.name for f in fields(Config)} - {"embedded", "path", "sources"}
-    assert {p.name for p in EMBEDDED_PARAMETERS} <= {f.name for f in fields(EmbeddedOptions)}
+def test_every_parameter_is_a_config_field_and_back_in_the_same_order():
+    # Config holds each key's default, the Parameter table how it is read: the same keys, in one order.
+    names = [p.name for p in PARAMETERS]
+    assert names == [f.name for f in fields(Config) if f.name not in ("embedded", "path", "sources")]
+    # Every field of the embedded relay's options is a key of [embedded]: none is settable only
+    # from the class (pcap and extra_args were once refused as unknown keys).
+    assert [p.name for p in EMBEDDED_PARAMETERS] == [f.name for f in fields(EmbeddedOptions)]
+
+
+def test_the_generated_sdp_range_and_the_embedded_relays_ports_are_one_default():
+    assert (Config().generated_sdp_port_min, Config().generated_sdp_port_max) == (
+        EmbeddedOptions().port_min, EmbeddedOptions().port_max) == (35000, 65000)
+
+
+def test_embedded_pcap_and_extra_args_are_keys(tmp_path):
+    config = load_text(tmp_path, '[embedded]\nrecord_dir = "/tmp"\npcap = true\nextra_args = ["-d", "info", "-x y"]\n')
+    assert config.embedded.pcap is True and config.embedded.extra_args == ["-d", "info", "-x y"]
+    assert config.source("embedded.pcap") == config.source("embedded.extra_args") == str(tmp_path / "config.toml")
+    assert load_text(tmp_path, "[embedded]\npcap = 0\n").embedded.pcap is False
+    assert config.as_dict()["embedded"]["extra_args"] == ["-d", "info", "-x y"]
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ('pcap = "yes"', "embedded.pcap: expected true or false"),
+    ('extra_args = "-d info"', "embedded.extra_args: expected a list of strings"),
+    ('extra_args = [""]', "embedded.extra_args: expected a list of strings"),
+    ('extra_args = ["a\\u0000b"]', "embedded.extra_args: expected a list of strings"),
+    ("extra_args = [1]", "embedded.extra_args: expected a list of strings"),
+])
+def test_bad_embedded_pcap_and_extra_args_are_config_errors(tmp_path, line, says):
+    with pytest.raises(ConfigError, match=says):
+        load_text(tmp_path, f"[embedded]\n{line}\n")
+
+
+def test_the_engine_gets_pcap_and_extra_args_from_the_config(tmp_path):
+    from rtppctl.embedded import engine_args
+
+    config = load_text(tmp_path, '[embedded]\nrecord_dir = "/tmp"\npcap = true\nextra_args = ["-d", "info"]\n')
+    args = engine_args(config.embedded)
+    assert "-P" in args and args[-2:] == ["-d", "info"]
 
 
 # -- the starter file ----------------------------------------------------------------------------

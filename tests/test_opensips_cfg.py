@@ -47,6 +47,14 @@ def test_the_module_parameters_are_those_of_section_1_5_and_each_is_an_rtppctl_k
     assert set(SECTION_1_5) <= {parameter.name for parameter in PARAMETERS}
 
 
+def test_the_import_reads_the_module_parameters_from_the_config_table():
+    # One list: a key the config marks as the module's is a modparam the import carries over, with
+    # the kind the config gives it; any other key is rtppctl's own.
+    assert MODULE_PARAMETER_KINDS == {p.name: p.kind for p in PARAMETERS if p.owner == "module"}
+    assert {p.name for p in PARAMETERS if p.owner == "rtppctl"} == {"ledger_ttl", "db_mode", "state_url"}
+    assert set(MODULE_PARAMETER_KINDS.values()) == {str, int}
+
+
 EVERY_PARAMETER = (
     modparam("rtpproxy_sock", '"udp:10.0.0.1:22222"')
     + modparam("rtpproxy_disable_tout", "20")

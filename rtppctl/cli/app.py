@@ -205,10 +205,30 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(name)
 
 
-#: Global options that may also be written after the command (`rtppctl ping --timeout 0.2`), and
-#: whether each takes a value. Operators add them at the end of a command line they are editing.
-GLOBAL_OPTIONS = {"--json": False, "--verbose": False, "--no-color": False, "--timeout": True, "--retries": True, "--config": True,
-                  "--state": True}
+_global_options: dict[str, bool] | None = None
+
+
+def global_options() -> dict[str, bool]:
+    """The global options, by each of their names, and whether each takes a value: every option of
+    `root`, read from its signature (a flag is a bool or a count), so the pre-parser knows exactly
+    the options the root command has. They may also be written after the command (`rtppctl ping
+    --timeout 0.2`): operators add them at the end of a command line they are editing."""
+    global _global_options
+    if _global_options is None:
+        import typing  # noqa: PLC0415
+
+        found: dict[str, bool] = {}
+        for parameter in inspect.signature(root).parameters.values():
+            base, *extras = typing.get_args(parameter.annotation) or (None,)
+            for info in extras:
+                if not isinstance(info, typer.models.OptionInfo):
+                    continue
+                # Annotated options carry their first name as `default` until Typer moves it.
+                names = [info.default] if isinstance(info.default, str) and info.default.startswith("-") else []
+                takes_value = base is not bool and not info.count
+                found.update(dict.fromkeys([*names, *(info.param_decls or ())], takes_value))
+        _global_options = found
+    return _global_options
 
 
 def _is_verbose_cluster(arg: str) -> bool:
@@ -250,6 +270,7 @@ def split_global_options(args: list[str], root_command: Any = None) -> tuple[lis
     With `root_command` (the Click tree being run), the value of a command's own option is never
     taken for a global option, whatever it looks like.
     """
+    known = global_options()
     front: list[str] = []
     rest: list[str] = []
     current = root_command
@@ -260,9 +281,9 @@ def split_global_options(args: list[str], root_command: Any = None) -> tuple[lis
             rest.extend(args[index:])
             break
         name = arg.split("=", 1)[0]
-        if name in GLOBAL_OPTIONS:
+        if name in known:
             front.append(arg)
-            if GLOBAL_OPTIONS[name] and "=" not in arg and index + 1 < len(args):
+            if known[name] and "=" not in arg and index + 1 < len(args):
                 front.append(args[index + 1])
                 index += 1
         elif _is_verbose_cluster(arg):

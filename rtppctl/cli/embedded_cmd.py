@@ -61,21 +61,26 @@ def start(
         Path | None,
         typer.Option("--record-dir", metavar="DIR", show_default=False, help="Directory for recordings (must exist)."),
     ] = None,
-    pcap: Annotated[bool, typer.Option("--pcap", help="Record to pcap files (needs --record-dir).")] = False,
+    pcap: Annotated[
+        bool | None,
+        typer.Option("--pcap/--no-pcap", show_default=False,
+                     help="Record to pcap files, or not (default: the config's embedded.pcap, else not; needs --record-dir)."),
+    ] = None,
     ttl: Annotated[
         int | None,
-        typer.Option("--ttl", metavar="SECONDS", min=1, max=limits.MAX_TTL, show_default=False,
+        typer.Option("--ttl", metavar="SECONDS", min=limits.MIN_TTL, max=limits.MAX_TTL, show_default=False,
                      help="End a session after this long without media (engine default: 60)."),
     ] = None,
     setup_ttl: Annotated[
         int | None,
-        typer.Option("--setup-ttl", metavar="SECONDS", min=1, max=limits.MAX_TTL, show_default=False,
+        typer.Option("--setup-ttl", metavar="SECONDS", min=limits.MIN_TTL, max=limits.MAX_TTL, show_default=False,
                      help="End a session that got no media at all after this long."),
     ] = None,
     engine_arg: Annotated[
         list[str] | None,
         typer.Option("--engine-arg", metavar="ARG", show_default=False,
-                     help="Pass one more switch to the engine verbatim (repeatable), e.g. --engine-arg -d --engine-arg info."),
+                     help="Pass one more switch to the engine verbatim (repeatable), after the config's embedded.extra_args, "
+                          "e.g. --engine-arg -d --engine-arg info."),
     ] = None,
 ) -> None:
     """Start the embedded relay in the background and check that it answers.
@@ -109,7 +114,7 @@ def start(
         port_max=port_max,
         notify=notify if notify is not None else (defaults.notify or _notify_from_config(s.config)),
         record_dir=str(record_dir) if record_dir is not None else defaults.record_dir,
-        pcap=pcap or defaults.pcap,
+        pcap=defaults.pcap if pcap is None else pcap,
         ttl=ttl if ttl is not None else defaults.ttl,
         setup_ttl=setup_ttl if setup_ttl is not None else defaults.setup_ttl,
         extra_args=[*defaults.extra_args, *(engine_arg or [])],

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from rtppctl.cli.common import PlainCommand, SetOption, run_context
+from rtppctl.proto import limits
 
 lb_app = typer.Typer(
     help="Predict and simulate which relay of a set the module picks for a call (no relay is contacted).",
@@ -92,10 +93,10 @@ def explain(
 @lb_app.command(cls=PlainCommand)
 def simulate(
     ctx: typer.Context,
-    calls: Annotated[int, typer.Option("--calls", metavar="N", min=1, max=100_000_000, help="Generated Call-IDs to spread.")] = 100_000,
+    calls: Annotated[int, typer.Option("--calls", metavar="N", min=1, max=limits.MAX_SIMULATED_CALLS, help="Generated Call-IDs to spread.")] = 100_000,
     call_ids: Annotated[str | None, typer.Option("--call-ids", metavar="FILE", show_default=False,
                                                  help="Real Call-IDs instead, one a line ('-' for stdin).")] = None,
-    seed: Annotated[int, typer.Option("--seed", metavar="S", min=0, max=2**63 - 1, help="Seed of the generated Call-IDs.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", metavar="S", min=0, max=limits.MAX_INT64, help="Seed of the generated Call-IDs.")] = 1,
     set_id: SetOption = None,
     target: SetTargetOption = None,
     disable: DisableOption = None,

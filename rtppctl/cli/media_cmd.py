@@ -8,13 +8,17 @@ calls one function of `rtppctl.ops.media`, and renders the result.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rtppctl.cli.common import PlainCommand, PlainGroup, finite, run_context
 from rtppctl.cli.options import CallOptions, call_options, named_call
 from rtppctl.proto import limits
+
+if TYPE_CHECKING:
+    from rtppctl.cli.output import Table
+    from rtppctl.ops.media import StatsResult
 
 PartyOption = Annotated[str, typer.Option("--to", metavar="uac|uas", help="Who hears it: uac (the party that sent the request: the message's From party, or the call's creator) or uas (the other).")]
 #: None: the party that sent the message (the uas for a reply), as the module's record and copy.
@@ -35,7 +39,7 @@ def play(
     ctx: typer.Context,
     prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="The prompt's name without .<pt>: the relay opens PROMPT.0, PROMPT.8, ...")],
     to: PartyOption,
-    count: Annotated[int, typer.Option("--count", "-c", metavar="N", min=-1, max=limits.MAX_TTL, help="Times to play; -1 loops until stop-play.")] = 1,
+    count: Annotated[int, typer.Option("--count", "-c", metavar="N", min=limits.MIN_PLAY_COUNT, max=limits.MAX_PLAY_COUNT, help="Times to play; -1 loops until stop-play.")] = 1,
     codecs: Annotated[str, typer.Option("--codecs", metavar="LIST", help="Payload types to look for, e.g. 0,8 (default: the stream's own, 'session').")] = "session",
     call: CallOptions = CallOptions(),
 ) -> None:
@@ -87,7 +91,7 @@ record_app = typer.Typer(invoke_without_command=True)
 def record(
     ctx: typer.Context,
     dest: Annotated[str | None, typer.Option("--dest", metavar="udp:IPv4:PORT|NAME", help="Copy one party's stream there instead (C): udp:IPv4:PORT (PORT up to 65534: RTCP goes to PORT+1), or a plain file NAME (NAME.rtp in the relay's record dir).", show_default=False)] = None,
-    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="With --dest: the media stream (m-line, from 1).")] = 1,
+    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=limits.MAX_MEDIA_NUMBER, help="With --dest: the media stream (m-line, from 1).")] = 1,
     party: RecordPartyOption = None,
     one_way: Annotated[bool, typer.Option("--one-way", help="Record only --party's direction, as the module does (default: both).")] = False,
     single_file: Annotated[bool, typer.Option("--single-file", help="Both directions in one file (the 's' flag; needs a relay run with -P).")] = False,
@@ -184,7 +188,7 @@ def stop_record(ctx: typer.Context, call: CallOptions = CallOptions()) -> None:
 def stats(
     ctx: typer.Context,
     all_counters: Annotated[bool, typer.Option("--all", help="Every counter of rtpproxy_all_stats, plus jitter and the longest gap where the relay has them.")] = False,
-    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="The media stream (m-line, from 1).")] = 1,
+    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=limits.MAX_MEDIA_NUMBER, help="The media stream (m-line, from 1).")] = 1,
     watch: Annotated[float | None, typer.Option("--watch", metavar="SECONDS", min=limits.MIN_WATCH_SECONDS, max=limits.MAX_WATCH_SECONDS, callback=finite, help="Refresh every SECONDS until Ctrl-C, with rates per second.", show_default=False)] = None,
     call: CallOptions = CallOptions(),
 ) -> None:
@@ -201,58 +205,49 @@ def stats(
       rtppctl stats --call-id c1@host --watch 1
     """
     from rtppctl import ops  # noqa: PLC0415
-    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
     from rtppctl.ops import media  # noqa: PLC0415
-    from rtppctl.proto.command import QUERY_DEFAULT_COUNTERS  # noqa: PLC0415
 
     s = run_context(ctx)
     found = named_call(ctx, call)
-    shown = set(QUERY_DEFAULT_COUNTERS)
-
-    def read():  # noqa: ANN202
-        return media.stats(found, stream=stream, all_counters=all_counters)
-
-    def labels(result) -> dict[str, str]:  # noqa: ANN001
-        down_is = "uas" if result.up_is == "uac" else "uac"
-        return {"up": f"up (from {result.up_is})", "down": f"down (from {down_is})", "relayed": "relayed",
-                "dropped": "dropped"}
-
-    def table(result, rates=None) -> Table:  # noqa: ANN001
-        named = labels(result)
-        rows = [[named[key], getattr(result, key)] for key in ("up", "down", "relayed", "dropped")] + [["ttl", result.ttl]]
-        # The first group of --all is what the rows above show under their own names.
-        rows += [[name, value] for name, value in result.counters.items() if name not in shown]
-        columns = [Column("counter", keep=True), Column("value", "right", keep=True)]
-        if rates is not None:
-            columns.append(Column("per s", "right", keep=True))
-            by_label = {named[key]: rate for key, rate in rates.items()}
-            rows = [row + [by_label.get(row[0])] for row in rows]
-        return Table(columns, rows, title=f"{result.call_id} on {result.node}, stream {result.stream}")
-
-    result = read()
+    result = media.stats(found, stream=stream, all_counters=all_counters)
     if watch is None:
-        s.output.emit(ops.as_dict(result), table(result))
+        s.output.emit(ops.as_dict(result), _stats_table(result))
         return
     with s.output.watch() as view:
-        previous, then = result, time.monotonic()
-        while True:
-            time.sleep(watch)
-            current, now = read(), time.monotonic()
-            span = max(now - then, 1e-6)
-            rates = {key: round((getattr(current, key) - getattr(previous, key)) / span, 1)
-                     for key in ("up", "down", "relayed", "dropped")}
-            data = {"type": "stats", "time": time.time(), **ops.as_dict(current), "rates": rates}
-            text = (f"{time.strftime('%H:%M:%S')}  up {current.up} ({rates['up']}/s)  down {current.down} "
-                    f"({rates['down']}/s)  relayed {current.relayed}  dropped {current.dropped}")
-            view.sample(data, text, table(current, rates))
-            previous, then = current, now
+        for sample in media.watch_stats(found, result, interval=watch, stream=stream, all_counters=all_counters):
+            current, rates = sample.result, sample.rates
+            data = {"type": "stats", "time": sample.time, **ops.as_dict(current), "rates": rates}
+            text = (f"{time.strftime('%H:%M:%S', time.localtime(sample.time))}  up {current.up} ({rates['up']}/s)  "
+                    f"down {current.down} ({rates['down']}/s)  relayed {current.relayed}  dropped {current.dropped}")
+            view.sample(data, text, _stats_table(current, rates))
+
+
+def _stats_table(result: StatsResult, rates: dict[str, float] | None = None) -> Table:
+    """The counters under their names (up and down saying whose packets), the other counters of
+    --all after them, and with --watch the rates."""
+    from rtppctl.cli.output import Column, Table  # noqa: PLC0415
+    from rtppctl.ops.media import RATE_FIELDS  # noqa: PLC0415
+    from rtppctl.proto.command import QUERY_DEFAULT_COUNTERS  # noqa: PLC0415
+
+    down_is = "uas" if result.up_is == "uac" else "uac"
+    named = {"up": f"up (from {result.up_is})", "down": f"down (from {down_is})", "relayed": "relayed",
+             "dropped": "dropped"}
+    rows = [[named[key], getattr(result, key)] for key in RATE_FIELDS] + [["ttl", result.ttl]]
+    # The first group of --all is what the rows above show under their own names.
+    rows += [[name, value] for name, value in result.counters.items() if name not in QUERY_DEFAULT_COUNTERS]
+    columns = [Column("counter", keep=True), Column("value", "right", keep=True)]
+    if rates is not None:
+        columns.append(Column("per s", "right", keep=True))
+        by_label = {named[key]: rate for key, rate in rates.items()}
+        rows = [row + [by_label.get(row[0])] for row in rows]
+    return Table(columns, rows, title=f"{result.call_id} on {result.node}, stream {result.stream}")
 
 
 @call_options
 def query(
     ctx: typer.Context,
     counters: Annotated[list[str], typer.Argument(metavar="COUNTER...", help="Counter names, e.g. npkts_ina rtpa_nlost longest_ipi.")],
-    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=10000, help="The media stream (m-line, from 1).")] = 1,
+    stream: Annotated[int, typer.Option("--stream", metavar="N", min=1, max=limits.MAX_MEDIA_NUMBER, help="The media stream (m-line, from 1).")] = 1,
     call: CallOptions = CallOptions(),
 ) -> None:
     """Any Q counters of a call by name, the party that sent the message first (its packets are npkts_ina).

@@ -7,6 +7,7 @@ import typer
 
 from rtppctl.cli.common import SetOption, TargetOption, run_context
 from rtppctl.cli.options import CallIdOption
+from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode
 
 
@@ -47,7 +48,7 @@ def ping(
     target: TargetOption = None,
     set_id: SetOption = None,
     all_sets: Annotated[bool, typer.Option("--all", help="Every relay of every configured set.")] = False,
-    count: Annotated[int, typer.Option("--count", "-c", metavar="N", min=1, max=10000, help="Version requests per relay.")] = 1,
+    count: Annotated[int, typer.Option("--count", "-c", metavar="N", min=1, max=limits.MAX_PING_COUNT, help="Version requests per relay.")] = 1,
 ) -> int:
     """Is each relay of a set reachable? Round-trip time, version and key capabilities.
 
@@ -75,11 +76,12 @@ def ping(
         [Column("set", "right", keep=True), Column("relay", keep=True), Column("ok", keep=True), Column("recv", "right", keep=True),
          Column("rtt min/avg/max ms", "right", keep=True), Column("caps", "right", keep=True), Column("error")],
         [
-            [r.set_id, r.node, r.reachable, f"{r.received}/{r.sent}", _rtt(r), f"{len(r.capabilities)}/{probed}" if r.reachable else None, r.error]
+            [r.set_id, r.node, "off" if r.off else r.reachable, f"{r.received}/{r.sent}", _rtt(r), f"{len(r.capabilities)}/{probed}" if r.reachable else None, r.error]
             for r in results
         ],
     )
-    failed = [r for r in results if not r.reachable]
+    # A relay that is off was not asked (the operator took it out): not a failure of ping's.
+    failed = [r for r in results if not r.reachable and not r.off]
     out.emit({"relays": [ops.as_dict(r) for r in results], "ok": not failed}, table)
     return int(ExitCode.TRANSPORT) if failed else 0
 

@@ -1,9 +1,9 @@
 """The notification listener: one socket, many relay connections, events out (protocol.md §9).
 
-Relays connect to it (TCP or a unix socket) and keep one connection each; this module accepts
-them all on one thread with `selectors` (no thread per peer), gives each connection its own
-`proto.notify.NotifyParser`, and yields what happens: notifications, peers connecting and leaving,
-peers refused. The rules it keeps:
+Relays connect to it (TCP or a unix socket: a `proto.notify.NotifySocket`) and keep one connection
+each; this module accepts them all on one thread with `selectors` (no thread per peer), gives each
+connection its own `proto.notify.NotifyParser`, and yields what happens: notifications, peers
+connecting and leaving, peers refused. The rules it keeps:
 
 - A TCP peer is accepted only from the relays' addresses unless every peer is allowed (the
   module's rule, §9.1); a refused address is reported once, not per connection.
@@ -38,14 +38,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rtppctl.proto.errors import ConfigError, InputError
-from rtppctl.proto.notify import MAX_LINE, Event, NotifyParser
+from rtppctl.proto import limits
+from rtppctl.proto.errors import ConfigError
+from rtppctl.proto.notify import MAX_LINE, Event, NotifyParser, NotifySocket
 
 #: Bytes read from a peer at once.
 READ_SIZE = 65536
-#: Connections held at once unless told otherwise (`listen --max-peers`): far more relays than a
-#: deployment has, far fewer than the usual 1024 file descriptors.
-MAX_PEERS = 256
+#: Connections held at once unless told otherwise (`listen --max-peers`).
+MAX_PEERS = limits.DEFAULT_LISTEN_PEERS
 #: The first and the longest pause in accepting when the process is out of file descriptors.
 FIRST_ACCEPT_PAUSE = 0.05
 MAX_ACCEPT_PAUSE = 1.0
@@ -55,42 +55,6 @@ _NO_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOM
 _GONE = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.ECONNRESET})
 #: The selector key data of the wake-up socket (peers have their label, the server None).
 _WAKE = object()
-
-
-@dataclass(frozen=True)
-class ListenAddress:
-    """Where the listener binds: ("tcp", host, port) or ("unix", path)."""
-
-    kind: str
-    host: str | None = None
-    port: int | None = None
-    path: str | None = None
-
-    @property
-    def text(self) -> str:
-        """As RTPProxy's `-n` and the U command write it."""
-        return f"tcp:{self.host}:{self.port}" if self.kind == "tcp" else f"unix:{self.path}"
-
-
-def parse_listen_address(text: str) -> ListenAddress:
-    """`tcp:IPv4:PORT`, `unix:/path` or a bare `/path`, as `rtpp_notify_socket` takes them."""
-    import ipaddress  # noqa: PLC0415
-
-    if text.startswith("tcp:"):
-        host, sep, port = text[4:].rpartition(":")
-        try:
-            ipaddress.IPv4Address(host)
-            number = int(port)
-        except ValueError:
-            raise InputError(f"{text!r}: write tcp:IPv4:PORT, e.g. tcp:127.0.0.1:9999",
-                             "the module binds an IPv4 literal only (§9.1)") from None
-        if not sep or not 1 <= number <= 65535:
-            raise InputError(f"{text!r}: the port must be 1..65535")
-        return ListenAddress("tcp", host, number)
-    path = text[5:] if text.startswith("unix:") else text
-    if not path.startswith("/"):
-        raise InputError(f"{text!r}: write tcp:IPv4:PORT, unix:/path or an absolute /path")
-    return ListenAddress("unix", path=path)
 
 
 class Notifications(NamedTuple):
@@ -117,7 +81,7 @@ class PeerNews:
 class Listener:
     """A bound notification socket; iterate `events()` for what arrives."""
 
-    def __init__(self, address: ListenAddress, *, allowed: Iterable[str] | None = None, max_line: int = MAX_LINE,
+    def __init__(self, address: NotifySocket, *, allowed: Iterable[str] | None = None, max_line: int = MAX_LINE,
                  max_peers: int = MAX_PEERS) -> None:
         self.address = address
         #: IP addresses TCP peers may connect from; None: any.
@@ -377,4 +341,4 @@ class Listener:
         self._selector.close()
 
 
-__all__ = ["MAX_PEERS", "ListenAddress", "Listener", "Notifications", "PeerNews", "parse_listen_address"]
+__all__ = ["MAX_PEERS", "Listener", "Notifications", "PeerNews"]

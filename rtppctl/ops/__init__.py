@@ -95,10 +95,14 @@ class PingResult:
     #: Names of the capabilities the module probes for that the relay has.
     capabilities: list[str] = field(default_factory=list)
     error: str | None = None
+    #: True for a node that is off (`enable 0`): the health table never has it probed, so nothing
+    #: was sent to it (sent 0, not reachable).
+    off: bool = False
 
 
 def ping(service: RelayService, members: Sequence[Member], count: int = 1) -> list[PingResult]:
-    """Probe every member at once: `count` x `V` timed, then the module's probe (§2.1).
+    """Probe every member the health table lets an operator probe, at once: `count` x `V` timed,
+    then the module's probe (§2.1). A node that is off is not asked: its result says so.
 
     Results come in the members' order; a dead relay costs one timeout x retries, not one each.
     Each outcome is a probe for the node's health: a relay that answers comes back, one that does
@@ -106,9 +110,15 @@ def ping(service: RelayService, members: Sequence[Member], count: int = 1) -> li
     """
     if count < 1:
         raise InputError(f"--count must be at least 1, got {count}")
-    probed = service.each(members, lambda client: _ping_one(client, count))
+    allowed = [service.may_probe(member) for member in members]
+    answers = iter(service.each([m for m, ok in zip(members, allowed) if ok], lambda client: _ping_one(client, count)))
     results = []
-    for member, result in zip(members, probed, strict=True):
+    for member, ok in zip(members, allowed, strict=True):
+        if not ok:
+            results.append(PingResult(member.node.url, member.set_id, False, 0, 0, off=True,
+                                      error="off (enable 0): not probed; rtppctl enable URL 1 (or 2) brings it back"))
+            continue
+        result = next(answers)
         ping_result = _ping_result(member, count, result)
         found = result.answer.found if result.answer is not None else None
         service.observe_probe(member, found, None if found is not None else ping_result.error or "no answer")

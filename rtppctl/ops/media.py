@@ -8,30 +8,29 @@ checked against a running OpenSIPS: the party that sent the request (the message
 so from a callee's BYE the tags swap; without a message, the creator of the call's session.
 Playing names the uac or uas as the module does (no swap for a reply); recording, copying and
 statistics start with the party that sent the message, as the module's do (a reply's sender is
-the uas). Recordings are named after the session's creator, whoever is recorded. Every `E<n>` the
-relay gives for these commands is explained in plain words with what to do.
+the uas). Recordings are named after the session's creator, whoever is recorded
+(`proto.recording`). `watch_stats` reads the statistics again and again, with the rates between
+readings. A reply these commands do not expect is a `MalformedReply`; every `E<n>` the relay gives
+for them is explained in plain words with what to do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rtppctl.ops.offer_answer import PARTIES, Call
 from rtppctl.proto import command as cmd
+from rtppctl.proto import recording
 from rtppctl.proto.errors import InputError, ProxyError
 
 if TYPE_CHECKING:
     from rtppctl.relays.service import Member, RelayService
 
-#: Counters of rtpproxy_all_stats (§6.2), in the module's order, asked in two Q commands.
-ALL_STATS = (
-    ("ttl", "npkts_ina", "npkts_ino", "nrelayed", "ndropped"),
-    ("rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs"),
-)
-#: Counters some relays have and others do not (E62): asked one by one, left out when unknown.
-EXTRA_STATS = ("rtpa_jlast", "rtpa_jmax", "rtpa_javg", "longest_ipi")
+#: The packet counts of a StatsResult, the ones `--watch` gives rates for.
+RATE_FIELDS = ("up", "down", "relayed", "dropped")
 
 
 def _party(call: Call, party: str | None) -> str:
@@ -61,6 +60,13 @@ def _explain(err: ProxyError, what: str, hints: dict[int, tuple[str, str]]) -> P
 
 def _send(service: RelayService, member: Member, line: str, letter: str) -> str:
     return service.attempt(member, lambda client: client.call(line), letter=letter)
+
+
+def _result(service: RelayService, member: Member, line: str, letter: str) -> str:
+    """Send a command that answers 0 (P, S, R): any other reply is a MalformedReply, E<n> a ProxyError."""
+    reply = _send(service, member, line, letter)
+    cmd.parse_result(reply)
+    return reply
 
 
 def _node(call: Call) -> Member:
@@ -106,7 +112,7 @@ def play(call: Call, prompt: str, *, to: str = "uac", count: int = 1, codecs: st
     service = call.relay.service
     member = _node(call)
     try:
-        _send(service, member, line, "P")
+        _result(service, member, line, "P")
     except ProxyError as err:
         looked = ", ".join(files) if files else f"{prompt}.<pt> for each codec of the stream"
         raise _explain(err, "play", {
@@ -137,7 +143,7 @@ def stop_play(call: Call, *, to: str = "uac") -> CommandResult:
     service = call.relay.service
     member = _node(call)
     try:
-        reply = _send(service, member, line, "S")
+        reply = _result(service, member, line, "S")
     except ProxyError as err:
         raise _explain(err, "stop-play", {}) from None
     return CommandResult(member.node.url, call.call_id, [line], [reply])
@@ -188,15 +194,14 @@ def _media_of(call: Call, party: str) -> str:
 
 def _creator(call: Call, member: Member) -> str | None:
     """The tag of the party whose offer created the call's session: the ledger's, else the
-    relay's answer. A `Q` with one tag finds a session only by its creator's tag (find_stream in
-    src/rtpp_session.c matches the first tag against the session's own, the second against the
-    other party's), and changes nothing; None when the relay says neither (no stream 1)."""
+    relay's answer to `cmd.creator_query` for each party; None when the relay says neither (no
+    stream 1)."""
     if call.creator_tag is not None:
         return call.creator_tag
     for tag in (call.uac_tag, call.uas_tag):
         if tag:
             try:
-                _send(call.relay.service, member, cmd.query(call.call_id, tag, None, medianum=1), "Q")
+                _send(call.relay.service, member, cmd.creator_query(call.call_id, tag), "Q")
             except ProxyError as err:
                 if err.code != cmd.SESSION_NOT_FOUND:
                     raise
@@ -211,8 +216,7 @@ def record(call: Call, *, both: bool = True, single_file: bool = False, party: s
     (§7, §15), so rtppctl sends one per direction, the party that sent the message first, unless
     `both` is False (then the party `party`, by default the sender, as the module does).
 
-    The relay names the files after the call-id and the session creator's tag whoever is
-    recorded: `.o` for the creator's media, `.a` for the other party's (src/rtpp_record.c)."""
+    The files are named after the session's creator, whoever is recorded (`proto.recording`)."""
     if both:
         parties = [call.sender] + ([_other(call.sender)] if call.uas_tag else [])
     else:
@@ -230,7 +234,7 @@ def record(call: Call, *, both: bool = True, single_file: bool = False, party: s
     replies = []
     for line in lines:
         try:
-            replies.append(_send(service, member, line, "R"))
+            replies.append(_result(service, member, line, "R"))
         except ProxyError as err:
             raise _explain(err, "record", {}) from None
     notes = []
@@ -240,11 +244,11 @@ def record(call: Call, *, both: bool = True, single_file: bool = False, party: s
     files = []
     if creator is None:
         notes.append(f"the relay did not say whose offer created the session: it names the files "
-                     f"{call.call_id}=TAG.o.rtp and .a.rtp after that party's tag")
+                     f"{recording.recording_name(call.call_id, 'TAG', 'TAG')} and .a.rtp after that party's tag")
     elif single_file and _switch(switches, "-P") is not None:
-        files = [f"{call.call_id}={creator}.pcap"]  # both directions in one file (handle_copy shares it)
+        files = [recording.pcap_name(call.call_id, creator)]  # both directions in one file (handle_copy shares it)
     else:
-        files = [f"{call.call_id}={creator}.{'o' if first == creator else 'a'}.rtp" for _, (first, _) in orders]
+        files = [recording.recording_name(call.call_id, creator, first) for _, (first, _) in orders]
     return RecordResult(member.node.url, call.call_id, lines, replies, [_media_of(call, name) for name, _ in orders],
                         files, notes, _switch(switches, "-r"))
 
@@ -261,11 +265,12 @@ def copy(call: Call, destination: str, *, stream: int = 1, party: str | None = N
     member = _node(call)
     try:
         reply = _send(call.relay.service, member, line, "C")
+        cmd.parse_copy_reply(reply)
     except ProxyError as err:
         raise _explain(err, "copy", {65: ("the relay could not start the copy",
                                           "check the destination: a udp:IP:PORT it can reach, or a name it can write in its record dir")}) from None
     sent = cmd.validate_copy_target(destination)
-    files = [] if cmd.is_remote_copy_target(sent) else [f"{sent}.rtp"]
+    files = [] if cmd.is_remote_copy_target(sent) else [recording.copy_name(sent)]
     return RecordResult(member.node.url, call.call_id, [line], [reply], [f"{_media_of(call, who)} of stream {stream}"],
                         files)
 
@@ -334,7 +339,7 @@ class StatsResult:
     relayed: int
     dropped: int
     ttl: int
-    #: With --all: every counter of §6.2 and those of EXTRA_STATS the relay has.
+    #: With --all: every counter of §6.2 and those of QUERY_FLOAT_COUNTERS the relay has.
     counters: dict[str, int | float] = field(default_factory=dict)
 
 
@@ -359,9 +364,10 @@ def stats(call: Call, *, stream: int = 1, all_counters: bool = False, party: str
     if all_counters:
         # Q without names answers the first group (QUERY_DEFAULT_COUNTERS): asked once, not twice.
         counters.update(base)
-        for group in ALL_STATS[1:]:
+        for group in cmd.ALL_STATS[1:]:
             counters.update(ask(group))
-        for name in EXTRA_STATS:
+        # Counters some relays have and others do not (E62): asked one by one, left out when unknown.
+        for name in cmd.QUERY_FLOAT_COUNTERS:
             try:
                 counters.update(ask((name,)))
             except ProxyError as err:
@@ -370,6 +376,31 @@ def stats(call: Call, *, stream: int = 1, all_counters: bool = False, party: str
     # The decoder gives these as ints (QUERY_INTEGER_COUNTERS), bounded: int() only tells the type checker.
     return StatsResult(member.node.url, call.call_id, stream, who, int(base["npkts_ina"]), int(base["npkts_ino"]),
                        int(base["nrelayed"]), int(base["ndropped"]), int(base["ttl"]), counters)
+
+
+@dataclass(frozen=True)
+class StatsSample:
+    """One reading of `watch_stats`: the counters, and their change per second since the last."""
+
+    result: StatsResult
+    #: RATE_FIELDS -> packets per second, to one decimal.
+    rates: dict[str, float]
+    #: When it was read (seconds since the epoch).
+    time: float
+
+
+def watch_stats(call: Call, first: StatsResult, *, interval: float, stream: int = 1, all_counters: bool = False,
+                party: str | None = None) -> Iterator[StatsSample]:
+    """`stats` read again every `interval` seconds, for ever (the caller stops): each reading with
+    the rates since the one before, the first since `first`."""
+    previous, then = first, time.monotonic()
+    while True:
+        time.sleep(interval)
+        current, now = stats(call, stream=stream, all_counters=all_counters, party=party), time.monotonic()
+        span = max(now - then, 1e-6)
+        rates = {key: round((getattr(current, key) - getattr(previous, key)) / span, 1) for key in RATE_FIELDS}
+        yield StatsSample(current, rates, time.time())
+        previous, then = current, now
 
 
 @dataclass(frozen=True)

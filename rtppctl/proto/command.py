@@ -2,15 +2,15 @@
 
 This module owns the wire text of the control protocol (reference protocol.md §2, §4-§9, §12, §16):
 the capability dates, the U/L modifier slots, one validator per kind of token, one encoder per
-command letter (V VF U L D P S R C N Q G I X), the `&&` sub-commands, and one decoder per reply
-shape. The rule it keeps: nothing a user gives can change a command's meaning. Every value is
-checked against what the relay's parser makes of it (§16) before it becomes one argument, so it
-cannot add an argument, a sub-command, a media number or a second command line, leave the relay's
-record directory or send a copy where the relay cannot, or push the command past the relay's
-buffer. A decoder raises nothing but `RtppctlError` subclasses, whatever the relay sent, and every
-number it gives passes one bounded reader (`relay_number`): 64-bit integers and finite floats.
-Encoders return the command without cookie and without trailing newline: framing belongs to the
-transport.
+command letter rtppctl sends (V VF U L D P S R C N Q G I), the catch_dtmf `&&` sub-command, the
+counters `Q` answers, and one decoder per reply shape. The rule it keeps: nothing a user gives can
+change a command's meaning. Every value is checked against what the relay's parser makes of it
+(§16) before it becomes one argument, so it cannot add an argument, a sub-command, a media number
+or a second command line, leave the relay's record directory or send a copy where the relay
+cannot, or push the command past the relay's buffer. A decoder raises nothing but `RtppctlError`
+subclasses, whatever the relay sent, and every number it gives passes one bounded reader
+(`relay_number`): 64-bit integers and finite floats. Encoders return the command without cookie
+and without trailing newline: framing belongs to the transport.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ MAX_TOKEN_LENGTH = 255
 MAX_NOTIFY_TAG_LENGTH = 255
 
 #: The relay reads a command into an 8192-byte buffer: a longer datagram is cut short and still run,
-#: a longer stream line drops the connection (§16.1). Every finished command stays under this, with
-#: COOKIE_ALLOWANCE bytes kept for the cookie and its separator that the transport adds.
+#: a longer stream line drops the connection (§16.1). Every command rtppctl sends, encoded or typed
+#: by hand (`raw`), stays under this, with COOKIE_ALLOWANCE bytes kept for the cookie and its
+#: separator that the transport adds.
 MAX_COMMAND_BYTES = 8191
 COOKIE_ALLOWANCE = 40
 
@@ -165,7 +166,7 @@ def _check_file_name(value: str, what: str) -> None:
 
 def validate_media_number(medianum: int) -> int:
     """The `;N` stream number of a tag: 1 for the first m= line the module proxies, then 2, ..."""
-    return _int_in(medianum, "media number", 1, 2**31 - 1)
+    return _int_in(medianum, "media number", 1, limits.MAX_MEDIA_NUMBER)
 
 
 def _numbered_tag(tag: str, what: str, medianum: int | None) -> str:
@@ -403,16 +404,21 @@ def validate_port(port: int | str) -> str:
     return str(_int_in(port, "port", limits.MIN_PORT, limits.MAX_PORT))
 
 
-def validate_command(line: str) -> str:
-    """A finished command, as an encoder returns it: under MAX_COMMAND_BYTES with COOKIE_ALLOWANCE,
-    and at most MAX_TOKENS_PER_COMMAND tokens in the command and in each sub-command."""
-    size = len(line.encode("utf-8"))
+def _check_command_size(line: str, hint: str) -> None:
+    """Refuse a command the relay's buffer cannot hold whole, with its cookie (§16.1)."""
+    size = len(line.encode("utf-8", "surrogatepass"))
     if size + COOKIE_ALLOWANCE >= MAX_COMMAND_BYTES:
         raise InputError(
             f"command {_shown(line)} is {size} bytes; with its cookie it must stay under "
             f"{MAX_COMMAND_BYTES}",
-            "the relay would cut it short or drop the connection: use shorter values or fewer of them",
+            f"the relay would cut it short and run what is left, or drop the connection: {hint}",
         )
+
+
+def validate_command(line: str) -> str:
+    """A finished command, as an encoder returns it: under MAX_COMMAND_BYTES with COOKIE_ALLOWANCE,
+    and at most MAX_TOKENS_PER_COMMAND tokens in the command and in each sub-command."""
+    _check_command_size(line, "use shorter values or fewer of them")
     tokens = _RELAY_SEPARATORS_RE.split(line.strip(" \t\r\n"))
     count = 0
     for token in [*tokens, _SUBCOMMAND_SEPARATOR]:
@@ -631,24 +637,6 @@ def dtmf_subcommand(dtmf_tag: str, payload_type: int | None = None, *, module_id
     return " ".join(words)
 
 
-def module_subcommand(module_id: int, instance: int, *args: str) -> str:
-    """`M<module_id>:<instance> <args...>`: a command for a relay module."""
-    _int_in(module_id, "module id", 0)
-    _int_in(instance, "module instance", 0)
-    words = [validate_token(arg, "module argument") for arg in args]
-    return _check_subcommand(" ".join([f"M{module_id}:{instance}", *words]))
-
-
-def delete_subcommand(weak: bool = False) -> str:
-    """`D` / `Dw`: delete the session (or drop its weak flag) after the main command."""
-    return "Dw" if weak else "D"
-
-
-def session_ttl_subcommand(ttl: int) -> str:
-    """`S ttl=<n>`: set the session ttl in seconds (capability 20251015)."""
-    return f"S ttl={_int_in(ttl, 'session ttl', 0)}"
-
-
 def _check_subcommand(text: str) -> str:
     """One sub-command's text: single-space separated tokens, at most MAX_TOKENS_PER_COMMAND."""
     if not isinstance(text, str):
@@ -795,7 +783,7 @@ def play(call_id: str, prompt: str, from_tag: str, to_tag: str | None = None, *,
          codecs: str | tuple[int, ...] = "session", count: int = 1) -> str:
     """`P<count>`: play `<prompt>.<pt>` to the first-tag party; count -1 loops, 0 only stops. The
     relay reads the count into a C int (src/commands/rpcpv1_play.c)."""
-    _int_in(count, "play count", -1, 2**31 - 1)
+    _int_in(count, "play count", limits.MIN_PLAY_COUNT, limits.MAX_PLAY_COUNT)
     words = [f"P{count}", validate_call_id(call_id), validate_prompt_name(prompt), validate_codec_list(codecs),
              *_tags(from_tag, to_tag, medianum)]
     return validate_command(" ".join(words))
@@ -832,6 +820,16 @@ def copy(call_id: str, target: str, from_tag: str, to_tag: str | None = None, *,
 def stop_record(call_id: str, from_tag: str, to_tag: str | None = None, *, all_streams: bool = False) -> str:
     """`N` / `Na`: stop recording or copying. Bare tags."""
     return _session_command("Na" if all_streams else "N", call_id, from_tag, to_tag)
+
+
+def creator_query(call_id: str, tag: str) -> str:
+    """`Q <callid> <tag>;1`: a query the relay answers only when `tag` is the tag of the party whose
+    offer (`U`) created the session, and with E50 (SESSION_NOT_FOUND) for the other party's.
+
+    The relay looks a stream up by its first tag against the session's own (the creator's) and by
+    its second against the other party's (find_stream, src/rtpp_session.c), so with one tag only
+    the creator's matches. `Q` changes nothing on the relay."""
+    return query(call_id, tag, None, medianum=1)
 
 
 def query(call_id: str, from_tag: str, to_tag: str | None = None, counters: Iterable[str] = (), *,
@@ -877,27 +875,23 @@ def info(*, brief: bool = False, load: bool = False) -> str:
     return "I" + ("b" if brief else "") + ("l" if load else "")
 
 
-def delete_all() -> str:
-    """`X`: delete every session on the relay."""
-    return "X"
-
-
-MAX_COMMAND_LENGTH = 1024
-
-
 def validate_raw_command(line: str, where: str) -> str:
     """Check a hand-written command (`rtppctl raw`) before it is framed and sent.
 
     The command's own syntax is the relay's business (it answers E<n>), but the line must stay one
-    line: a newline or other control character would carry a second command on a stream socket.
+    line: a newline or other control character would carry a second command on a stream socket;
+    and it must fit the relay's buffer as every encoded command does (MAX_COMMAND_BYTES), or the
+    relay would run the part that fits.
     """
     if not isinstance(line, str) or not line.strip():
         raise InputError(f"{where}: empty command")
     for index, char in enumerate(line):
         if char != "\t" and (char == "\x00" or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp")):
             raise InputError(f"{where}: command {_shown(line)} contains the control character {char!r} at position {index}")
-    if len(line.encode("utf-8", "surrogatepass")) > MAX_COMMAND_LENGTH:
-        raise InputError(f"{where}: command is longer than {MAX_COMMAND_LENGTH} bytes")
+    try:
+        _check_command_size(line, "split it into several commands")
+    except InputError as err:
+        raise InputError(f"{where}: {err.message}", err.hint) from None
     return line
 
 
@@ -1073,16 +1067,17 @@ def parse_copy_reply(reply: str) -> PortReply | None:
     return parse_port_reply(reply)
 
 
+#: What `Q` without counter names answers, in order (§6.1): rtpproxy_stats's counters.
 QUERY_DEFAULT_COUNTERS = ("ttl", "npkts_ina", "npkts_ino", "nrelayed", "ndropped")
-
-
+#: The RTP analysis counters of the second `Q` of rtpproxy_all_stats (§6.2), in the module's order.
+QUERY_RTPA_COUNTERS = ("rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs")
+#: rtpproxy_all_stats: the counters of its two `Q` commands, in the module's order.
+ALL_STATS = (QUERY_DEFAULT_COUNTERS, QUERY_RTPA_COUNTERS)
 #: Q counters the relay writes as integers (%d, %lu) and as floats (%f), src/commands/rpcpv1_query.c;
-#: a counter rtppctl does not know may be either.
-QUERY_INTEGER_COUNTERS = frozenset({
-    "ttl", "npkts_ina", "npkts_ino", "nrelayed", "ndropped",
-    "rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs",
-})
-QUERY_FLOAT_COUNTERS = frozenset({"longest_ipi", "rtpa_jlast", "rtpa_jmax", "rtpa_javg"})
+#: a counter rtppctl does not know may be either. The float ones are not among the module's, and
+#: some relays lack them (E62).
+QUERY_INTEGER_COUNTERS = frozenset(QUERY_DEFAULT_COUNTERS + QUERY_RTPA_COUNTERS)
+QUERY_FLOAT_COUNTERS = ("rtpa_jlast", "rtpa_jmax", "rtpa_javg", "longest_ipi")
 
 
 def _values(reply: str, names: tuple[str, ...], plain_names: tuple[str, ...], what: str,
@@ -1180,18 +1175,18 @@ def parse_info(reply: str) -> dict[str, int | float]:
 
 
 __all__ = [
-    "BASE_VERSION", "CAPABILITIES", "COOKIE_ALLOWANCE", "Capability", "EXTENDED_VERSION",
-    "GLOBAL_STATS", "INFO_FIELDS", "MAX_COMMAND_BYTES", "MAX_COMMAND_LENGTH", "MAX_NOTIFY_TAG_LENGTH",
+    "ALL_STATS", "BASE_VERSION", "CAPABILITIES", "COOKIE_ALLOWANCE", "Capability", "EXTENDED_VERSION",
+    "GLOBAL_STATS", "INFO_FIELDS", "MAX_COMMAND_BYTES", "MAX_NOTIFY_TAG_LENGTH",
     "MAX_QUERY_COUNTERS", "MAX_STATS_PER_QUERY", "MAX_SUBCOMMANDS", "MAX_TOKENS_PER_COMMAND",
     "MAX_TOKEN_LENGTH", "MODULE_PROBE_ORDER", "Modifiers", "PortReply", "QUERY_DEFAULT_COUNTERS",
     "MAX_COPY_NAME_BYTES", "MAX_COPY_PORT", "MAX_NUMBER_CHARS", "MAX_RELAY_INT", "MIN_RELAY_INT",
-    "QUERY_FLOAT_COUNTERS", "QUERY_INTEGER_COUNTERS",
-    "capability", "copy", "decode_reply_bytes", "delete", "delete_all", "delete_subcommand",
+    "QUERY_FLOAT_COUNTERS", "QUERY_INTEGER_COUNTERS", "QUERY_RTPA_COUNTERS", "SESSION_NOT_FOUND",
+    "capability", "copy", "creator_query", "decode_reply_bytes", "delete",
     "dtmf_subcommand", "encode_dtmf_tag", "encode_notify_tag", "error_code", "get_stats", "info",
     "is_remote_copy_target",
-    "lookup", "module_subcommand", "parse_capability", "parse_copy_reply", "parse_counters",
+    "lookup", "parse_capability", "parse_copy_reply", "parse_counters",
     "parse_info", "parse_port_reply", "parse_result", "parse_stats", "parse_version", "play", "query",
-    "raise_for_error", "record", "relay_number", "session_ttl_subcommand", "split_subcommand_results", "stop_play",
+    "raise_for_error", "record", "relay_number", "split_subcommand_results", "stop_play",
     "stop_record", "update", "validate_address", "validate_call_id", "validate_codec_list",
     "validate_command", "validate_copy_target", "validate_counter_name", "validate_media_address",
     "validate_media_number", "validate_notify_socket", "validate_port", "validate_prompt_name",

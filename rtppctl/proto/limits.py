@@ -3,11 +3,17 @@
 A number a user gives travels into the relay's fields, socket timeouts and loop counts. Each bound
 lives here once, so `--timeout` on the command line and `rtpproxy_timeout` in the config file
 refuse the same values (a usage error there, a config error here), and no value can reach the
-platform's limits (a 1e10 s socket timeout overflows time_t). Constants only: cheap to import.
+platform's limits (a 1e10 s socket timeout overflows time_t). Each bound says what it bounds and
+why; an option borrows no bound made for something else. Constants only: cheap to import.
 """
 
 #: The module's default `nortpproxy_str`: the SDP line that marks a body as rewritten already.
 DEFAULT_MARKER = "a=nortpproxy:yes"
+
+#: The largest value of a C int, which the relay keeps its ttls, play counts and media numbers in.
+_C_INT_MAX = 2**31 - 1
+#: A year in seconds: "for good" in practice, for waits and timeouts that may be long.
+_YEAR = 365 * 24 * 3600
 
 #: Seconds to wait for one reply: at least a millisecond, at most an hour.
 MIN_TIMEOUT = 0.001
@@ -16,20 +22,56 @@ MAX_TIMEOUT = 3600.0
 MAX_RETRIES = 100
 #: Seconds a failed relay stays disabled (a year is "for good" in practice). The module takes any
 #: int: 0 or less means a disabled relay is probed again by every selection (protocol.md §2.2).
-MAX_DISABLE_SECONDS = 365 * 24 * 3600
+MAX_DISABLE_SECONDS = _YEAR
 MIN_DISABLE_SECONDS = -MAX_DISABLE_SECONDS
 #: Set ids are unsigned ints in the module.
 MAX_SET_ID = 2**32 - 1
-#: Ttls in seconds: RTPProxy keeps them in a C int.
-MAX_TTL = 2**31 - 1
+#: Ttls in seconds (the engine's -T and -W): at least a second, and a C int in RTPProxy.
+MIN_TTL = 1
+MAX_TTL = _C_INT_MAX
+#: A prompt's play count (P<count>, -1 loops): the relay reads it into a C int (rpcpv1_play.c).
+MIN_PLAY_COUNT = -1
+MAX_PLAY_COUNT = _C_INT_MAX
+#: The `;N` media number of a tag: the first proxied m= line is 1; a C int in the relay.
+MAX_MEDIA_NUMBER = _C_INT_MAX
 #: UDP/TCP ports.
 MIN_PORT = 1
 MAX_PORT = 65535
 #: Seconds a session ledger entry lives unused (`ledger_ttl`): by default longer than any ordinary
 #: call, short enough that abandoned calls do not pile up; from a minute to thirty days.
 DEFAULT_LEDGER_TTL = 4 * 3600
+
+#: rtpproxy_disable_tout's default (the module's): seconds a failed relay stays out of selection.
+DEFAULT_DISABLE_SECONDS = 60
+
+#: ping --count: version requests per relay.
+MAX_PING_COUNT = 10_000
+#: lb simulate --calls: generated Call-IDs to spread.
+MAX_SIMULATED_CALLS = 100_000_000
+#: Seeds and database row ids are signed 64-bit integers (Python's random takes any int; SQL BIGINT).
+MAX_INT64 = 2**63 - 1
 MIN_LEDGER_TTL = 60
 MAX_LEDGER_TTL = 30 * 24 * 3600
-#: Seconds between refreshes of a `--watch` view.
+#: Seconds between refreshes of a `--watch` view (and between `listen --status-interval` probes).
 MIN_WATCH_SECONDS = 0.2
 MAX_WATCH_SECONDS = 3600.0
+
+# -- listen
+
+#: Events `listen --count` waits for: a billion, more than a day of a busy relay set (without
+#: --count a run has no limit at all).
+MAX_LISTEN_EVENTS = 10**9
+#: Seconds `listen --duration` runs: a tenth of a second (a shorter run cannot take a connection)
+#: to a year.
+MIN_LISTEN_SECONDS = 0.1
+MAX_LISTEN_SECONDS = _YEAR
+#: Relay connections the listener holds at once (`--max-peers`): by default far more relays than
+#: a deployment has and far fewer than the usual 1024 file descriptors; at most what a process
+#: could have descriptors for.
+DEFAULT_LISTEN_PEERS = 256
+MAX_LISTEN_PEERS = 65536
+#: Commands from `listen --exec` running at once (`--exec-limit`): each is a process.
+MAX_EXEC_RUNNING = 64
+#: Seconds a command from `listen --exec` may run (`--exec-timeout`).
+MIN_EXEC_TIMEOUT = 0.1
+MAX_EXEC_TIMEOUT = 3600.0

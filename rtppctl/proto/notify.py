@@ -1,4 +1,10 @@
-"""The relays' notifications (protocol.md §9, §16.3) as events: an incremental parser, no I/O.
+"""The relays' notifications (protocol.md §9, §16.3): where they are sent, and what arrives there as
+events, through an incremental parser; no I/O.
+
+`parse_notify_socket` reads the notification socket as the module's `rtpp_notify_socket` takes it
+(§9.1): `tcp:IPv4:PORT` (an IPv4 literal: the module binds it with inet_addr), `unix:/path` or a
+bare absolute `/path`. The config key and `listen`'s SOCKET are both read by it, so a socket the
+config accepts is one the listener can bind, and the other way round.
 
 RTPProxy sends, on one stream connection per target, one line per notification: the decoded
 notify tag alone when a session times out, or `<dtmf tag> <digit> <volume> <duration> <stream>`
@@ -28,14 +34,67 @@ Events are named tuples: a relay may send tens of thousands a second, and they a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import NamedTuple
+
+from rtppctl.proto import limits
+from rtppctl.proto.errors import InputError
+# catch_dtmf writes an RFC 4733 event 0-15 as that event's key, and ignores the others (§9.3).
+from rtppctl.proto.rtp import DTMF_DIGITS
+from rtppctl.proto.text import ip_literal
 
 #: The module closes a connection on a line longer than 255 bytes (§9.1); rtppctl's own tags are
 #: longer (percent-decoded Call-IDs), so it takes up to this many before it gives up on a line.
 MAX_LINE = 4096
 
-_DIGITS = "0123456789*#ABCD"
 _INT = re.compile(r"-?[0-9]{1,9}")
+
+# -- the socket --------------------------------------------------------------------------------------
+
+#: The forms a notification socket takes, for messages.
+NOTIFY_SOCKET_FORMS = 'tcp:IPv4:PORT, unix:/PATH or /PATH, e.g. "tcp:127.0.0.1:9999"'
+_PORT_DIGITS = re.compile(r"[0-9]{1,5}")
+
+
+@dataclass(frozen=True)
+class NotifySocket:
+    """Where notifications go: ("tcp", host, port) or ("unix", path)."""
+
+    kind: str
+    host: str | None = None
+    port: int | None = None
+    path: str | None = None
+
+    @property
+    def text(self) -> str:
+        """As RTPProxy's `-n` and the U command write it."""
+        return f"tcp:{self.host}:{self.port}" if self.kind == "tcp" else f"unix:{self.path}"
+
+
+def parse_notify_socket(text: str) -> NotifySocket:
+    """`tcp:IPv4:PORT`, `unix:/path` or a bare `/path`, as `rtpp_notify_socket` takes them (§9.1);
+    InputError naming what is wrong otherwise. No whitespace anywhere: the socket travels as one
+    argument of U and is compared with the relay's `-n` byte for byte."""
+    if not isinstance(text, str) or not text or any(char.isspace() for char in text):
+        raise InputError(f"notification socket {text!r}: write {NOTIFY_SOCKET_FORMS}",
+                         "no spaces: the socket is one argument of U, compared with the relay's -n byte for byte")
+    if text.startswith("tcp:"):
+        host, sep, port = text[4:].rpartition(":")
+        address = ip_literal(host)
+        if not sep or address is None or address.version != 4:
+            raise InputError(f"notification socket {text!r}: write tcp:IPv4:PORT, e.g. tcp:127.0.0.1:9999",
+                             "the module binds an IPv4 literal only (inet_addr)")
+        if not _PORT_DIGITS.fullmatch(port) or not limits.MIN_PORT <= int(port) <= limits.MAX_PORT:
+            raise InputError(f"notification socket {text!r}: the port must be {limits.MIN_PORT}..{limits.MAX_PORT}")
+        return NotifySocket("tcp", host, int(port))
+    path = text.removeprefix("unix:")
+    if not path.startswith("/"):
+        raise InputError(f"notification socket {text!r}: write {NOTIFY_SOCKET_FORMS}",
+                         "a unix socket is given by its absolute path")
+    return NotifySocket("unix", path=path)
+
+
+# -- the lines ---------------------------------------------------------------------------------------
 
 
 def reverse_hex_value(text: str) -> int | None:
@@ -137,7 +196,7 @@ def _dtmf(text: str, line: bytes) -> Dtmf | None:
     if len(parts) != 5:
         return None
     tag, digit, volume, duration, stream = parts
-    if len(tag) < 2 or digit not in _DIGITS or len(digit) != 1:
+    if len(tag) < 2 or len(digit) != 1 or digit not in DTMF_DIGITS:
         return None
     if not (_INT.fullmatch(volume) and _INT.fullmatch(duration) and stream in ("0", "1")):
         return None
@@ -203,5 +262,5 @@ class NotifyParser:
         return event
 
 
-__all__ = ["Dtmf", "Event", "Ignored", "MAX_LINE", "NotifyParser", "Overlong", "Timeout", "Unknown", "dialog_id",
-           "parse_line", "reverse_hex_value"]
+__all__ = ["Dtmf", "Event", "Ignored", "MAX_LINE", "NOTIFY_SOCKET_FORMS", "NotifyParser", "NotifySocket", "Overlong",
+           "Timeout", "Unknown", "dialog_id", "parse_line", "parse_notify_socket", "reverse_hex_value"]

@@ -124,11 +124,18 @@ def reverse_hex(number: int) -> str:
             return text
 
 
+#: Each part of a dialog id is an `unsigned int` in OpenSIPS (modules/dialog/dlg_hash.h: h_entry,
+#: h_id), which int2reverse_hex (ut.h) writes in at most 8 hex digits.
+MAX_DIALOG_ID_PART = 2**32 - 1
+
+
 def parse_dialog_id(text: str) -> tuple[int, int]:
     """`H_ENTRY.H_ID` in decimal, as OpenSIPS's dialog MI commands show them."""
     entry, dot, ident = text.partition(".")
     if not dot or not entry.isdigit() or not ident.isdigit():
         raise InputError(f"dialog id {text!r} is not ENTRY.ID (the dialog hash entry and id, two decimal numbers, e.g. 1234.5678)")
+    if int(entry) > MAX_DIALOG_ID_PART or int(ident) > MAX_DIALOG_ID_PART:
+        raise InputError(f"dialog id {text[:40]!r}: each part is at most {MAX_DIALOG_ID_PART} (an unsigned int in OpenSIPS)")
     return int(entry), int(ident)
 
 
@@ -151,22 +158,16 @@ def derived_dialog_id(call_id: str, attempt: int = 0) -> tuple[int, int]:
 def dialog_id_of_tag(tag: str | None) -> tuple[int, int] | None:
     """The dialog id inside a notify tag `T<did>` or a DTMF tag `Dd<did>` as `notify_tag` and
     `dtmf_tag` write them; None for any other tag (`Dc<callid>`, a tag from elsewhere)."""
+    from rtppctl.proto.notify import dialog_id  # noqa: PLC0415 - the one reader of `<rhex>.<rhex>`
+
     if tag is None:
         return None
     for prefix in ("T", "Dd"):
         if tag.startswith(prefix):
-            entry, dot, ident = tag[len(prefix):].partition(".")
-            parts = [_reverse_hex_value(entry), _reverse_hex_value(ident)] if dot else [None]
-            if None not in parts:
-                return parts[0], parts[1]  # type: ignore[return-value]
+            found = dialog_id(tag[len(prefix):])
+            if found is not None:
+                return found
     return None
-
-
-def _reverse_hex_value(text: str) -> int | None:
-    # The inverse of reverse_hex: lower-case hex digits, least significant first, nothing else.
-    if not text or len(text) > 16 or any(char not in "0123456789abcdef" for char in text):
-        return None
-    return int(text[::-1], 16)
 
 
 def dialog_tags(dialog_id: tuple[int, int]) -> tuple[str, str]:
@@ -190,15 +191,16 @@ def dtmf_tag(call_id: str, dialog_id: tuple[int, int] | None) -> str:
 def notify_socket_for(configured: str | None, flags: Flags, *, notify_wild: bool) -> str | None:
     """The socket string sent on U (§9.1): `n<SOCK>` verbatim, else the configured socket with its
     `unix:` prefix stripped, and its `tcp:` prefix too for a relay without NOTIFY_WILD."""
+    from rtppctl.proto.notify import parse_notify_socket  # noqa: PLC0415 - the socket grammar's one home
+
     if flags.notify_socket:
         return flags.notify_socket
     if not configured:
         return None
-    if configured.startswith("unix:"):
-        return configured[len("unix:") :]
-    if configured.startswith("tcp:") and not notify_wild:
-        return configured[len("tcp:") :]
-    return configured
+    socket = parse_notify_socket(configured)
+    if socket.kind == "unix":
+        return socket.path
+    return socket.text if notify_wild else f"{socket.host}:{socket.port}"
 
 
 def _check_dialog_id(dialog_id: tuple[int, int] | None) -> None:

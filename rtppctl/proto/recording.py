@@ -1,15 +1,22 @@
-"""The files RTPProxy writes when it records a stream without -P: `<callid>=<tag>.o.rtp` / `.a.rtp`.
+"""The files RTPProxy writes when it records or copies a stream: their names, and, without -P, their
+contents.
 
-Each packet the relay received is stored behind a fixed 30-byte header, `struct pkt_hdr_adhoc` of
-the relay's src/rtpp_record_adhoc.h (packed): the sender's address as a 20-byte union of two
-stripped-down sockaddrs, the arrival time as a double (seconds since the epoch), and the packet's
-length as a 16-bit number; then the RTP packet itself. The address block starts with the family
-(16 bits in the relay's byte order; on the BSDs an 8-bit family and a zero pad byte read the same
-way), then the port in network order and the address: 4 bytes and 12 zero bytes for IPv4, 16
-bytes for IPv6 (prepare_pkt_hdr_adhoc in src/rtpp_record.c zeroes the header first). The numbers
-are the relay host's: little endian on every platform the relay runs on in practice. Pure: bytes
-in, packets out. A file that does not follow this layout is an `InputError` naming the offset
-where it stops making sense.
+Names (protocol.md §7, src/rtpp_record.c): `R` writes into the record directory (-r) files named
+after the session, not after whom it records: `<callid>=<creator tag>.o.rtp` holds the media of
+the party whose offer created the session, `.a.rtp` the other party's, the tag cut at its first `;`;
+with -P, `Rs` writes both directions into `<callid>=<creator tag>.pcap`. A `C` to a name writes
+`<name>.rtp`. Which tag is the creator's is the relay's to say (`command.creator_query`).
+
+Contents, without -P: each packet the relay received is stored behind a fixed 30-byte header,
+`struct pkt_hdr_adhoc` of the relay's src/rtpp_record_adhoc.h (packed): the sender's address as a
+20-byte union of two stripped-down sockaddrs, the arrival time as a double (seconds since the
+epoch), and the packet's length as a 16-bit number; then the RTP packet itself. The address block
+starts with the family (16 bits in the relay's byte order; on the BSDs an 8-bit family and a zero
+pad byte read the same way), then the port in network order and the address: 4 bytes and 12 zero
+bytes for IPv4, 16 bytes for IPv6 (prepare_pkt_hdr_adhoc in src/rtpp_record.c zeroes the header
+first). The numbers are the relay host's: little endian on every platform the relay runs on in
+practice. A file that does not follow this layout is an `InputError` naming the offset where it
+stops making sense. Pure: names and bytes in, names and packets out.
 """
 
 from __future__ import annotations
@@ -19,6 +26,28 @@ import struct
 from dataclasses import dataclass
 
 from rtppctl.proto.errors import InputError
+
+
+def _session_name(call_id: str, creator_tag: str) -> str:
+    return f"{call_id}={creator_tag.split(';', 1)[0]}"
+
+
+def recording_name(call_id: str, creator_tag: str, recorded_tag: str) -> str:
+    """The file an `R` that records `recorded_tag`'s media (its first tag) writes without -P:
+    `.o.rtp` when that is the session creator's media, `.a.rtp` when it is the other party's."""
+    side = "o" if recorded_tag.split(";", 1)[0] == creator_tag.split(";", 1)[0] else "a"
+    return f"{_session_name(call_id, creator_tag)}.{side}.rtp"
+
+
+def pcap_name(call_id: str, creator_tag: str) -> str:
+    """The one file `Rs` writes for both directions on a relay run with -P."""
+    return f"{_session_name(call_id, creator_tag)}.pcap"
+
+
+def copy_name(target: str) -> str:
+    """The file a `C` to the file name `target` writes in the record directory."""
+    return f"{target}.rtp"
+
 
 HEADER = struct.Struct("<H2s16sdH")
 HEADER_SIZE = HEADER.size  # 30
@@ -72,4 +101,4 @@ def parse_recording(data: bytes, source: str = "the recording") -> list[Recorded
     return packets
 
 
-__all__ = ["HEADER_SIZE", "RecordedPacket", "parse_recording"]
+__all__ = ["HEADER_SIZE", "RecordedPacket", "copy_name", "parse_recording", "pcap_name", "recording_name"]

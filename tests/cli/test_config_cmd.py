@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rtppctl.config import PARAMETERS, load_config, user_config_path
+from rtppctl.config import EMBEDDED_PARAMETERS, PARAMETERS, load_config, user_config_path
 from tests.cli.helpers import cli, cli_process
 from tests.conftest import write
 
@@ -84,6 +84,17 @@ def test_show_json_reports_values_sources_and_parsed_sets(capsys, tmp_path):
             ],
         }
     ]
+
+
+def test_show_documents_every_embedded_key_pcap_and_extra_args_included(capsys, tmp_path):
+    path = write(tmp_path / "rtppctl.toml", '[embedded]\npcap = true\nextra_args = ["-W", "30"]\n')
+    data = cli(capsys, "--config", str(path), "config", "show", "--json").json()
+    assert list(data["settings"]["embedded"]) == [p.name for p in EMBEDDED_PARAMETERS]
+    assert data["settings"]["embedded"]["pcap"] is True and data["settings"]["embedded"]["extra_args"] == ["-W", "30"]
+    assert data["sources"]["embedded.pcap"] == data["sources"]["embedded.extra_args"] == str(path)
+    assert data["owners"]["embedded.pcap"] == data["owners"]["embedded.extra_args"] == "rtppctl"
+    text = cli(capsys, "--config", str(path), "config", "show").stdout
+    assert "embedded.pcap" in text and "embedded.extra_args" in text and '["-W", "30"]' in text
 
 
 def test_show_as_text_lists_every_key_and_the_relays(capsys, tmp_path):

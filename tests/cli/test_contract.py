@@ -17,7 +17,7 @@ import sys
 import pytest
 import typer
 
-from rtppctl.cli.app import build_app, hoist_global_options
+from rtppctl.cli.app import build_app, global_options, hoist_global_options
 from tests.cli.helpers import cli, cli_process
 
 RTPPCTL = [sys.executable, "-m", "rtppctl"]
@@ -229,6 +229,22 @@ def test_a_commands_option_value_is_never_taken_for_a_global_option():
     root = typer.main.get_command(build_app("offer"))
     args = ["offer", "x.sdp", "--flags", "-vv", "--json", "--call-id", "--timeout"]
     assert hoist_global_options(args, root) == ["--json", "offer", "x.sdp", "--flags", "-vv", "--call-id", "--timeout"]
+
+
+def test_the_pre_parser_knows_exactly_the_root_commands_options():
+    # Read from the root callback's signature: an option added there is a global option at once,
+    # and whether it takes a value is what Click makes of it.
+    root = typer.main.get_command(build_app("version"))
+    click_options = {name: not (param.is_flag or param.count) for param in root.params
+                     if getattr(param, "param_type_name", "") == "option" for name in param.opts}
+    assert global_options() == click_options
+    assert {"--json", "--timeout", "--retries", "--state", "--config", "--no-color", "--verbose", "-v"} <= set(click_options)
+
+
+@pytest.mark.parametrize("option", ["--timeout", "--retries", "--state", "--config"])
+def test_a_global_option_with_a_value_may_follow_the_command(option):
+    root = typer.main.get_command(build_app("ping"))
+    assert hoist_global_options(["ping", option, "2", "--json"], root) == [option, "2", "--json", "ping"]
 
 
 def test_json_works_before_and_after_every_command_name(capsys, relay):

@@ -59,9 +59,9 @@ def send_when_listening(port: int, data: bytes, deadline: float = 10.0) -> threa
 
 def test_events_over_the_queue_are_dropped_and_counted_and_the_rest_still_run_after_count(capsys, tmp_path, config,
                                                                                            monkeypatch):
-    from rtppctl.cli import listen_cmd
+    from rtppctl.ops import exec_runner
 
-    monkeypatch.setattr(listen_cmd, "MAX_WAITING", 2)
+    monkeypatch.setattr(exec_runner, "MAX_WAITING", 2)
     port = free_port()
     done = tmp_path / "done"
     done.mkdir()

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from rtppctl.net.listener import ListenAddress, Listener, Notifications, PeerNews
+from rtppctl.net.listener import Listener, Notifications, PeerNews
+from rtppctl.proto.notify import NotifySocket
 
 
 def collect(listener: Listener, until, deadline: float = 5.0) -> list:  # noqa: ANN001
@@ -32,7 +33,7 @@ def lines(items: list) -> list[tuple[str, bytes]]:
 
 @pytest.fixture
 def tcp_listener() -> Iterator[Listener]:
-    with Listener(ListenAddress("tcp", "127.0.0.1", 0), max_peers=2) as listener:
+    with Listener(NotifySocket("tcp", "127.0.0.1", 0), max_peers=2) as listener:
         yield listener
 
 
@@ -70,7 +71,7 @@ def test_an_idle_connection_is_never_closed(tcp_listener):
 
 def test_each_unix_peer_has_a_label_of_its_own_with_its_pid(tmp_path):
     path = str(tmp_path / "n.sock")
-    with Listener(ListenAddress("unix", path=path)) as listener:
+    with Listener(NotifySocket("unix", path=path)) as listener:
         first, second = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX)
         with first, second:
             first.connect(path)
@@ -95,7 +96,7 @@ def test_a_write_to_the_wakeup_descriptor_ends_a_long_wait_at_once(tcp_listener)
 
 def test_closing_twice_is_harmless_and_removes_the_socket_file(tmp_path):
     path = tmp_path / "n.sock"
-    listener = Listener(ListenAddress("unix", path=str(path)))
+    listener = Listener(NotifySocket("unix", path=str(path)))
     listener.open()
     assert path.exists()
     listener.close()

@@ -408,9 +408,6 @@ def test_at_most_23_tokens_per_command_and_sub_command():
     assert len(c.get_stats(["ttl"] * 22).split()) == 23
     with pytest.raises(InputError, match="24 tokens in one .sub-.command; the relay reads at most 23"):
         c.get_stats(["ttl"] * 23)
-    assert c.module_subcommand(3, 1, *["a"] * 22).count(" ") == 22
-    with pytest.raises(InputError, match="24 tokens"):
-        c.module_subcommand(3, 1, *["a"] * 23)
     # Each sub-command has its own 23.
     sub = " ".join(["M3:1", *["a"] * 22])
     assert c.update("a", "127.0.0.1", 1, "f", subcommands=[sub, sub]).count("&&") == 2
@@ -717,7 +714,7 @@ def test_query():
                 ("rtpa_nsent", "rtpa_nrcvd", "rtpa_ndups", "rtpa_nlost", "rtpa_perrs"), medianum=1)
         == "Q call1@h fromtag1;1 totag1;1 rtpa_nsent rtpa_nrcvd rtpa_ndups rtpa_nlost rtpa_perrs"
     )
-    assert c.query("nd6@h", "ft", medianum=1, subcommands=[c.delete_subcommand()]) == "Q nd6@h ft;1 && D"
+    assert c.query("nd6@h", "ft", medianum=1, subcommands=["D"]) == "Q nd6@h ft;1 && D"
     assert len(c.query("a", "f", "t", ["ttl"] * 11).split()) == 15
     with pytest.raises(InputError, match="at most 11"):
         c.query("a", "f", "t", ["ttl"] * 12)
@@ -729,7 +726,7 @@ def test_query():
         c.query("a", "f", "t", ["ttl npkts_ina"])
 
 
-def test_stats_info_and_delete_all():
+def test_stats_and_info():
     assert c.get_stats() == "G"
     assert c.get_stats(["nsess_created", "nsess_destroyed", "npkts_rcvd"]) == (
         "G nsess_created nsess_destroyed npkts_rcvd"
@@ -741,7 +738,6 @@ def test_stats_info_and_delete_all():
     assert c.info(brief=True) == "Ib"
     assert c.info(load=True) == "Il"
     assert c.info(brief=True, load=True) == "Ibl"
-    assert c.delete_all() == "X"
 
 
 # ------------------------------------------------------------------------------ sub-commands
@@ -752,16 +748,10 @@ def test_subcommand_builders():
     assert c.dtmf_subcommand("Dcdtmf2@h", 100) == "M3:1 Dcdtmf2%40h 100"
     assert c.dtmf_subcommand("Ddff.ee") == "M3:1 Ddff.ee"
     assert c.dtmf_subcommand("Dx", module_id=9, instance=2) == "M9:2 Dx"
-    assert c.module_subcommand(3, 1, "Dcdtmf4", "101", "h") == "M3:1 Dcdtmf4 101 h"
-    assert c.delete_subcommand() == "D"
-    assert c.delete_subcommand(weak=True) == "Dw"
-    assert c.session_ttl_subcommand(30) == "S ttl=30"
     with pytest.raises(InputError, match="start with 'D'"):
         c.dtmf_subcommand("dff.ee")
     for bad in ((lambda: c.dtmf_subcommand("Dx", 128)), (lambda: c.dtmf_subcommand("D x")),
-                (lambda: c.module_subcommand(-1, 1)), (lambda: c.module_subcommand(3, 1, "a b")),
-                (lambda: c.module_subcommand(3, 1, "&&")), (lambda: c.session_ttl_subcommand(-1)),
-                (lambda: c.session_ttl_subcommand("30"))):
+                (lambda: c.dtmf_subcommand("Dx", module_id=-1)), (lambda: c.dtmf_subcommand("&&"))):
         with pytest.raises(InputError):
             bad()
 
@@ -777,7 +767,7 @@ def test_a_dtmf_tag_with_the_longest_call_id_still_fits():
 def test_several_subcommands_join_in_order():
     assert (
         c.update("a", "127.0.0.1", 1, "f", medianum=1,
-                 subcommands=[c.dtmf_subcommand("Dca"), c.session_ttl_subcommand(30)])
+                 subcommands=[c.dtmf_subcommand("Dca"), "S ttl=30"])
         == "U a 127.0.0.1 1 f;1 && M3:1 Dca && S ttl=30"
     )
 
@@ -1166,8 +1156,6 @@ ENCODERS = [
      lambda t, n: ["U", "a", ADDRESS, "1", *tags("f", n=n), "&&", "M3:1", Decodes(t), "101"]),
     (lambda t, n: c.lookup("a", ADDRESS, 1, "f", "g", medianum=n, subcommands=[c.dtmf_subcommand("Dc" + t)]),
      lambda t, n: ["L", "a", ADDRESS, "1", *tags("f", "g", n=n), "&&", "M3:1", Decodes("Dc" + t)]),
-    (lambda t, n: c.update("a", ADDRESS, 1, "f", medianum=n, subcommands=[c.module_subcommand(3, 1, t)]),
-     lambda t, n: ["U", "a", ADDRESS, "1", *tags("f", n=n), "&&", "M3:1", t]),
 ]
 
 user_text = st.one_of(
@@ -1218,3 +1206,46 @@ def test_a_tag_the_validator_accepts_reads_back_as_tag_and_media_number(tag):
     for token in line.split()[4:6]:
         assert token.rsplit(";", 1) == [tag, "7"]
         assert token.split(";", 1) == [tag, "7"]  # whichever ; the relay splits at
+
+
+# ------------------------------------------------------------------------------ one home per fact
+
+
+def test_a_raw_command_has_the_same_size_limit_as_an_encoded_one():
+    # One rule for every command sent: it fits the relay's buffer with its cookie (§16.1).
+    limit = c.MAX_COMMAND_BYTES - c.COOKIE_ALLOWANCE
+    longest = "G " + "x" * (limit - 3)
+    assert c.validate_raw_command(longest, "line 1") == longest
+    with pytest.raises(InputError) as info:
+        c.validate_raw_command(longest + "x", "line 1")
+    assert info.value.message.startswith("line 1: command 'G xxx")
+    assert "must stay under 8191" in info.value.message and "split it" in info.value.hint
+    with pytest.raises(InputError, match="must stay under"):
+        c.update("a", "127.0.0.1", 1, "f", subcommands=["M3:1 " + "x" * limit])
+
+
+def test_the_creator_query_is_a_q_with_one_tag_on_stream_1():
+    assert c.creator_query("c@h", "ft") == "Q c@h ft;1"
+    with pytest.raises(InputError):
+        c.creator_query("c@h", "f;t")
+
+
+def test_all_stats_are_the_default_counters_then_the_rtp_analysis_ones():
+    assert c.ALL_STATS == (c.QUERY_DEFAULT_COUNTERS, c.QUERY_RTPA_COUNTERS)
+    assert c.QUERY_DEFAULT_COUNTERS == ("ttl", "npkts_ina", "npkts_ino", "nrelayed", "ndropped")
+    assert c.QUERY_INTEGER_COUNTERS == set(c.ALL_STATS[0] + c.ALL_STATS[1])
+    assert not set(c.QUERY_FLOAT_COUNTERS) & c.QUERY_INTEGER_COUNTERS
+    # rtpproxy_stats reads the answer of a Q without names as the first group.
+    assert c.parse_counters("60 1 2 3 4") == dict(zip(c.ALL_STATS[0], (60, 1, 2, 3, 4)))
+
+
+def test_the_relays_c_ints_bound_play_counts_and_media_numbers():
+    from rtppctl.proto import limits
+
+    assert c.play("a", "p", "f", count=limits.MAX_PLAY_COUNT).startswith(f"P{limits.MAX_PLAY_COUNT} ")
+    assert c.play("a", "p", "f", count=limits.MIN_PLAY_COUNT).startswith("P-1 ")
+    with pytest.raises(InputError, match="play count"):
+        c.play("a", "p", "f", count=limits.MAX_PLAY_COUNT + 1)
+    assert c.validate_media_number(limits.MAX_MEDIA_NUMBER) == limits.MAX_MEDIA_NUMBER
+    with pytest.raises(InputError, match="media number"):
+        c.validate_media_number(limits.MAX_MEDIA_NUMBER + 1)

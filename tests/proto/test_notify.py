@@ -1,12 +1,18 @@
-"""The notification parser: lines as the relay sends them, in any pieces, and any bytes at all."""
+"""The notification side: where notifications go (the socket), and the parser: lines as the relay
+sends them, in any pieces, and any bytes at all."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from rtppctl.proto.errors import InputError
 from rtppctl.proto.notify import (
-    Dtmf, Ignored, NotifyParser, Overlong, Timeout, Unknown, dialog_id, parse_line, reverse_hex_value,
+    Dtmf, Ignored, NotifyParser, NotifySocket, Overlong, Timeout, Unknown, dialog_id, parse_line, parse_notify_socket,
+    reverse_hex_value,
 )
 from rtppctl.proto.offer import reverse_hex
 
@@ -131,3 +137,70 @@ def test_a_line_cut_off_by_the_end_of_the_connection_is_reported():
     parser.feed(b"Tpart")
     [event] = parser.close()
     assert isinstance(event, Unknown) and event.raw == b"Tpart"
+
+
+# -- the DTMF keys ---------------------------------------------------------------------------------
+
+
+def test_a_dtmf_line_takes_exactly_the_rfc_4733_keys():
+    # The notification's digit is catch_dtmf's name for events 0-15: the same keys, in the same
+    # order, as the RTP side (proto.rtp) sends and reads them.
+    from rtppctl.proto.rtp import event_to_digit
+
+    for event in range(16):
+        digit = event_to_digit(event)
+        line = parse_line(f"Dcx {digit} 10 800 0".encode())
+        assert isinstance(line, Dtmf) and line.digit == digit
+    for other in ("E", "F", "a", "10", "*#", "+"):
+        assert isinstance(parse_line(f"Dcx {other} 10 800 0".encode()), Unknown), other
+
+
+# -- the socket ------------------------------------------------------------------------------------
+
+
+def test_the_notify_socket_forms():
+    assert parse_notify_socket("tcp:127.0.0.1:9999") == NotifySocket("tcp", "127.0.0.1", 9999)
+    assert parse_notify_socket("unix:/run/n.sock") == NotifySocket("unix", path="/run/n.sock")
+    assert parse_notify_socket("/run/n.sock") == NotifySocket("unix", path="/run/n.sock")
+    assert parse_notify_socket("tcp:10.0.0.1:65535").text == "tcp:10.0.0.1:65535"
+    assert parse_notify_socket("/run/n.sock").text == "unix:/run/n.sock"
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("tcp:notify.example.net:9999", "tcp:IPv4:PORT"),  # the module binds an IPv4 literal (inet_addr)
+    ("tcp:::1:9999", "tcp:IPv4:PORT"),
+    ("tcp:10.0.0.1", "tcp:IPv4:PORT"),
+    ("tcp:10.0.0.1:0", "1..65535"),
+    ("tcp:10.0.0.1:65536", "1..65535"),
+    ("tcp:10.0.0.1:+99", "1..65535"),
+    ("tcp:10.0.0.1:\u00b2", "1..65535"),  # a digit to str.isdigit(), not to the module
+    ("relative.sock", "unix:/PATH"),
+    ("unix:relative.sock", "unix:/PATH"),
+    ("/tmp/a b", "unix:/PATH"),
+    ("", "unix:/PATH"),
+])
+def test_a_notify_socket_the_module_could_not_bind_is_refused(text, says):
+    with pytest.raises(InputError, match=re.escape(says)):
+        parse_notify_socket(text)
+
+
+@given(st.one_of(st.text(max_size=30), st.builds(lambda h, p: f"tcp:{h}:{p}", st.text(max_size=12), st.text(max_size=6)),
+                 st.builds("tcp:127.0.0.1:{}".format, st.integers(-5, 70000))))
+def test_the_config_key_and_the_listener_take_the_same_sockets(text):
+    # One grammar: rtpp_notify_socket loads exactly when `listen` can bind what it names.
+    from pathlib import Path
+
+    from rtppctl.config import config_from_mapping
+    from rtppctl.proto.errors import ConfigError
+
+    try:
+        parse_notify_socket(text)
+        listener_takes = True
+    except InputError:
+        listener_takes = False
+    try:
+        config_from_mapping({"rtpp_notify_socket": text}, Path("c.toml"))
+        config_takes = True
+    except ConfigError:
+        config_takes = False
+    assert config_takes == listener_takes

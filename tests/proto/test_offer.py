@@ -96,9 +96,10 @@ LONG_CALL_ID = "c" * 254  # Dc + 254 bytes: one byte over the DTMF tag's limit
         ({"leg": planner.CallLeg("c@h", "&&")}, "'&&'"),
         ({"flags": "n"}, "flag n needs a notification socket"),
         ({"flags": "d"}, "flag d needs a notification socket"),
-        # The tcp: prefix is dropped for a relay without NOTIFY_WILD: nothing would be left.
-        ({"flags": "n", "notify_socket": "tcp:"}, "notify socket is empty"),
-        ({"flags": "n", "notify_socket": "tcp:&&"}, "notify socket cannot be '&&'"),
+        # A configured socket goes through the one grammar (proto/notify.parse_notify_socket),
+        # whatever reached the planner: nothing but tcp:IPv4:PORT or a unix path is sent.
+        ({"flags": "n", "notify_socket": "tcp:"}, "notification socket 'tcp:': write tcp:IPv4:PORT"),
+        ({"flags": "n", "notify_socket": "tcp:&&"}, "notification socket 'tcp:&&': write tcp:IPv4:PORT"),
         ({"flags": "n", "dialog_id": (-1, 2)}, "dialog id"),
         ({"dialog_id": (1, "2")}, "dialog id"),
         # Dd<did> with NOTIFY; without it the tag is Dc<call-id>, too long.
@@ -224,3 +225,15 @@ def test_plan_takes_the_derived_dialog_the_caller_chose_unless_one_was_given():
     dtmf_only = planner.plan(SDP, parse_flags("d"), LEG, offer=True, capabilities=EVERY,
                              notify_socket="tcp:127.0.0.1:9", derived_dialog=chosen)
     assert dtmf_only.dtmf_tag == "Dcc@h" and dtmf_only.notify_tag is None
+
+
+def test_a_dialog_id_part_past_an_unsigned_int_is_refused_and_tags_read_back():
+    # OpenSIPS keeps h_entry and h_id as unsigned int (modules/dialog/dlg_hash.h) and writes them
+    # with int2reverse_hex (ut.h): 8 hex digits at most. The tag's reader is proto/notify's.
+    assert planner.parse_dialog_id("4294967295.1") == (2**32 - 1, 1)
+    with pytest.raises(InputError, match="at most 4294967295"):
+        planner.parse_dialog_id("4294967296.1")
+    for dialog in [(0, 0), (4095, 2**32 - 1), (123, 456)]:
+        notify, dtmf = planner.dialog_tags(dialog)
+        assert planner.dialog_id_of_tag(notify) == dialog == planner.dialog_id_of_tag(dtmf)
+    assert planner.dialog_id_of_tag("T" + "f" * 9 + ".1") is None

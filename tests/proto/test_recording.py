@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rtppctl.proto.errors import InputError
-from rtppctl.proto.recording import HEADER_SIZE, parse_recording
+from rtppctl.proto.recording import HEADER_SIZE, copy_name, parse_recording, pcap_name, recording_name
 
 # The first packet of a file a real relay (rtp.io) wrote: 127.0.0.1:49413, then a PCMU packet.
 REAL_HEADER = bytes.fromhex("0200c1057f000001000000000000000000000000f70124752bc3da41ac00")
@@ -85,3 +85,17 @@ def test_packets_of_both_families_come_back_in_order(packets):
 def test_a_file_that_is_not_a_recording_is_refused_with_the_offset(data, says):
     with pytest.raises(InputError, match=says):
         parse_recording(data, "x.rtp")
+
+
+# -- names -------------------------------------------------------------------------------------------
+
+
+def test_files_are_named_after_the_sessions_creator_whoever_is_recorded():
+    # protocol.md §7, §17: from the caller `R cid ft tt` writes cid=ft.o.rtp; from the callee
+    # `R cid tt ft` writes cid=ft.a.rtp: the creator (ft) names both.
+    assert recording_name("cid@h", "ft", "ft") == "cid@h=ft.o.rtp"
+    assert recording_name("cid@h", "ft", "tt") == "cid@h=ft.a.rtp"
+    # The relay cuts a tag at its first ';' (a stream number is no part of the name).
+    assert recording_name("cid@h", "ft;1", "ft;2") == "cid@h=ft.o.rtp"
+    assert pcap_name("cid@h", "ft") == "cid@h=ft.pcap"
+    assert copy_name("mycopy") == "mycopy.rtp"

@@ -396,6 +396,26 @@ def test_cli_start_takes_its_defaults_from_the_config(capsys, tmp_path, control)
     assert ask_version(control) == "20040107"
 
 
+def test_cli_start_takes_pcap_and_extra_args_from_the_config_and_the_options_win(capsys, tmp_path, control):
+    records = tmp_path / "records"
+    records.mkdir()
+    config = tmp_path / "rtppctl.toml"
+    config.write_text(f'[embedded]\ncontrol = ["{control}"]\nrecord_dir = "{records}"\npcap = true\n'
+                      'extra_args = ["-W", "30"]\n')
+    result = cli(capsys, "--config", str(config), "embedded", "start", "--json")
+    assert result.code == 0, result.stderr
+    args = result.json()["engine_args"]
+    assert "-P" in args and args[-2:] == ["-W", "30"]
+    assert ask_version(control) == "20040107"
+    embedded.stop()
+    # --no-pcap turns the config's pcap off; --engine-arg comes after the config's extra_args.
+    result = cli(capsys, "--config", str(config), "embedded", "start", "--no-pcap", "--engine-arg", "-T",
+                 "--engine-arg", "25", "--json")
+    assert result.code == 0, result.stderr
+    args = result.json()["engine_args"]
+    assert "-P" not in args and args[-4:] == ["-W", "30", "-T", "25"]
+
+
 def test_cli_bad_port_range_is_a_usage_error(capsys):
     result = cli(capsys, "embedded", "start", "--ports", "9-3")
     assert result.code == 2 and "--ports" in result.stderr

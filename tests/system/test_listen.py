@@ -536,6 +536,8 @@ def test_out_of_file_descriptors_the_listener_neither_spins_nor_delays_a_relay(r
     # Both notifications came over the relay's one connection, which was kept all along.
     assert records[0]["relay"] == records[1]["relay"]
     assert err.count("cannot accept a connection") == 1
+    # Said once, counted every time: the summary says how often accepting was paused.
+    assert records[-1]["type"] == "summary" and records[-1]["accept_pauses"] >= 1
     assert len(err.splitlines()) < len(held) + 40  # -v: a line per peer at most, not one per attempt
 
 

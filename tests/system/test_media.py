@@ -555,3 +555,17 @@ def test_a_call_over_ipv6_is_recorded_and_decoded(capsys, media_relay6, tmp_path
     finally:
         caller.close()
         callee.close()
+
+
+def test_the_creator_query_finds_the_party_whose_offer_made_the_session(dialog):
+    # What `record` relies on to name the files when the ledger does not know the creator.
+    from rtppctl.net.client import RelayClient
+    from rtppctl.proto import command as cmd
+    from rtppctl.proto.errors import ProxyError
+    from rtppctl.proto.url import parse_node
+
+    with RelayClient.open(parse_node(dialog.spec), timeout=1.0, retries=3) as client:
+        assert cmd.parse_counters(client.call(cmd.creator_query(dialog.call_id, dialog.from_tag)))["ttl"] > 0
+        with pytest.raises(ProxyError) as answered:
+            client.call(cmd.creator_query(dialog.call_id, dialog.to_tag))
+    assert answered.value.code == cmd.SESSION_NOT_FOUND
