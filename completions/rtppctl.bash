@@ -116,7 +116,7 @@ _rtppctl_spec()
             opts='-h --help'
             ;;
         'rtppctl embedded start')
-            opts='-s --control -l --listen --ports -n --notify --record-dir --pcap --ttl --setup-ttl --engine-arg -h --help'
+            opts='-s --control -l --listen --ports -n --notify --record-dir --pcap --no-pcap --ttl --setup-ttl --engine-arg -h --help'
             valued='-s --control -l --listen --ports -n --notify --record-dir --ttl --setup-ttl --engine-arg'
             ;;
         'rtppctl embedded stop')

@@ -253,10 +253,11 @@ complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_su
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l ports -r -f -d 'Media port range (default: the config\'s embedded.port_min-port_max, else 35000-65000).'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -s n -l notify -r -f -d 'Send timeout and DTMF notifications here (repeatable): tcp:HOST:PORT or unix:/path.'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l record-dir -r -F -d 'Directory for recordings (must exist).'
-complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l pcap -d 'Record to pcap files (needs --record-dir).'
+complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l pcap -d 'Record to pcap files, or not (default: the config\'s embedded.pcap, else not; needs --record-dir).'
+complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l no-pcap -d 'Turn off --pcap'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l ttl -r -f -d 'End a session after this long without media (engine default: 60).'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l setup-ttl -r -f -d 'End a session that got no media at all after this long.'
-complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l engine-arg -r -f -d 'Pass one more switch to the engine verbatim (repeatable), e.g. --engine-arg -d --engine-arg info.'
+complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -l engine-arg -r -f -d 'Pass one more switch to the engine verbatim (repeatable), after the config\'s embedded.extra_args, e.g. --engine-arg -d --engine-arg info.'
 complete -c rtppctl -n '__fish_seen_subcommand_from embedded; and __fish_seen_subcommand_from start' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl embedded stop
