@@ -2,7 +2,7 @@
 
 The keys are exactly the OpenSIPS rtpproxy module's parameters, flat at the top level, so an operator
 can carry `modparam("rtpproxy", KEY, VALUE)` lines over one for one; the defaults are the module's
-(reference §1.5). One deliberate difference: with no `rtpproxy_sock` (and no `db_url`) the module
+(docs/protocol.md §1.5). One deliberate difference: with no `rtpproxy_sock` (and no `db_url`) the module
 refuses to start, while rtppctl talks to the local embedded relay on udp:127.0.0.1:22222. An optional
 `[embedded]` table holds the defaults of `rtppctl embedded start`.
 

@@ -114,7 +114,7 @@ def engine_args(options: EmbeddedOptions) -> list[str]:
     """RTPProxy's command line for `options`.
 
     `-F` lets the engine run as root (containers, CI); `-d err` because the default log level costs
-    about 40% of the engine's command rate and fills the log (engine-notes.md). `-6` carries
+    about 40% of the engine's command rate and fills the log (docs/protocol.md, Engine notes). `-6` carries
     `listen6` unless `extra_args` bring their own `-6`, which then wins.
     """
     args = ["-F", "-d", "err", "-l", options.listen]

@@ -1,7 +1,7 @@
 """Media files: WAV in and out, and RTPProxy prompt files (raw G.711 payload) made from them.
 
 RTPProxy plays a prompt named PROMPT from the file `PROMPT.<payload type>`: `PROMPT.0` holds PCMU,
-`PROMPT.8` PCMA, as bare payload bytes (8000 a second, no header; protocol.md §8). This module
+`PROMPT.8` PCMA, as bare payload bytes (8000 a second, no header; docs/protocol.md §8). This module
 turns a WAV file (8-48 kHz, mono or stereo, 8- or 16-bit PCM, plain or WAVE_FORMAT_EXTENSIBLE)
 into 8 kHz mono 16-bit audio, encodes it with `rtppctl.proto.rtp`, and writes the prompt files;
 it also describes a prompt file and writes WAV files (for recordings decoded later).

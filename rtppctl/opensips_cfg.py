@@ -1,7 +1,7 @@
 """Carrying an OpenSIPS config's `modparam("rtpproxy", ...)` lines over into rtppctl's TOML config.
 
-This module owns how an OpenSIPS config text is read for the rtpproxy module's parameters (reference
-section 1.5) and how each one becomes an rtppctl config key. It is pure: a text and the name to use
+This module owns how an OpenSIPS config text is read for the rtpproxy module's parameters (docs/protocol.md
+§1.5) and how each one becomes an rtppctl config key. It is pure: a text and the name to use
 in messages in, an `ImportedConfig` out (the settings, their TOML, what was not carried over and
 why); no files, no printing. What a value must look like is not decided here: every value goes
 through the config validator (`rtppctl.config.config_from_mapping`), so the TOML written always loads.
@@ -68,7 +68,7 @@ from rtppctl.proto.url import doubtful_paths, parse_sock_line
 
 MODULE = "rtpproxy"
 
-#: The module's parameters (reference section 1.5) and the kind of value OpenSIPS takes for each,
+#: The module's parameters (docs/protocol.md §1.5) and the kind of value OpenSIPS takes for each,
 #: read from the config's one table of keys: every one is an rtppctl key of the same name;
 #: rtppctl's own keys (`ledger_ttl`, ...) are not here: a modparam naming one is no parameter of the
 #: module.

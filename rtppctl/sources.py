@@ -1,4 +1,4 @@
-"""OpenSIPS's relay table: the `rtpproxy_sockets` table `db_url` names (protocol.md §10).
+"""OpenSIPS's relay table: the `rtpproxy_sockets` table `db_url` names (docs/protocol.md §10).
 
 The OpenSIPS module reads the table when its sets are loaded and again on MI `rtpproxy_reload`,
 never per call. rtppctl does the same: the relay service (`relays.service.RelaySources`) keeps

@@ -31,12 +31,12 @@ def relay(tmp_path):
     NOW[0] = 1000.0
     service = RelayService(lambda: RelaySets({0: [parse_node("udp:127.0.0.1:9")]}, 0), refusing_connect,
                            state_path=tmp_path / "state.sqlite3", clock=lambda: NOW[0])
-    yield ops.Relay(service)
+    yield ops.Route(service)
     service.close()
 
 
 def remember(relay, call_id: str, from_tag: str = CALLER, to_tag: str | None = CALLEE) -> None:
-    relay.service.store.record_session(LedgerEntry(call_id, from_tag, to_tag, 0, "udp:127.0.0.1:9", None, (), None,
+    relay.service.store.write_entry(LedgerEntry(call_id, from_tag, to_tag, 0, "udp:127.0.0.1:9", None, (), None,
                                                    None, 1000.0, 1000.0))
 
 

@@ -18,7 +18,7 @@ def refusing_connect(node):
     raise AssertionError(f"nothing may be sent to {node.url} for this input")
 
 
-RELAY = ops.Relay(RelayService(
+ROUTE = ops.Route(RelayService(
     lambda: RelaySets({0: [parse_node("udp:127.0.0.1:9")]}, 0), refusing_connect, state_path=None,
 ))
 
@@ -44,7 +44,7 @@ def test_an_offer_on_a_marked_body_is_refused_without_f_and_nothing_is_sent(body
     assume(sdp.marker_line(DEFAULT_MARKER) is not None)
     request = ops.RewriteRequest(text=text, call_id="c@h", from_tag="ft", to_tag="tt")
     with pytest.raises(InputError) as refused:
-        ops.rewrite_sdp(RELAY, request, offer=as_offer)
+        ops.rewrite_sdp(ROUTE, request, offer=as_offer)
     assert "already carries" in refused.value.message and refused.value.hint and "flag f" in refused.value.hint
 
 
@@ -66,5 +66,5 @@ def test_bad_input_is_refused_before_anything_is_sent(change, message):
     base = dict(text="v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0\n",
                 call_id="c@h", from_tag="ft", to_tag="tt")
     with pytest.raises(InputError) as refused:
-        ops.rewrite_sdp(RELAY, ops.RewriteRequest(**{**base, **change}), offer=True)
+        ops.rewrite_sdp(ROUTE, ops.RewriteRequest(**{**base, **change}), offer=True)
     assert message in refused.value.message

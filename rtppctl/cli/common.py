@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rtppctl.cli.output import Output
     from rtppctl.config import Config
     from rtppctl.net.client import RelayClient
-    from rtppctl.ops import Relay
+    from rtppctl.ops import Route
     from rtppctl.proto.url import NodeSpec
     from rtppctl.relays.health import StatusEvent
     from rtppctl.relays.service import RelayService
@@ -167,17 +167,17 @@ class RunContext:
             self.output.warn(f"relay {where} is now {event.state} ({event.reason})")
 
 
-def relay_for(s: RunContext, targets: list[str] | None, set_id: int | None) -> Relay:
-    """The ops.Relay an SDP operation uses: the service, the command's target or set, and the
+def route_for(s: RunContext, targets: list[str] | None, set_id: int | None) -> Route:
+    """The ops.Route an SDP operation uses: the service, the command's target or set, and the
     config's SDP settings."""
-    from rtppctl.ops import Relay  # noqa: PLC0415
+    from rtppctl.ops import Route  # noqa: PLC0415
 
     config = s.config
     if targets:
         s.relays.one_target(targets)  # a bad spec or two targets fail now, before any input is read
     else:
         s.relays.members(set_id=set_id)  # an unknown set fails now
-    return Relay(s.relays, targets, set_id, marker=config.nortpproxy_str, notify_socket=config.rtpp_notify_socket)
+    return Route(s.relays, targets, set_id, marker=config.nortpproxy_str, notify_socket=config.rtpp_notify_socket)
 
 
 def run_context(ctx: typer.Context) -> RunContext:

@@ -41,7 +41,7 @@ def _set_nodes(ctx: typer.Context, targets: list[str] | None, set_id: int | None
     disabled = list(disable or ())
     if not targets:
         for member in members:
-            health = s.relays.record(member).health
+            health = s.relays.node_info(member).health
             if not health.selectable and member.node.url not in disabled:
                 disabled.append(member.node.url)
                 s.output.status(f"{member.node.url} is {health.state.value} in the state file (rtppctl show): counted as disabled")

@@ -21,7 +21,7 @@ import typer
 from rtppctl.cli.common import SetOption, TargetOption, run_context
 
 if TYPE_CHECKING:
-    from rtppctl.ops import Call, Relay
+    from rtppctl.ops import Call, Route
 
 CallIdOption = Annotated[
     str | None,
@@ -91,9 +91,9 @@ def call_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return with_call
 
 
-def named_call(ctx: typer.Context, options: CallOptions, relay: Relay | None = None) -> Call:
+def named_call(ctx: typer.Context, options: CallOptions, route: Route | None = None) -> Call:
     """The `ops.Call` the options name: the message read (a file or stdin), then `ops.find_call`.
-    `relay`: where its commands go, when the command built it already (default: the options'
+    `route`: where its commands go, when the command built it already (default: the options'
     --target or --set, with the configuration's defaults)."""
     from rtppctl import ops  # noqa: PLC0415
 
@@ -106,7 +106,7 @@ def named_call(ctx: typer.Context, options: CallOptions, relay: Relay | None = N
 
         text, source = read_input(options.message)
         parsed = parse_sip(text, source=source)
-    if relay is None:
-        relay = ops.Relay(s.relays, options.target, options.set_id)
-    return ops.find_call(relay, call_id=options.call_id, from_tag=options.from_tag, to_tag=options.to_tag,
+    if route is None:
+        route = ops.Route(s.relays, options.target, options.set_id)
+    return ops.find_call(route, call_id=options.call_id, from_tag=options.from_tag, to_tag=options.to_tag,
                          message=parsed, source=source)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import SetOption, TargetOption, relay_for, run_context
+from rtppctl.cli.common import SetOption, TargetOption, route_for, run_context
 from rtppctl.cli.options import CallIdOption, CallOptions, FromTagOption, ToTagOption, call_options, named_call
 
 InputArgument = Annotated[
@@ -104,7 +104,7 @@ def _rewrite(ctx: typer.Context, is_offer: bool, options: dict) -> None:
         to_tag=options["to_tag"], in_reply=options["reply"], source_ip=options["source_ip"], ip=options["ip"],
         dialog_id=options["dialog_id"],
     )
-    result = ops.rewrite_sdp(relay_for(s, options["target"], options["set_id"]), request, offer=is_offer)
+    result = ops.rewrite_sdp(route_for(s, options["target"], options["set_id"]), request, offer=is_offer)
     _deliver(s, result, text, destination, options["diff"])
 
 
@@ -196,7 +196,7 @@ def engage(
             text=text, source=name, flags=flags, call_id=call_id, from_tag=from_tag, to_tag=to_tag,
             source_ip=source_ip, ip=ip, dialog_id=dialog_id,
         ))
-    result = ops.engage(relay_for(s, target, set_id), requests[0], requests[1], late=late)
+    result = ops.engage(route_for(s, target, set_id), requests[0], requests[1], late=late)
     for warning in dict.fromkeys(result.offer.warnings + result.answer.warnings):
         out.warn(warning)
     mode = "late negotiation" if result.late else "normal negotiation"
@@ -224,7 +224,7 @@ def unforce(ctx: typer.Context, call: CallOptions = CallOptions()) -> None:
 
     s = run_context(ctx)
     out = s.output
-    found = named_call(ctx, call, relay_for(s, call.target, call.set_id))
+    found = named_call(ctx, call, route_for(s, call.target, call.set_id))
     result = ops.unforce(found)
     line = (
         f"deleted the session of {found.call_id} on {result.node}"

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rtppctl.cli.common import RunContext, SetOption, TargetOption, relay_for, run_context
+from rtppctl.cli.common import RunContext, SetOption, TargetOption, route_for, run_context
 from rtppctl.proto.errors import InputError, RtppctlError
 
 if TYPE_CHECKING:
     from rtppctl.cli.output import Output
-    from rtppctl.ops import Relay, ResolvedCall, RewriteResult
+    from rtppctl.ops import Route, ResolvedCall, RewriteResult
     from rtppctl.proto.sip import SipMessage
 
 #: Lines kept in the history file: enough for weeks of hand work, small enough to read at start.
@@ -71,7 +71,7 @@ def shell(
     out = s.output
     if target or set_id is not None:
         # A relay named on the command line is checked now: a typo should not wait for the first offer.
-        relay_for(s, target, set_id)
+        route_for(s, target, set_id)
     settings = Settings(target=target[0] if target else None, set_id=set_id)
     interactive = _isatty(sys.stdin)
     # Only a terminal gets the line editor: a script piped in has no use for history, and must
@@ -258,7 +258,7 @@ class RewriteShell(cmd.Cmd):
         if not self.interactive:
             return
         try:
-            relay = self._relay().describe()
+            relay = self._route().describe()
         except RtppctlError as err:
             relay = f"none yet ({err.message}); use: target SPEC"
         self.out.line(f"rtppctl shell: relay {relay}", style="bold")
@@ -487,9 +487,9 @@ class RewriteShell(cmd.Cmd):
         """target SPEC|-: talk to this relay, e.g. udp:127.0.0.1:22222; - goes back to the configured set."""
         value = _one_word(arg, "target SPEC|-")
         target = None if value == "-" else value
-        relay = relay_for(self.session, [target] if target else None, self.settings.set_id)
+        route = route_for(self.session, [target] if target else None, self.settings.set_id)
         self.settings.target = target
-        self.out.line(f"relay {relay.describe()}")
+        self.out.line(f"relay {route.describe()}")
 
     def do_set(self, arg: str) -> None:
         """set N|-: use relay set N of the configuration (when no target is given); - for the default set."""
@@ -501,15 +501,15 @@ class RewriteShell(cmd.Cmd):
                 set_id = int(value)
             except ValueError:
                 raise InputError(f"set takes a set number or -, not {value!r}") from None
-        relay = relay_for(self.session, [self.settings.target] if self.settings.target else None, set_id)
+        route = route_for(self.session, [self.settings.target] if self.settings.target else None, set_id)
         self.settings.set_id = set_id
-        self.out.line(f"relay {relay.describe()}" + (" (target wins over set)" if self.settings.target else ""))
+        self.out.line(f"relay {route.describe()}" + (" (target wins over set)" if self.settings.target else ""))
 
     def do_settings(self, arg: str) -> None:
         """settings: print every setting, and where the ones not set come from."""
         s = self.settings
         try:
-            relay = self._relay().describe()
+            relay = self._route().describe()
             relay += " (target)" if s.target else "" if s.set_id is not None else " (the default set)"
         except RtppctlError as err:
             relay = f"none ({err.message})"
@@ -559,7 +559,7 @@ class RewriteShell(cmd.Cmd):
             raise InputError("no Call-ID", "set call-id ID, or load a SIP message")
         if not from_tag:
             raise InputError("no From tag", "set from-tag TAG, or load a SIP message")
-        call = ops.find_call(self._relay(), call_id=call_id, from_tag=from_tag, to_tag=self._effective("to_tag").value)
+        call = ops.find_call(self._route(), call_id=call_id, from_tag=from_tag, to_tag=self._effective("to_tag").value)
         result = ops.unforce(call)
         if result.had_session:
             self.out.line(f"deleted the session of {call_id} on {result.node}")
@@ -576,7 +576,7 @@ class RewriteShell(cmd.Cmd):
             text=current.text, source=current.name, flags=s.flags, call_id=s.call_id, from_tag=s.from_tag,
             to_tag=s.to_tag, in_reply=s.in_reply, source_ip=s.source_ip, ip=s.ip,
         )
-        result = ops.rewrite_sdp(self._relay(), request, offer=offer)
+        result = ops.rewrite_sdp(self._route(), request, offer=offer)
         self.last = Rewrite(offer, current, result)
         for warning in result.warnings:
             self.out.warn(warning)
@@ -628,9 +628,9 @@ class RewriteShell(cmd.Cmd):
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _relay(self) -> "Relay":
+    def _route(self) -> "Route":
         target = self.settings.target
-        return relay_for(self.session, [target] if target else None, self.settings.set_id)
+        return route_for(self.session, [target] if target else None, self.settings.set_id)
 
     def _require_input(self) -> ShellInput:
         if self.input is None:

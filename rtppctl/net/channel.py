@@ -4,7 +4,7 @@
 engine's reply cache keeps retries idempotent, and accepts only the datagram that echoes the
 cookie; its socket is connected to the node, so the kernel drops datagrams from anyone else and a
 port nobody listens on fails at once. `StreamChannel` (tcp, tcp6, cunix) keeps one connection open,
-sends newline-framed commands once (reference §1.3) and reconnects once when the idle connection
+sends newline-framed commands once (docs/protocol.md §1.3) and reconnects once when the idle connection
 turns out to be dead. `OneShotChannel` (unix) opens a connection per command, as the engine
 requires. Every channel turns every failure into a `TransportError` that names the node and says
 what happened; framing rules come from `rtppctl.proto.framing`. `open_channel` picks the class.
@@ -70,7 +70,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _new_cookie_sequence() -> CookieSequence:
-    # The engine caches replies by cookie alone, not by sender, for about 35 s (protocol.md §16.1):
+    # The engine caches replies by cookie alone, not by sender, for about 35 s (docs/protocol.md §16.1):
     # two clients that ever share a prefix in that window get each other's replies and their own
     # commands never run. A pid is no help across hosts and containers (small pids repeat), so the
     # prefix is random only, and wide enough that no two processes anywhere share one. Base64
@@ -530,7 +530,7 @@ class OneShotChannel(Channel):
     def _exchange(self, command: str, packet: bytes) -> bytes:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            # The OpenSIPS module blocks forever here (reference §15.15); a command-line tool must
+            # The OpenSIPS module blocks forever here (docs/protocol.md §15.15); a command-line tool must
             # not hang on a stuck relay, so the same timeout as every other transport applies.
             sock.settimeout(self._timeout)
             try:

@@ -1,4 +1,4 @@
-"""The notification listener: one socket, many relay connections, events out (protocol.md §9).
+"""The notification listener: one socket, many relay connections, events out (docs/protocol.md §9).
 
 Relays connect to it (TCP or a unix socket: a `proto.notify.NotifySocket`) and keep one connection
 each; this module accepts them all on one thread with `selectors` (no thread per peer), gives each

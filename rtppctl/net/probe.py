@@ -7,7 +7,7 @@ node in the order given. The rule it keeps: one node's failure never raises. A r
 either what the node answered or the `TransportError`/`ProxyError` the node caused; only a fault
 that is no node's doing (a bug, a bad option) reaches the caller, after every probe has ended.
 
-`module_probe` is the probe the OpenSIPS module runs on every node (reference §2.1), built with the
+`module_probe` is the probe the OpenSIPS module runs on every node (docs/protocol.md §2.1), built with the
 protocol core's encoders and decoders; `supported_capabilities` is its `VF` part on its own.
 """
 
@@ -36,7 +36,7 @@ MAX_PARALLEL = 16
 
 @dataclass(frozen=True)
 class RelayCapabilities:
-    """What the module's probe (reference §2.1) learned from one relay."""
+    """What the module's probe (docs/protocol.md §2.1) learned from one relay."""
 
     #: The node's url.
     node: str

@@ -284,7 +284,7 @@ def _raw(client: RelayClient, commands: list[str]) -> list[RawReply]:
 
 #: Names defined in rtppctl.ops.offer_answer, loaded when first asked for (start-up time).
 _OFFER_ANSWER = {
-    "NoSession", "RewriteRequest", "StreamResult", "RewriteResult", "Relay", "rewrite_sdp",
+    "NoSession", "RewriteRequest", "StreamResult", "RewriteResult", "Route", "rewrite_sdp",
     "EngageResult", "engage", "UnforceResult", "unforce", "Sourced", "ResolvedCall", "read_message",
     "resolve_call", "PreparedRewrite", "prepare_rewrite", "send_rewrite", "Call", "find_call", "call_node",
 }

@@ -34,7 +34,7 @@ class NodeRange:
 
 @dataclass(frozen=True)
 class Explanation:
-    """Why a Call-ID goes to the node it goes to (protocol.md §3)."""
+    """Why a Call-ID goes to the node it goes to (docs/protocol.md §3)."""
 
     call_id: str
     set_id: int | None

@@ -1,7 +1,7 @@
 """The module's media functions as operations: play and stop a prompt, record and copy, statistics.
 
 rtpproxy_stream2uac/uas, rtpproxy_stop_stream2uac/uas, rtpproxy_start_recording, rtpproxy_stats
-and rtpproxy_all_stats (protocol.md §6-§8, §17), each on a `Call` (`ops.find_call`: who is who,
+and rtpproxy_all_stats (docs/protocol.md §6-§8, §17), each on a `Call` (`ops.find_call`: who is who,
 and the relay that holds the call, the ledger's node, else the hash's; never moved elsewhere), and
 each marking the call used in the ledger before it is sent. Who "uac" is follows the module as
 checked against a running OpenSIPS: the party that sent the request (the message's From party),
@@ -109,7 +109,7 @@ def play(call: Call, prompt: str, *, to: str = "uac", count: int = 1, codecs: st
     notes = []
     if not prompt.startswith("/"):
         notes.append(f"{prompt!r} is relative: the relay opens it in its own working directory")
-    service = call.relay.service
+    service = call.route.service
     member = _node(call)
     try:
         _result(service, member, line, "P")
@@ -140,7 +140,7 @@ def stop_play(call: Call, *, to: str = "uac") -> CommandResult:
     """rtpproxy_stop_stream2uac/uas: `S` with the tags of `to` first."""
     first, second = call.tags_to(_party(call, to))
     line = cmd.stop_play(call.call_id, first, second, medianum=1)
-    service = call.relay.service
+    service = call.route.service
     member = _node(call)
     try:
         reply = _result(service, member, line, "S")
@@ -201,7 +201,7 @@ def _creator(call: Call, member: Member) -> str | None:
     for tag in (call.uac_tag, call.uas_tag):
         if tag:
             try:
-                _send(call.relay.service, member, cmd.creator_query(call.call_id, tag), "Q")
+                _send(call.route.service, member, cmd.creator_query(call.call_id, tag), "Q")
             except ProxyError as err:
                 if err.code != cmd.SESSION_NOT_FOUND:
                     raise
@@ -223,7 +223,7 @@ def record(call: Call, *, both: bool = True, single_file: bool = False, party: s
         parties = [_party(call, party)]
     orders = [(name, call.tags_to(name)) for name in parties]
     lines = [cmd.record(call.call_id, first, second, single_file=single_file) for _, (first, second) in orders]
-    service = call.relay.service
+    service = call.route.service
     member = call.member()
     switches = _embedded_switches(member.node.url)
     if single_file and _switch(switches, "-P") is None and warn is not None:
@@ -264,7 +264,7 @@ def copy(call: Call, destination: str, *, stream: int = 1, party: str | None = N
     line = cmd.copy(call.call_id, destination, first, second, medianum=stream)
     member = _node(call)
     try:
-        reply = _send(call.relay.service, member, line, "C")
+        reply = _send(call.route.service, member, line, "C")
         cmd.parse_copy_reply(reply)
     except ProxyError as err:
         raise _explain(err, "copy", {65: ("the relay could not start the copy",
@@ -296,7 +296,7 @@ def stop_record(call: Call) -> StopRecordResult:
     directions say E50, a `Q` tells the two apart: a call that is there but not being recorded is
     not an error (was_recording False), a call that is not there is E50."""
     orders = [call.tags_to(call.sender)] + ([call.tags_to(_other(call.sender))] if call.uas_tag else [])
-    service = call.relay.service
+    service = call.route.service
     member = _node(call)
     lines, replies = [], []
     for first, second in orders:
@@ -318,7 +318,7 @@ def _has_session(member: Member, call: Call) -> bool:
     first, second = call.tags_to("uac")
     line = cmd.query(call.call_id, first, second, medianum=1)
     try:
-        _send(call.relay.service, member, line, "Q")
+        _send(call.route.service, member, line, "Q")
     except ProxyError:
         return False
     return True
@@ -349,7 +349,7 @@ def stats(call: Call, *, stream: int = 1, all_counters: bool = False, party: str
     sent (§6.1)."""
     who = _party(call, party)
     first, second = call.tags_to(who)
-    service = call.relay.service
+    service = call.route.service
     member = _node(call)
 
     def ask(names: tuple[str, ...]) -> dict[str, int | float]:
@@ -418,7 +418,7 @@ def query(call: Call, counters: list[str], *, stream: int = 1) -> QueryResult:
     line = cmd.query(call.call_id, first, second, counters, medianum=stream)
     member = _node(call)
     try:
-        values = cmd.parse_counters(_send(call.relay.service, member, line, "Q"), counters)
+        values = cmd.parse_counters(_send(call.route.service, member, line, "Q"), counters)
     except ProxyError as err:
         raise _explain(err, "query", _counter_hints(err, member, call, counters, stream)) from None
     return QueryResult(member.node.url, call.call_id, line, values)
@@ -445,7 +445,7 @@ def _unknown_counters(member: Member, call: Call, counters: list[str], stream: i
     unknown = []
     for name in dict.fromkeys(counters):
         try:
-            _send(call.relay.service, member, cmd.query(call.call_id, first, second, [name], medianum=stream), "Q")
+            _send(call.route.service, member, cmd.query(call.call_id, first, second, [name], medianum=stream), "Q")
         except ProxyError as err:
             if err.code == 62:
                 unknown.append(name)

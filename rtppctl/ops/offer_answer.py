@@ -117,7 +117,7 @@ class RewriteResult:
 
 
 @dataclass(frozen=True)
-class Relay:
+class Route:
     """Where an operation's commands go (the service, and the --target or --set the command was
     given), with what rtppctl's configuration says about SDP."""
 
@@ -150,7 +150,7 @@ class Call:
     "uac" and "uas" are the module's words, relative to the message in hand: the uac is the party
     that sent the request (the message's From party), the uas the other. The relay knows neither:
     it keys the session by the tag of the party whose offer created it (`creator_tag`), and its
-    record files are named after that tag whichever party a command names first (protocol.md §7).
+    record files are named after that tag whichever party a command names first (docs/protocol.md §7).
     From a callee's BYE the uac is the callee, while the creator is still the caller.
     """
 
@@ -166,7 +166,7 @@ class Call:
     #: reply. The module's record, copy and stats put the sender's tag first (§6.1, §7).
     sender: str
     #: Where the call's commands go: the service, and the --target or --set given.
-    relay: Relay
+    route: Route
     #: Where the tags came from: "message", "options" or "ledger".
     source: str
     #: The call's ledger entry as read when the Call was built; None when the ledger does not know it.
@@ -193,16 +193,16 @@ class Call:
 
     def member(self) -> Member:
         """The node holding the call (`RelayService.for_call`: the target, the ledger's, the hash's)."""
-        return self.relay.service.for_call(self.call_id, targets=self.relay.targets, set_id=self.relay.set_id)
+        return self.route.service.for_call(self.call_id, targets=self.route.targets, set_id=self.route.set_id)
 
     def used(self) -> None:
         """Mark the call used in the ledger, when the ledger knows it: a call is pruned `ledger_ttl`
         after its last use, and playing to it, recording it or reading its counters is a use."""
         if self.entry is not None:
-            self.relay.service.touch(self.call_id)
+            self.route.service.touch(self.call_id)
 
 
-def find_call(relay: Relay, *, call_id: str | None = None, from_tag: str | None = None, to_tag: str | None = None,
+def find_call(route: Route, *, call_id: str | None = None, from_tag: str | None = None, to_tag: str | None = None,
               message: SipMessage | None = None, source: str = "the message") -> Call:
     """The call the options and `message` name, with the ledger's knowledge of it. An option wins
     over the message; without a message, the options stand for a request from --from-tag's party,
@@ -220,12 +220,12 @@ def find_call(relay: Relay, *, call_id: str | None = None, from_tag: str | None 
         raise InputError("no call given", "give --call-id ID (the ledger supplies the tags), or a SIP message")
     else:
         call, uac, uas, origin = call_id, from_tag, to_tag, "options"
-    entry = relay.service.ledger(call)
+    entry = route.service.ledger(call)
     if entry is None:
         if not uac:
             raise InputError(f"the ledger has no call {call!r}, so its tags are not known",
                              "give --from-tag (and --to-tag), or a SIP message of the call")
-        return Call(call, uac, uas or None, None, sender, relay, origin)
+        return Call(call, uac, uas or None, None, sender, route, origin)
     if not uac:
         uac, origin = entry.from_tag, "ledger"
     if not uas:
@@ -237,7 +237,7 @@ def find_call(relay: Relay, *, call_id: str | None = None, from_tag: str | None 
             f"by {entry.from_tag!r}" + (f" with {entry.to_tag!r}" if entry.to_tag else ""),
             "give the call's own tags (rtppctl sessions lists them), or --state none to go by the message alone",
         )
-    return Call(call, uac, uas or None, entry.from_tag, sender, relay, origin, entry)
+    return Call(call, uac, uas or None, entry.from_tag, sender, route, origin, entry)
 
 
 def call_node(service: RelayService, call_id: str | None, *, targets: Sequence[str] | None = None,
@@ -346,7 +346,7 @@ class PreparedRewrite:
 _UNREAD: Any = object()
 
 
-def prepare_rewrite(relay: Relay, request: RewriteRequest, *, offer: bool,
+def prepare_rewrite(route: Route, request: RewriteRequest, *, offer: bool,
                     message: SipMessage | None = _UNREAD) -> PreparedRewrite:
     """Every check of rtpproxy_offer (offer=True) or rtpproxy_answer that needs no relay: the
     message, the SDP, the flags, the marker, every token the commands will carry. `message` is
@@ -358,11 +358,11 @@ def prepare_rewrite(relay: Relay, request: RewriteRequest, *, offer: bool,
     flags = parse_flags(request.flags)
     source = request.source if call.message is None else f"{request.source} (body)"
     sdp = sdp_mod.parse_sdp(call.body, source=source)
-    if relay.marker:
-        marked = sdp.marker_line(relay.marker)
+    if route.marker:
+        marked = sdp.marker_line(route.marker)
         if marked is not None and not flags.ignore_marker:
             raise InputError(
-                f"{request.source}: the SDP already carries {relay.marker!r} (line {marked + 1}): "
+                f"{request.source}: the SDP already carries {route.marker!r} (line {marked + 1}): "
                 "it went through a relay already",
                 "use flag f to put it through another relay anyway",
             )
@@ -372,16 +372,16 @@ def prepare_rewrite(relay: Relay, request: RewriteRequest, *, offer: bool,
     # Every command the relay will get, built once for any capabilities it may have: a token,
     # address or length it would refuse is refused now, before anything is sent.
     planner.check(sdp, flags, leg, offer=offer, source_ip=call.source_ip.value,
-                  notify_socket=relay.notify_socket, dialog_id=dialog_id)
+                  notify_socket=route.notify_socket, dialog_id=dialog_id)
     return PreparedRewrite(request, call, leg, flags, sdp, dialog_id, offer)
 
 
-def rewrite_sdp(relay: Relay, request: RewriteRequest, *, offer: bool) -> RewriteResult:
+def rewrite_sdp(route: Route, request: RewriteRequest, *, offer: bool) -> RewriteResult:
     """rtpproxy_offer (offer=True) or rtpproxy_answer: every check first, then the relay, then the SDP."""
-    return send_rewrite(relay, prepare_rewrite(relay, request, offer=offer))
+    return send_rewrite(route, prepare_rewrite(route, request, offer=offer))
 
 
-def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
+def send_rewrite(route: Route, prepared: PreparedRewrite) -> RewriteResult:
     """The relay part of an offer or answer, and the SDP rewritten from its replies.
 
     An offer (U) goes to the node the service picks and fails over to the next one; everything
@@ -389,7 +389,7 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
     """
     request, sdp, flags, leg = prepared.request, prepared.sdp, prepared.flags, prepared.leg
     source_ip = prepared.call.source_ip.value
-    service = relay.service
+    service = route.service
     letter, _ = planner.command_and_tags(leg, offer=prepared.offer, force_lookup=flags.force_lookup)
     # Read before anything is sent: a state store that cannot be used ends the command here, with
     # nothing left on a relay; the entry read is what the ledger write afterwards expects.
@@ -399,7 +399,7 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
     def send(member: Member, client: RelayClient) -> tuple[Member, planner.Plan, list[dict[str, str]], dict[int, Any]]:
         steps = planner.plan(
             sdp, flags, leg, offer=prepared.offer, capabilities=service.capabilities(member), source_ip=source_ip,
-            notify_socket=relay.notify_socket, dialog_id=prepared.dialog_id, derived_dialog=derived,
+            notify_socket=route.notify_socket, dialog_id=prepared.dialog_id, derived_dialog=derived,
         )
         sent: list[dict[str, str]] = []
         replies = {}
@@ -410,10 +410,10 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
         return member, steps, sent, replies
 
     if letter == "U":
-        member, steps, sent, replies = service.offer(leg.call_id, send, targets=relay.targets, set_id=relay.set_id,
+        member, steps, sent, replies = service.offer(leg.call_id, send, targets=route.targets, set_id=route.set_id,
                                                      read=known)
     else:
-        chosen = service.for_call(leg.call_id, targets=relay.targets, set_id=relay.set_id)
+        chosen = service.for_call(leg.call_id, targets=route.targets, set_id=route.set_id)
         member, steps, sent, replies = service.attempt(chosen, lambda client: send(chosen, client), letter=letter)
     node = member.node
     targets: dict[int, Any] = {}
@@ -436,7 +436,7 @@ def send_rewrite(relay: Relay, prepared: PreparedRewrite) -> RewriteResult:
     body = prepared.call.body
     new_sdp = body if flags.keep_sdp else sdp_mod.rewrite(
         sdp, targets, rewrite_origin=flags.rewrite_origin,
-        rewrite_session_connection=flags.rewrite_session_connection, marker=relay.marker or None,
+        rewrite_session_connection=flags.rewrite_session_connection, marker=route.marker or None,
     )
     message = prepared.call.message
     return RewriteResult(
@@ -603,7 +603,7 @@ class EngageResult:
     answer: RewriteResult
 
 
-def engage(relay: Relay, offer_request: RewriteRequest, answer_request: RewriteRequest, *, late: bool | None = None) -> EngageResult:
+def engage(route: Route, offer_request: RewriteRequest, answer_request: RewriteRequest, *, late: bool | None = None) -> EngageResult:
     """rtpproxy_engage's whole exchange (§4.8): normal negotiation sends U for the INVITE's SDP and
     L for the 200 OK's; late negotiation (the INVITE had no SDP) sends U for the 200 OK's SDP (tags
     swapped) and U again for the ACK's.
@@ -617,13 +617,13 @@ def engage(relay: Relay, offer_request: RewriteRequest, answer_request: RewriteR
     if late is None:
         # The offer travelling in a reply means the INVITE came without SDP.
         late = offer_message is not None and not offer_message.is_request
-    first = prepare_rewrite(relay, _with_direction(offer_request, in_reply=late), offer=True, message=offer_message)
+    first = prepare_rewrite(route, _with_direction(offer_request, in_reply=late), offer=True, message=offer_message)
     # The answer belongs to the same dialog: what it does not say, it takes from the offer.
     answer_request = _inherit_call(answer_request, answer_message, first)
-    second = prepare_rewrite(relay, _with_direction(answer_request, in_reply=not late), offer=late,
+    second = prepare_rewrite(route, _with_direction(answer_request, in_reply=not late), offer=late,
                              message=answer_message)
     _check_same_call(first, second)
-    return EngageResult(bool(late), send_rewrite(relay, first), send_rewrite(relay, second))
+    return EngageResult(bool(late), send_rewrite(route, first), send_rewrite(route, second))
 
 
 def _with_direction(request: RewriteRequest, *, in_reply: bool) -> RewriteRequest:
@@ -676,7 +676,7 @@ def unforce(call: Call) -> UnforceResult:
     """rtpproxy_unforce: `D callid ftag [ttag]` with the message's From and To tags, never
     swapped, no medianum (every stream goes)."""
     line = cmd.delete(call.call_id, call.uac_tag, call.uas_tag)
-    service = call.relay.service
+    service = call.route.service
     member = call.member()
     reply = service.attempt(member, lambda client: client.exchange(line).reply, letter="D")
     code = cmd.error_code(reply)

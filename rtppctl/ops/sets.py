@@ -18,7 +18,7 @@ from rtppctl.proto.errors import ProxyError, TransportError
 
 if TYPE_CHECKING:
     from rtppctl.relays.service import Member, RelayService
-    from rtppctl.relays.store import LedgerEntry, NodeRecord
+    from rtppctl.relays.store import LedgerEntry, NodeInfo
 
 
 # -- show -----------------------------------------------------------------------------------------
@@ -73,18 +73,18 @@ def show(service: RelayService, set_id: int | None = None, *, probe: bool = Fals
     sets: dict[int, SetState] = {}
     for member in members:
         assert member.set_id is not None  # members of sets, never targets
-        state = sets.setdefault(member.set_id, SetState(member.set_id, member.set_id == service.config.default_set))
-        state.nodes.append(_node_state(member, service.record(member), held, now, errors))
+        state = sets.setdefault(member.set_id, SetState(member.set_id, member.set_id == service.relay_sets.default_set))
+        state.nodes.append(_node_state(member, service.node_info(member), held, now, errors))
     return list(sets.values())
 
 
-def _node_state(member: Member, record: NodeRecord, held: Counter, now: float,
+def _node_state(member: Member, record: NodeInfo, held: Counter, now: float,
                 errors: dict[tuple[int | None, str], str]) -> NodeState:
     health = record.health
     recheck_in = None if health.recheck_at is None else max(0.0, health.recheck_at - now)
     key = (member.set_id, member.node.url)
     return NodeState(
-        set_id=member.set_id or 0,
+        set_id=member.set_id,
         url=member.node.url,
         weight=member.node.weight,
         advertised=member.node.advertised,
@@ -121,7 +121,7 @@ def enable(service: RelayService, url: str, mode: int, set_id: int | None = None
     changes = []
     for member, before, after, raised in service.enable(url, mode, set_id):
         changes.append(EnableChange(
-            member.set_id or 0, member.node.url, before.health.state.value, after.health.state.value,
+            member.set_id, member.node.url, before.health.state.value, after.health.state.value,
             after.health.recheck_at, raised.status if raised else None,
         ))
     return changes
@@ -158,7 +158,7 @@ def sessions(service: RelayService, *, prune: bool = False) -> SessionsResult:
     pruned: list[Pruned] = []
     unchecked: dict[str, str] = {}
     now = service.now()
-    ttl = service.config.ledger_ttl
+    ttl = service.relay_sets.ledger_ttl
     live = []
     for entry in entries:
         if entry.last_used_at < now - ttl:

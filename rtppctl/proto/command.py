@@ -1,6 +1,6 @@
 """Every RTPProxy control command rtppctl sends, and every reply it reads.
 
-This module owns the wire text of the control protocol (reference protocol.md §2, §4-§9, §12, §16):
+This module owns the wire text of the control protocol (docs/protocol.md §2, §4-§9, §12, §16):
 the capability dates, the U/L modifier slots, one validator per kind of token, one encoder per
 command letter rtppctl sends (V VF U L D P S R C N Q G I), the catch_dtmf `&&` sub-command, the
 counters `Q` answers, and one decoder per reply shape. The rule it keeps: nothing a user gives can
@@ -29,7 +29,7 @@ from rtppctl.proto.text import ip_literal
 from rtppctl.proto.text import shown as _shown
 
 # --------------------------------------------------------------------------------------------
-# Tokens (protocol.md §16)
+# Tokens (docs/protocol.md §16)
 
 #: Longest token accepted from a user, in UTF-8 bytes. The module's reply buffer is 256 bytes and
 #: RTPProxy's stream reader stops at 255 without a newline, so anything longer cannot be sane.
@@ -455,7 +455,7 @@ class Capability(NamedTuple):
 BASE_VERSION = "20040107"
 EXTENDED_VERSION = "20050322"
 
-#: Every date upstream RTPProxy answers 1 to (protocol.md §2.1), plus 20170313 which the module
+#: Every date upstream RTPProxy answers 1 to (docs/protocol.md §2.1), plus 20170313 which the module
 #: asks about and upstream answers 0. Meanings come from the reference; where it says nothing the
 #: meaning says so rather than guess.
 CAPABILITIES: tuple[Capability, ...] = (
@@ -488,7 +488,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("20260309", "SUBC_COPY", "'&& C <callid> <ftag> <ttag>' sub-command", None),
 )
 
-#: The optional capability dates in the order the module probes them (protocol.md §2.1 table),
+#: The optional capability dates in the order the module probes them (docs/protocol.md §2.1 table),
 #: after `V` and the required `VF 20050322`.
 MODULE_PROBE_ORDER: tuple[str, ...] = (
     "20071116", "20081102", "20090810", "20081224", "20080403",
@@ -548,7 +548,7 @@ def _bracketed_address(value: str, what: str, *, allow_label: bool) -> str:
 
 @dataclass(frozen=True)
 class Modifiers:
-    """The letters after `U`/`L`, in RTPProxy's four slots (protocol.md §4.2). Validated on creation."""
+    """The letters after `U`/`L`, in RTPProxy's four slots (docs/protocol.md §4.2). Validated on creation."""
 
     #: Slot-0 letters in the order given, each one of A (asymmetric), I/E (bridge interface),
     #: S (symmetric), W (weak), N (allocate a new port).

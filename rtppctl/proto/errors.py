@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
-    """Process exit codes, documented in README and design.md."""
+    """Process exit codes, documented in the README's table (checked by tests/cli/test_docgen.py)."""
 
     OK = 0
     UNEXPECTED = 1  # a bug: traceback only with -vv
@@ -88,7 +88,7 @@ def _table(*rows: ErrorCode) -> dict[int, ErrorCode]:
     return {row.code: row for row in rows}
 
 
-#: Modern RTPProxy error codes (reference protocol.md §12.4).
+#: Modern RTPProxy error codes (docs/protocol.md §12.4).
 ERROR_CODES: dict[int, ErrorCode] = _table(
     ErrorCode(0, "CMDUNKN", "unknown command letter"),
     ErrorCode(1, "PARSE_NARGS", "wrong number of arguments",

@@ -1,7 +1,7 @@
 """The OpenSIPS flag string (`rtpproxy_offer("swz20")`) read into one value.
 
-This module owns the flag letters of the module's offer/answer/engage functions (reference
-opensips-rtpproxy-module.txt §1.6.1, protocol.md §4.2): what each letter means, which U/L slot-0
+This module owns the flag letters of the module's offer/answer/engage functions (docs/protocol.md
+§4.2, where the module's flag table is restated): what each letter means, which U/L slot-0
 modifier it becomes and in what order. It reads a flag string left to right, case-insensitively as
 the module does, except `t` (caller ttl) and `T` (callee ttl), which differ only by case; like the
 module it takes `t`/`T` with or without a number, but `z` only with one. The rule it
@@ -184,7 +184,7 @@ def parse_flags(text: str | None) -> Flags:
             values[field + "_bare"] = not digits
         else:
             # A deliberate difference: the module copies an unknown letter into the U/L modifiers
-            # and the relay then refuses the whole command with E35 (protocol.md §15.5). Saying so
+            # and the relay then refuses the whole command with E35 (docs/protocol.md §15.5). Saying so
             # here, before anything is sent, is the more useful answer.
             raise InputError(
                 f"unknown flag {char!r} at position {position} in {_shown(text)} (known: {KNOWN_FLAGS})",

@@ -1,4 +1,4 @@
-"""How commands and replies are framed on RTPProxy's control sockets (reference protocol.md §1.2).
+"""How commands and replies are framed on RTPProxy's control sockets (docs/protocol.md §1.2).
 
 Three framings, one per transport family, and nothing else: datagrams (`udp:`, `udp6:`) carry
 `<cookie> SP <command>` and come back as `<cookie> SP <reply>\\n`; persistent streams (`tcp:`,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 
-#: First line of every `I` report (reference §12.2); anything else means a one-line answer.
+#: First line of every `I` report (docs/protocol.md §12.2); anything else means a one-line answer.
 _INFO_FIRST_LINE = b"sessions created:"
 #: Last line of a plain `I` / `Ib` report.
 _INFO_LAST_LINE = b"packets transmitted:"

@@ -21,7 +21,7 @@ MAX_TIMEOUT = 3600.0
 #: Sends per command on a datagram relay.
 MAX_RETRIES = 100
 #: Seconds a failed relay stays disabled (a year is "for good" in practice). The module takes any
-#: int: 0 or less means a disabled relay is probed again by every selection (protocol.md §2.2).
+#: int: 0 or less means a disabled relay is probed again by every selection (docs/protocol.md §2.2).
 MAX_DISABLE_SECONDS = _YEAR
 MIN_DISABLE_SECONDS = -MAX_DISABLE_SECONDS
 #: Set ids are unsigned ints in the module.

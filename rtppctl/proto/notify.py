@@ -1,4 +1,4 @@
-"""The relays' notifications (protocol.md §9, §16.3): where they are sent, and what arrives there as
+"""The relays' notifications (docs/protocol.md §9, §16.3): where they are sent, and what arrives there as
 events, through an incremental parser; no I/O.
 
 `parse_notify_socket` reads the notification socket as the module's `rtpp_notify_socket` takes it

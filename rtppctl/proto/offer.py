@@ -1,4 +1,4 @@
-"""How an offer or an answer turns into `U`/`L` commands, one per proxied stream (protocol.md §4.1-4.3, §9).
+"""How an offer or an answer turns into `U`/`L` commands, one per proxied stream (docs/protocol.md §4.1-4.3, §9).
 
 Given the call's identity (Call-ID, tags, whether the SDP travels in a request or a reply), the
 parsed flags, the parsed SDP and the relay's capabilities, this decides the command letter, the

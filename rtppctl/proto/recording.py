@@ -1,7 +1,7 @@
 """The files RTPProxy writes when it records or copies a stream: their names, and, without -P, their
 contents.
 
-Names (protocol.md §7, src/rtpp_record.c): `R` writes into the record directory (-r) files named
+Names (docs/protocol.md §7, src/rtpp_record.c): `R` writes into the record directory (-r) files named
 after the session, not after whom it records: `<callid>=<creator tag>.o.rtp` holds the media of
 the party whose offer created the session, `.a.rtp` the other party's, the tag cut at its first `;`;
 with -P, `Rs` writes both directions into `<callid>=<creator tag>.pcap`. A `C` to a name writes

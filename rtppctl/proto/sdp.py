@@ -1,6 +1,6 @@
 """SDP bodies: what rtppctl reads from them, and the rewrite that puts a relay in the media path.
 
-This module owns the SDP side of offer and answer (reference protocol.md §4.4-§4.7): sessions
+This module owns the SDP side of offer and answer (docs/protocol.md §4.4-§4.7): sessions
 (one per `v=`), streams and their medianum, the effective connection address of each stream, the
 nortpproxy marker, and the module's rewrite. The rule it keeps: a body is taken as the bytes it is.
 Parsing a body and serialising it unchanged gives it back byte for byte, and a rewrite changes only
@@ -627,7 +627,7 @@ class MediaTarget:
     port: int
     #: The address to write (see choose_media_address): an IPv4 or IPv6 literal.
     address: str
-    #: "IP4" or "IP6": always the family of the relay's reply (protocol.md §4.5), even when the
+    #: "IP4" or "IP6": always the family of the relay's reply (docs/protocol.md §4.5), even when the
     #: address came from an override of the other family, as the module does.
     family: str
 
@@ -644,7 +644,7 @@ class MediaTarget:
 def choose_media_address(stream: Stream, *, reply_address: str | None, reply_ipv6: bool,
                          ip_override: str | None = None, advertised: str | None = None,
                          local_address: str | None = None) -> tuple[str, str]:
-    """(address, family) to write for a proxied stream, by the precedence of protocol.md §4.5.
+    """(address, family) to write for a proxied stream, by the precedence of docs/protocol.md §4.5.
 
     The family always comes from the reply. An on-hold stream keeps a null address; otherwise the
     first given of: the function's ip_address (`ip_override`), the node's advertised address, the
@@ -688,7 +688,7 @@ def _replace_address(out: list[str], parts: list[str], part: int, place: _Place,
     """Put `address` (and `family` when it changes) into a c=/o= line, unless nothing changes.
 
     Nothing changes when address and family are the same, or when a null (on-hold) address stays
-    null in the same family: the module leaves such a line as it is (protocol.md §4.5). The whole
+    null in the same family: the module leaves such a line as it is (docs/protocol.md §4.5). The whole
     address token is replaced, a multicast /ttl suffix included: the relay's address is unicast.
     """
     line = parts[part]
@@ -710,7 +710,7 @@ def rewrite(sdp: Sdp, targets: Mapping[int, MediaTarget], *, rewrite_origin: boo
     c= is replaced once per session when a targeted stream has no media c= (and, with
     `rewrite_session_connection`, also when it has one). The module's body_var path differs: it
     replaces the session c= only with flag c and only without a media c=, so there an SDP with
-    only a session c= keeps its old address (protocol.md §4.5, §15.10). rtppctl does not copy that.
+    only a session c= keeps its old address (docs/protocol.md §4.5, §15.10). rtppctl does not copy that.
 
     Per targeted stream: the m= port token becomes the relay port (a `/count` suffix goes too: the
     relay gave one port, not a run of them); the media c= address, and its family when that

@@ -1,4 +1,4 @@
-"""Which relay of a set a call goes to: the module's call-id hash and weighted walk (protocol.md §3).
+"""Which relay of a set a call goes to: the module's call-id hash and weighted walk (docs/protocol.md §3).
 
 The OpenSIPS module picks a node per call by hashing the Call-ID to 0..255 and walking the set's
 nodes by weight; offer, answer and unforce meet on the same node only because they hash the same

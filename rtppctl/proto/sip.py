@@ -2,7 +2,7 @@
 
 This module owns the little of SIP (RFC 3261 §7, §20) that rtppctl needs to rewrite the SDP of a
 message an operator pasted from sngrep, tcpdump or an OpenSIPS log: the start line (request or
-reply decides U or L and the tag order, protocol.md §4.1 and §4.8; that choice belongs to `ops`),
+reply decides U or L and the tag order, docs/protocol.md §4.1 and §4.8; that choice belongs to `ops`),
 the Call-ID, the From and To tags, the CSeq method, the address the top Via says the message came
 from, and the body framing (Content-Type, Content-Length). Traces are messy, so it takes CRLF or LF
 line endings, compact header names, folded lines and bodies cut short. The rule it keeps: a message

@@ -1,6 +1,6 @@
 """Node specs: the `rtpproxy_sock` syntax that names a relay and the set it belongs to.
 
-This module owns the text form of a relay node (reference protocol.md §1.1):
+This module owns the text form of a relay node (docs/protocol.md §1.1):
 `[N ==] [scheme:]address[|advertised][=weight] ...`. It reads that text exactly as the OpenSIPS
 module does (modules/rtpproxy/rtpproxy.c, add_rtpproxy_socks: nodes split at C `isspace`
 characters, first `=` starts the weight, `|` searched backwards before it; host and port split at

@@ -3,7 +3,7 @@ status event every change of usability raises.
 
 The OpenSIPS module keeps a node enabled, or disabled until a recheck time (after a failure, or by
 MI `rtpproxy_enable url 2`, "probing mode"), or disabled for good (`enable 0`); the first selection
-after the recheck time probes the node again (protocol.md §2.2, §11). Every rule is a row of
+after the recheck time probes the node again (docs/protocol.md §2.2, §11). Every rule is a row of
 `TRANSITIONS`, in the manner of h2's state machine: a pair that is not in the table is a bug and
 raises. Pure: the caller supplies the clock and the node's name, and carries out the actions
 (probe the node, keep what the probe learned) and nothing else; whether a probe may be sent, and

@@ -7,7 +7,7 @@ The run context builds one per run from the config and the options. It owns:
   relay only when neither is set), the table read when there is no snapshot yet, and reload
   (read the table, say what changes, keep the new snapshot); and the nodes a `--target` names;
 - selection: the module's hash and weighted walk (`proto.select`) over each node's health, with the
-  re-probes the module does on the way (protocol.md §2.2, §3);
+  re-probes the module does on the way (docs/protocol.md §2.2, §3);
 - health: every event goes through the table in `relays.health`; with a state store the new
   record is written in the same transaction that read the current one, so processes working at
   once lose no change;
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from rtppctl.proto.select import Candidate
     from rtppctl.proto.url import NodeSpec
     from rtppctl.relays.health import Event, StatusEvent
-    from rtppctl.relays.store import LedgerEntry, NodeRecord, StateStore
+    from rtppctl.relays.store import LedgerEntry, NodeInfo, StateStore
     from rtppctl.sources import DbSnapshot, SnapshotDiff, TableRead
 
 T = TypeVar("T")
@@ -109,7 +109,7 @@ class Reloaded:
 
 
 class RelaySources:
-    """Where a run's relays come from (protocol.md §10): the config's `rtpproxy_sock`, and the
+    """Where a run's relays come from (docs/protocol.md §10): the config's `rtpproxy_sock`, and the
     `db_url` table through its snapshot in the state store.
 
     The table's nodes are added to the configured ones, as the module's documentation says
@@ -241,13 +241,14 @@ class RelayService:
         self._sets: RelaySets | None = None
         self._clients: dict[str, RelayClient] = {}
         self._store: StateStore | None = None
-        self._records: dict[tuple[int | None, str], NodeRecord] = {}
+        self._records: dict[tuple[int | None, str], NodeInfo] = {}
         self._records_read_at: float | None = None
 
     # -- configuration -----------------------------------------------------------------------------
 
     @property
-    def config(self) -> RelaySets:
+    def relay_sets(self) -> RelaySets:
+        """The sets this run uses, assembled on first use (rtpproxy_sock, the db_url snapshot)."""
         if self._sets is None:
             self._sets = self._load_sets()
         return self._sets
@@ -269,18 +270,18 @@ class RelayService:
             from rtppctl.proto.url import parse_node  # noqa: PLC0415
 
             return [Member(None, parse_node(spec)) for spec in targets]
-        sets = self.config.sets
+        sets = self.relay_sets.sets
         if all_sets:
             members = [Member(sid, node) for sid in sorted(sets) for node in sets[sid]]
             if not members:
-                raise ConfigError(f"no relays are configured{self.config.origin}",
+                raise ConfigError(f"no relays are configured{self.relay_sets.origin}",
                                   "add rtpproxy_sock to the config, or use --target")
             return members
-        wanted = self.config.default_set if set_id is None else set_id
+        wanted = self.relay_sets.default_set if set_id is None else set_id
         if not sets.get(wanted):
             known = ", ".join(str(s) for s in sorted(sets)) or "none"
             raise ConfigError(
-                f"no relay set {wanted} is configured{self.config.origin} (sets: {known})",
+                f"no relay set {wanted} is configured{self.relay_sets.origin} (sets: {known})",
                 "use --target udp:HOST:PORT, pick a set with --set, or add rtpproxy_sock to the config "
                 "(rtppctl config init)",
             )
@@ -351,19 +352,18 @@ class RelayService:
             self._note(f"state: {self.state_shown}")
         return self._store
 
-    def record(self, member: Member) -> NodeRecord:
+    def node_info(self, member: Member) -> NodeInfo:
         """What is known about `member`: its health, capabilities and last round trip."""
         from rtppctl.relays.health import Health  # noqa: PLC0415
-        from rtppctl.relays.store import NodeRecord  # noqa: PLC0415
+        from rtppctl.relays.store import NodeInfo  # noqa: PLC0415
 
         if member.set_id is not None:
             self._refresh()  # a --target is never in the store: a one-shot `-t` does not open it
         key = (member.set_id, member.node.url)
         record = self._records.get(key)
         if record is None:
-            # A --target's record lives in memory only; its set id is never stored or shown.
-            record = NodeRecord(member.set_id if member.set_id is not None else -1, member.node.url, Health(),
-                                None, None, self._clock())
+            # A --target's NodeInfo lives in memory only (set None: it belongs to no set).
+            record = NodeInfo(member.set_id, member.node.url, Health(), None, None, self._clock())
             self._records[key] = record
         return record
 
@@ -375,7 +375,7 @@ class RelayService:
         store = self.store
         if store is None:
             return
-        configured = {(sid, node.url) for sid, nodes in self.config.sets.items() for node in nodes}
+        configured = {(sid, node.url) for sid, nodes in self.relay_sets.sets.items() for node in nodes}
         seen = []
         for record in store.nodes():
             key = (record.set_id, record.url)
@@ -386,7 +386,7 @@ class RelayService:
                 seen.append(self._seen(known, record))
         self._report(seen)
 
-    def _seen(self, known: NodeRecord, stored: NodeRecord) -> StatusEvent | None:
+    def _seen(self, known: NodeInfo, stored: NodeInfo) -> StatusEvent | None:
         """The status event of a change another process made: `known` is what this run had,
         `stored` what the state store has now."""
         from rtppctl.relays.health import status_event  # noqa: PLC0415
@@ -412,19 +412,19 @@ class RelayService:
 
         if member.set_id is None:
             return True  # a --target has no health: the operator named it, it is asked
-        transition = apply(self.record(member).health, event, now, disable_timeout=self.config.disable_timeout,
+        transition = apply(self.node_info(member).health, event, now, disable_timeout=self.relay_sets.disable_timeout,
                            socket=member.node.url, set_id=member.set_id)
         return Action.PROBE in transition.actions
 
     def _event(self, member: Member, event: Event, reason: str | None = None, *,
-               found: RelayCapabilities | None = None, quiet: bool = False) -> tuple[NodeRecord, StatusEvent | None]:
+               found: RelayCapabilities | None = None, quiet: bool = False) -> tuple[NodeInfo, StatusEvent | None]:
         """Feed `event` to the node's health table, on the record as stored now (another process
         may have changed it since this run read it: that change is reported first), keep what a
         probe `found` where the table says so, and report the status event it raises, unless
         `quiet` (the caller shows it). The record written, and that event."""
         from rtppctl.relays.health import Action, apply  # noqa: PLC0415
 
-        cached = self.record(member)
+        cached = self.node_info(member)
         if member.set_id is None:
             # A --target is not part of a set: only what a probe learned about it is kept (this run).
             record = self._learned(cached, found)
@@ -435,14 +435,14 @@ class RelayService:
         seen: list[StatusEvent | None] = []
         raised: list[StatusEvent | None] = []
 
-        def change(stored: NodeRecord | None) -> NodeRecord:
+        def change(stored: NodeInfo | None) -> NodeInfo:
             seen.clear()  # the store may run this again, on a record read again
             raised.clear()
             current = cached
             if stored is not None:
                 seen.append(self._seen(cached, stored))
                 current = stored
-            transition = apply(current.health, event, now, disable_timeout=self.config.disable_timeout,
+            transition = apply(current.health, event, now, disable_timeout=self.relay_sets.disable_timeout,
                                socket=member.node.url, set_id=set_id, reason=reason)
             raised.append(transition.status_event)
             record = replace(current, health=transition.health, updated_at=now)
@@ -457,7 +457,7 @@ class RelayService:
         return record, raised[0]
 
     @staticmethod
-    def _learned(record: NodeRecord, found: RelayCapabilities | None) -> NodeRecord:
+    def _learned(record: NodeInfo, found: RelayCapabilities | None) -> NodeInfo:
         if found is not None:
             record = replace(record, capabilities=found.capabilities, last_rtt_ms=found.rtt_ms)
         return record
@@ -474,7 +474,7 @@ class RelayService:
             self._on_status = previous
 
     def enable(self, url: str, mode: int,
-               set_id: int | None = None) -> list[tuple[Member, NodeRecord, NodeRecord, StatusEvent | None]]:
+               set_id: int | None = None) -> list[tuple[Member, NodeInfo, NodeInfo, StatusEvent | None]]:
         """MI rtpproxy_enable: `mode` 0 (off for good), 1 (on, no probe), 2 (probing mode) for the
         node `url` in set `set_id`, or in every set holding it; (member, before, after, the status
         event it raised) per node. The event is returned, not reported: the caller shows it."""
@@ -483,7 +483,7 @@ class RelayService:
         event = {0: Event.ENABLE_OFF, 1: Event.ENABLE_ON, 2: Event.ENABLE_PROBING}.get(mode)
         if event is None:
             raise InputError(f"enable takes 0 (off), 1 (on) or 2 (probing), not {mode}")
-        sets = self.config.sets
+        sets = self.relay_sets.sets
         if set_id is not None and set_id not in sets:
             self.members(set_id=set_id)  # raises, naming the sets there are
         members = [Member(sid, node) for sid in sorted(sets) if set_id in (None, sid)
@@ -492,13 +492,13 @@ class RelayService:
             where = f"set {set_id}" if set_id is not None else "any set"
             known = sorted({node.url for sid in sets if set_id in (None, sid) for node in sets[sid]})
             raise InputError(
-                f"no relay {url!r} in {where}{self.config.origin}",
+                f"no relay {url!r} in {where}{self.relay_sets.origin}",
                 "give the url exactly as configured, without |advertised or =weight"
                 + (f" (configured: {', '.join(known)})" if known else ""),
             )
         changed = []
         for member in members:
-            before = self.record(member)
+            before = self.node_info(member)
             after, raised = self._event(member, event, quiet=True)
             changed.append((member, before, after, raised))
         return changed
@@ -564,7 +564,7 @@ class RelayService:
         raises NodeFailed)."""
         from rtppctl.relays.health import Event  # noqa: PLC0415
 
-        known = self.record(member).capabilities
+        known = self.node_info(member).capabilities
         if known is not None:
             return frozenset(known)
         from rtppctl.net.probe import module_probe  # noqa: PLC0415
@@ -605,14 +605,14 @@ class RelayService:
         members = self.members(set_id=set_id)
         self._recheck(members, {})
         for member in members:
-            if self.record(member).health.selectable:
+            if self.node_info(member).health.selectable:
                 return member
         raise self._none_available(members, {})
 
     def _candidates(self, members: Sequence[Member], skipped: Mapping[str, str]) -> list[Candidate]:
         from rtppctl.proto.select import Candidate  # noqa: PLC0415
 
-        return [Candidate(m.node.weight, self.record(m).health.selectable and m.node.url not in skipped) for m in members]
+        return [Candidate(m.node.weight, self.node_info(m).health.selectable and m.node.url not in skipped) for m in members]
 
     def _recheck(self, members: Sequence[Member], skipped: Mapping[str, str], *, none_enabled: bool = False) -> None:
         """Selection's probes: the table is asked about each node (SELECTION, or NONE_ENABLED when
@@ -629,7 +629,7 @@ class RelayService:
         now = self._clock()
         states = []
         for member in members:
-            health = self.record(member).health
+            health = self.node_info(member).health
             if member.node.url in skipped:
                 states.append(f"{member.node.url} failed: {skipped[member.node.url]}")
             elif health.state is State.OFF:
@@ -688,7 +688,7 @@ class RelayService:
         entry = self.ledger(call_id) if read is _UNREAD else read
         if entry is not None:
             known = self.member_of(entry)
-            if known.set_id == (self.config.default_set if set_id is None else set_id) and self.record(known).health.selectable:
+            if known.set_id == (self.relay_sets.default_set if set_id is None else set_id) and self.node_info(known).health.selectable:
                 self._note(f"relay: {known.node.url} for call {call_id!r} (the ledger: its earlier offer went there)")
                 try:
                     return self.attempt(known, lambda client: work(known, client), letter="U")
@@ -723,7 +723,7 @@ class RelayService:
     def member_of(self, entry: LedgerEntry) -> Member:
         """The node holding the call of a ledger `entry`: its set's node, or (a target, or a node
         no longer configured) one rebuilt from the entry."""
-        sets = self.config.sets
+        sets = self.relay_sets.sets
         for node in sets.get(entry.set_id, ()) if entry.set_id is not None else ():
             if node.url == entry.node_url:
                 return Member(entry.set_id, node)
@@ -750,7 +750,7 @@ class RelayService:
         """The live call other than `call_id` whose notify or DTMF tag is `tag`, if any (an
         entry unused for longer than the ledger ttl is not live: the next write prunes it)."""
         entry = self.ledger_by_tag(tag)
-        if entry is None or entry.call_id == call_id or entry.last_used_at < self._clock() - self.config.ledger_ttl:
+        if entry is None or entry.call_id == call_id or entry.last_used_at < self._clock() - self.relay_sets.ledger_ttl:
             return None
         return entry
 
@@ -765,7 +765,7 @@ class RelayService:
         if store is None:
             return
         options: dict[str, Any] = {} if replacing is _UNREAD else {"replacing": replacing}
-        store.record_session(entry, unused_before=self._clock() - self.config.ledger_ttl, take_tags=take_tags,
+        store.write_entry(entry, unused_before=self._clock() - self.relay_sets.ledger_ttl, take_tags=take_tags,
                              strict=not offer, **options)
 
     def add_to_tag(self, expected: LedgerEntry, to_tag: str | None) -> LedgerEntry | None:

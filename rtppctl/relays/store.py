@@ -207,11 +207,13 @@ def state_database_url(value: str, what: str = "the state store") -> DbUrl:
 
 
 @dataclass(frozen=True)
-class NodeRecord:
-    """What is kept about one relay node between runs."""
+class NodeInfo:
+    """What is known about one relay node: its health, capabilities and round trip (kept between
+    runs for the nodes of a set)."""
 
-    #: The set the node belongs to; with `url`, the key.
-    set_id: int
+    #: The set the node belongs to; with `url`, the key. None for a --target, which belongs to no
+    #: set: its NodeInfo lives for the run only, never in the store ("no set" is always None).
+    set_id: int | None
     #: The node's URL as configured, e.g. "udp:10.0.0.5:7722".
     url: str
     #: Its health (state, and when it is probed again).
@@ -278,7 +280,7 @@ class LedgerChanged(ConfigError):
         self.holder = holder
 
 
-#: `record_session(replacing=...)` left out: replace whatever the ledger holds.
+#: `write_entry(replacing=...)` left out: replace whatever the ledger holds.
 _ANY: Any = object()
 
 
@@ -385,12 +387,12 @@ class StateStore:
 
     # -- node health -----------------------------------------------------------------------------
 
-    def update_node(self, set_id: int, url: str, change: Callable[[NodeRecord | None], NodeRecord]) -> NodeRecord:
+    def update_node(self, set_id: int, url: str, change: Callable[[NodeInfo | None], NodeInfo]) -> NodeInfo:
         """Read the node's record, `change` it and write the result, in one write transaction, so
         that two processes changing the same node never lose one of the changes; the record
         written is returned. `change` gets None when the node has no record yet."""
 
-        def update(db: Any) -> NodeRecord:
+        def update(db: Any) -> NodeInfo:
             rows = db.execute(
                 f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} WHERE set_id = ? AND url = ?", (set_id, url)
             ).fetchall()
@@ -400,12 +402,12 @@ class StateStore:
 
         return self._transaction(update, write=True)
 
-    def nodes(self) -> list[NodeRecord]:
+    def nodes(self) -> list[NodeInfo]:
         """Every saved node, by set and URL."""
         query = f"SELECT {_NODE_COLUMNS} FROM {_NODE_TABLE} ORDER BY set_id, url"
         return [self._node(row) for row in self._read(query)]
 
-    def _write_node(self, db: Any, record: NodeRecord) -> None:
+    def _write_node(self, db: Any, record: NodeInfo) -> None:
         capabilities = None if record.capabilities is None else json.dumps(list(record.capabilities))
         row = (record.set_id, record.url, record.health.state.value, record.health.recheck_at, capabilities,
                record.last_rtt_ms, record.updated_at)
@@ -414,8 +416,8 @@ class StateStore:
 
     # -- session ledger --------------------------------------------------------------------------
 
-    def record_session(self, entry: LedgerEntry, *, replacing: LedgerEntry | None = _ANY, strict: bool = False,
-                       take_tags: bool = False, unused_before: float | None = None) -> None:
+    def write_entry(self, entry: LedgerEntry, *, replacing: LedgerEntry | None = _ANY, strict: bool = False,
+                    take_tags: bool = False, unused_before: float | None = None) -> None:
         """Keep `entry`; a new offer for the same Call-ID replaces the old entry whole, in one
         transaction.
 
@@ -604,10 +606,10 @@ class StateStore:
 
     # -- rows --------------------------------------------------------------------------------------
 
-    def _node(self, row: tuple[Any, ...]) -> NodeRecord:
+    def _node(self, row: tuple[Any, ...]) -> NodeInfo:
         set_id, url, state, recheck_at, capabilities, last_rtt_ms, updated_at = row
         with self._decoding(f"node {url!r}"):
-            return NodeRecord(
+            return NodeInfo(
                 set_id=int(set_id),
                 url=url,
                 health=Health(State(state), recheck_at),
@@ -803,7 +805,7 @@ __all__ = [
     "STATE_ENV",
     "LedgerEntry",
     "LedgerStream",
-    "NodeRecord",
+    "NodeInfo",
     "StateStore",
     "default_state_path",
     "resolve_state_path",

@@ -1,6 +1,6 @@
 """Every encoder gives the exact wire text; every decoder reads the real relay's replies.
 
-Expected strings and replies come from protocol.md §4.3, §13 and the probe transcripts.
+Expected strings and replies come from docs/protocol.md §4.3 and §13 (raw exchanges with a real relay).
 """
 
 from __future__ import annotations

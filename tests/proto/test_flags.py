@@ -1,4 +1,4 @@
-"""Flag strings are read as the OpenSIPS module reads them (module doc §1.6.1, protocol.md §4.2)."""
+"""Flag strings are read as the OpenSIPS module reads them (docs/protocol.md §4.2)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_a_implies_r():
      ("sa", "SA"), ("eisa", "EISA"), ("ss", "SS"), ("AEIW", "AEIS")],
 )
 def test_slot0_in_the_order_the_module_writes_it(text, slot0):
-    # Left to right, one letter per flag: i/e keep the order given (protocol.md §4.2: "ei").
+    # Left to right, one letter per flag: i/e keep the order given (docs/protocol.md §4.2: "ei").
     assert parse_flags(text).slot0 == slot0
 
 

@@ -18,7 +18,7 @@ from rtppctl.proto.offer import reverse_hex
 
 
 def test_lines_seen_on_a_real_listener():
-    # protocol.md §9.2 and §17: raw bytes as a real relay sent them.
+    # docs/protocol.md §9.2 and §17: raw bytes as a real relay sent them.
     events = NotifyParser().feed(b"Ta1.b2\nTAbc d\nI\nDdff.ee 5 10 640 0\nDdff.ee # 7 640 1\nDcabc@host 9 10 800 1\n")
     assert events[0] == Timeout("Ta1.b2", (0x1A, 0x2B), b"Ta1.b2")
     assert events[1] == Timeout("TAbc d", None, b"TAbc d")

@@ -1,5 +1,5 @@
 """The offer/answer planner: bare tags with `;N` added per stream, the DTMF tag encoded, bare t/T, and
-`check` finding before any I/O every refusal `plan` could make with any relay (protocol.md §4, §9, §16)."""
+`check` finding before any I/O every refusal `plan` could make with any relay (docs/protocol.md §4, §9, §16)."""
 
 from __future__ import annotations
 

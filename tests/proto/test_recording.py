@@ -91,7 +91,7 @@ def test_a_file_that_is_not_a_recording_is_refused_with_the_offset(data, says):
 
 
 def test_files_are_named_after_the_sessions_creator_whoever_is_recorded():
-    # protocol.md §7, §17: from the caller `R cid ft tt` writes cid=ft.o.rtp; from the callee
+    # docs/protocol.md §7, §17: from the caller `R cid ft tt` writes cid=ft.o.rtp; from the callee
     # `R cid tt ft` writes cid=ft.a.rtp: the creator (ft) names both.
     assert recording_name("cid@h", "ft", "ft") == "cid@h=ft.o.rtp"
     assert recording_name("cid@h", "ft", "tt") == "cid@h=ft.a.rtp"

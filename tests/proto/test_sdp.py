@@ -1,4 +1,4 @@
-"""SDP is read and rewritten as the module's direct-message path does it (protocol.md §4.4-§4.7).
+"""SDP is read and rewritten as the module's direct-message path does it (docs/protocol.md §4.4-§4.7).
 
 Bodies go in as text or bytes, values and text come out; nothing here touches a relay.
 """
@@ -276,7 +276,7 @@ def test_family_switch_ipv6_to_ipv4_on_media_c():
 def test_family_comes_from_the_target_even_for_an_address_of_the_other_family():
     body = lf("v=0", "o=- 1 1 IN IP4 10.0.0.5", "s=-", "c=IN IP4 10.0.0.5", "t=0 0", "m=audio 4000 RTP/AVP 0")
     out = rewrite(parse_sdp(body), {1: target(30000, "192.0.2.7", "IP6")}, marker=None).splitlines()
-    assert out[3] == "c=IN IP6 192.0.2.7"  # what the module writes (protocol.md §4.5)
+    assert out[3] == "c=IN IP6 192.0.2.7"  # what the module writes (docs/protocol.md §4.5)
 
 
 def test_c_line_untouched_when_address_and_family_are_the_same():

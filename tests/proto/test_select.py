@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from rtppctl.proto.select import HASH_VALUES, Candidate, call_id_hash, choose, ranges, unreachable
 
-# reference/transcripts/select_node.txt, checked against a running OpenSIPS (protocol.md §3).
+# checked against a running OpenSIPS (docs/protocol.md §3, which shows some of them).
 VECTORS = """
 b'a84b4c76e66710@pc33.atlanta.example.com'    hash=175  [A=1,B=1]->B  [A=2,B=1]->A  [A=1,B=1 (A disabled)]->B  [A=1,B=0]->A  [A=1,B=0 (A disabled)]->B  [A=0,B=0]->A  [A=0,B=0,C=2 (C disabled)]->A
 b'abc'                                        hash= 38  [A=1,B=1]->A  [A=2,B=1]->B  [A=1,B=1 (A disabled)]->B  [A=1,B=0]->A  [A=1,B=0 (A disabled)]->B  [A=0,B=0]->A  [A=0,B=0,C=2 (C disabled)]->A

@@ -151,7 +151,7 @@ def test_reply_without_cseq_has_no_method():
 
 def test_ack_with_sdp_late_negotiation():
     # Late negotiation: the INVITE had no SDP, the offer came in the 200 OK and the answer rides on
-    # the ACK, a request that carries both tags (protocol.md §4.8).
+    # the ACK, a request that carries both tags (docs/protocol.md §4.8).
     m = parse_sip(message(
         "ACK sip:bob@192.0.2.20:5060 SIP/2.0",
         "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-ack-1",

@@ -1,4 +1,4 @@
-"""Node specs are read as the OpenSIPS module reads them (protocol.md §1.1), with clearer errors."""
+"""Node specs are read as the OpenSIPS module reads them (docs/protocol.md §1.1), with clearer errors."""
 
 from __future__ import annotations
 

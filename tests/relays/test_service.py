@@ -85,7 +85,7 @@ def test_e10_to_an_offer_disables_the_node_and_the_offer_goes_to_the_next(pair, 
     assert node == urls[1] and int(reply.split()[0]) > 0
     assert [(s.socket, s.set, s.status, s.state) for s in harness.statuses] == [(urls[0], 0, "inactive", "disabled")]
     assert "E10" in harness.statuses[0].reason
-    assert harness.service.record(harness.members()[0]).health.recheck_at == clock.now + 60
+    assert harness.service.node_info(harness.members()[0]).health.recheck_at == clock.now + 60
 
 
 def test_other_errors_to_an_offer_are_not_failed_over(pair, tmp_path, clock):
@@ -119,7 +119,7 @@ def test_with_no_node_enabled_every_node_that_is_out_is_probed_once_but_off_neve
     chosen = harness.service.select("forced@h")
     assert chosen.node.url == urls[1]  # probed although its recheck is not due: none was enabled
     assert harness.opened == [urls[1]]
-    states = [harness.service.record(m).health.state.value for m in harness.members()]
+    states = [harness.service.node_info(m).health.state.value for m in harness.members()]
     assert states == ["off", "enabled"]
 
 
@@ -133,12 +133,12 @@ def test_a_probe_brings_back_a_probing_node_only_when_its_recheck_is_due(pair, t
     [result] = harness.service.probe([member])
     assert result is not None and result.ok
     harness.service.observe_probe(member, result.answer, None)
-    record = harness.service.record(member)
+    record = harness.service.node_info(member)
     assert record.health.state.value == "probing" and record.health.recheck_at == clock.now + 60
     assert record.capabilities and harness.statuses == []
     clock.now += 61
     harness.service.probe([member])
-    assert harness.service.record(member).health.state.value == "enabled"
+    assert harness.service.node_info(member).health.state.value == "enabled"
     assert [(s.status, s.state, s.reason) for s in harness.statuses] == [("active", "enabled", "probe ok")]
 
 
@@ -159,10 +159,10 @@ def test_a_change_another_process_made_raises_the_same_status_event(pair, tmp_pa
     urls = [relay.udp for relay in pair]
     watcher, other = Harness(urls, [1, 1], state, clock), Harness(urls, [1, 1], state, clock)
     member = watcher.members()[0]
-    assert watcher.service.record(member).health.state.value == "enabled"
+    assert watcher.service.node_info(member).health.state.value == "enabled"
     other.service.enable(urls[0], 0)
     monkeypatch.setattr(service_module, "REFRESH_SECONDS", 0.0)
-    assert watcher.service.record(member).health.state.value == "off"
+    assert watcher.service.node_info(member).health.state.value == "off"
     assert watcher.statuses == [StatusEvent(clock.now, urls[0], 0, "inactive", "off", service_module.SEEN_IN_STORE)]
     # Met inside a write too: this run still thought it enabled and probed it (ping asks any
     # node); the answer finds it off in the store, reports what changed, and leaves it off.
@@ -173,7 +173,7 @@ def test_a_change_another_process_made_raises_the_same_status_event(pair, tmp_pa
     watcher.statuses.clear()
     [result] = watcher.service.each([second], module_probe)
     watcher.service.observe_probe(second, result.answer, None)
-    assert watcher.service.record(second).health.state.value == "off"
+    assert watcher.service.node_info(second).health.state.value == "off"
     assert [(s.socket, s.status, s.state, s.reason) for s in watcher.statuses] == [
         (urls[1], "inactive", "off", service_module.SEEN_IN_STORE)]
 

@@ -23,7 +23,7 @@ from rtppctl.relays.store import (
     SCHEMA_VERSION,
     LedgerEntry,
     LedgerStream,
-    NodeRecord,
+    NodeInfo,
     StateStore,
     default_state_path,
     resolve_state_path,
@@ -91,13 +91,13 @@ entries = st.builds(
 def test_every_ledger_field_round_trips(store, ledger_entry):
     # Examples share the store: an earlier example's call may hold this one's tags, so every
     # other entry is pruned by the same write (as an offer prunes the expired ones).
-    store.record_session(ledger_entry, unused_before=1e18)
+    store.write_entry(ledger_entry, unused_before=1e18)
     assert store.session(ledger_entry.call_id) == ledger_entry
     assert ledger_entry in store.sessions(ledger_entry.node_url)
 
 
 nodes = st.builds(
-    NodeRecord,
+    NodeInfo,
     set_id=st.integers(0, 2**31 - 1),
     url=texts,
     health=st.builds(Health, st.sampled_from(State), st.none() | times),
@@ -114,21 +114,21 @@ def test_every_node_field_round_trips(store, record):
     assert [n for n in store.nodes() if (n.set_id, n.url) == (record.set_id, record.url)] == [record]
 
 
-def keep(store: StateStore, record: NodeRecord) -> None:
+def keep(store: StateStore, record: NodeInfo) -> None:
     """Write `record` over the node's earlier one, as the relay service writes health."""
     store.update_node(record.set_id, record.url, lambda old: record)
 
 
 def test_nodes_are_kept_between_opens_and_replaced_by_set_and_url(tmp_path):
     path = tmp_path / "state.sqlite3"
-    first = NodeRecord(0, "udp:10.0.0.5:7722", Health(State.DISABLED, NOW + 60), (), 1.5, NOW)
-    second = NodeRecord(0, "unix:/run/rtpproxy.sock", Health(), ("CODECS", "STATS"), None, NOW)
+    first = NodeInfo(0, "udp:10.0.0.5:7722", Health(State.DISABLED, NOW + 60), (), 1.5, NOW)
+    second = NodeInfo(0, "unix:/run/rtpproxy.sock", Health(), ("CODECS", "STATS"), None, NOW)
     # The same relay in another set is another node, with health of its own (as in the module).
-    other_set = NodeRecord(1, first.url, Health(), None, None, NOW)
+    other_set = NodeInfo(1, first.url, Health(), None, None, NOW)
     with StateStore.open(path) as store:
         for record in (first, second, other_set):
             keep(store, record)
-    enabled = NodeRecord(0, first.url, Health(State.ENABLED, None), ("CODECS",), 0.75, NOW + 61)
+    enabled = NodeInfo(0, first.url, Health(State.ENABLED, None), ("CODECS",), 0.75, NOW + 61)
     with StateStore.open(path) as store:
         assert store.nodes() == [first, second, other_set]
         assert store.update_node(0, first.url, lambda old: replace(old, health=enabled.health, capabilities=("CODECS",),
@@ -137,8 +137,8 @@ def test_nodes_are_kept_between_opens_and_replaced_by_set_and_url(tmp_path):
 
 
 def test_update_node_changes_the_current_record(store):
-    assert store.update_node(0, "udp:a:1", lambda old: NodeRecord(0, "udp:a:1", Health(), None, None, NOW)).updated_at == NOW
-    changed = store.update_node(0, "udp:a:1", lambda old: NodeRecord(0, old.url, old.health, ("STATS",), 2.0, old.updated_at + 1))
+    assert store.update_node(0, "udp:a:1", lambda old: NodeInfo(0, "udp:a:1", Health(), None, None, NOW)).updated_at == NOW
+    changed = store.update_node(0, "udp:a:1", lambda old: NodeInfo(0, old.url, old.health, ("STATS",), 2.0, old.updated_at + 1))
     assert store.nodes() == [changed]
     assert changed.capabilities == ("STATS",) and changed.updated_at == NOW + 1
 
@@ -147,9 +147,9 @@ def test_update_node_changes_the_current_record(store):
 
 
 def test_a_new_offer_for_a_call_id_replaces_its_entry(store):
-    store.record_session(entry(to_tag="to-1", notify_tag="n", dtmf_tag="d", advertised="192.0.2.1"))
+    store.write_entry(entry(to_tag="to-1", notify_tag="n", dtmf_tag="d", advertised="192.0.2.1"))
     again = entry(from_tag="from-2", node_url="udp:10.0.0.6:7722", streams=(), created_at=NOW + 5, last_used_at=NOW + 5)
-    store.record_session(again)
+    store.write_entry(again)
     assert store.session("call-1") == again
     assert store.sessions() == [again]
     assert store.sessions("udp:10.0.0.5:7722") == []
@@ -160,13 +160,13 @@ def test_sessions_are_listed_by_offer_time_and_by_node(store):
     early = entry("c", created_at=NOW - 10, node_url="udp:10.0.0.6:7722")
     middle = entry("a")
     for each in (late, early, middle):
-        store.record_session(each)
+        store.write_entry(each)
     assert store.sessions() == [early, middle, late]
     assert store.sessions("udp:10.0.0.5:7722") == [middle, late]
 
 
 def test_touch_moves_last_use_forward_only(store):
-    store.record_session(entry())
+    store.write_entry(entry())
     assert store.touch("call-1", NOW + 30)
     assert store.session("call-1").last_used_at == NOW + 30
     assert store.touch("call-1", NOW + 10)  # a slower process's older clock reading
@@ -176,7 +176,7 @@ def test_touch_moves_last_use_forward_only(store):
 
 
 def test_forget(store):
-    store.record_session(entry())
+    store.write_entry(entry())
     assert store.forget("call-1")
     assert store.session("call-1") is None
     assert not store.forget("call-1")
@@ -186,15 +186,15 @@ def test_writes_drop_entries_unused_for_longer_than_the_ttl(store):
     # An offer's write prunes every other call unused since before the cutoff (strictly), and an
     # expiry drops one call only while it is still unused: the two ways the ledger is pruned.
     cutoff = NOW - DEFAULT_LEDGER_TTL
-    store.record_session(entry("old", last_used_at=cutoff - 1))
-    store.record_session(entry("edge", last_used_at=cutoff))
-    store.record_session(entry("touched", last_used_at=cutoff - 100))
+    store.write_entry(entry("old", last_used_at=cutoff - 1))
+    store.write_entry(entry("edge", last_used_at=cutoff))
+    store.write_entry(entry("touched", last_used_at=cutoff - 100))
     store.touch("touched", NOW - 1)
-    store.record_session(entry("fresh"), unused_before=cutoff)
+    store.write_entry(entry("fresh"), unused_before=cutoff)
     assert [each.call_id for each in store.sessions()] == ["edge", "fresh", "touched"]
     assert not store.forget("edge", unused_before=cutoff)
     assert store.forget("edge", unused_before=cutoff + 1)
-    store.record_session(entry("newest", last_used_at=NOW + 1), unused_before=NOW + 1)
+    store.write_entry(entry("newest", last_used_at=NOW + 1), unused_before=NOW + 1)
     assert [each.call_id for each in store.sessions()] == ["newest"]
 
 
@@ -229,7 +229,7 @@ def test_none_keeps_no_state_from_either_place(tmp_path):
 def test_open_creates_a_private_folder_and_file(tmp_path):
     path = tmp_path / "a" / "rtppctl" / "state.sqlite3"
     with StateStore.open(path) as store:
-        store.record_session(entry())
+        store.write_entry(entry())
     assert path.parent.stat().st_mode & 0o777 == 0o700
     assert path.stat().st_mode & 0o077 == 0
     db = sqlite3.connect(path)
@@ -330,7 +330,7 @@ WORKER = textwrap.dedent(
     """
     import sys, time
     from rtppctl.relays.health import Health, State
-    from rtppctl.relays.store import LedgerEntry, LedgerStream, NodeRecord, StateStore
+    from rtppctl.relays.store import LedgerEntry, LedgerStream, NodeInfo, StateStore
 
     path, worker, start_at = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     now = 1_700_000_000.0
@@ -338,16 +338,16 @@ WORKER = textwrap.dedent(
     with StateStore.open(path) as store:
         for n in range(50):
             stream = (LedgerStream(0, 20000 + n, (0, 8)),)
-            store.record_session(LedgerEntry(
+            store.write_entry(LedgerEntry(
                 f"stale-{worker}-{n}", "f", None, 1, "udp:node-0", None, (), None, None, now - 99, now - 99))
             # An offer's write prunes the calls unused for 10 s: every stale one, any worker's.
-            store.record_session(LedgerEntry(
+            store.write_entry(LedgerEntry(
                 f"call-{worker}-{n}", "f", None, 1, f"udp:node-{n % 3}", None, stream, None, None, now, now),
                 unused_before=now - 10)
-            store.update_node(1, f"udp:node-{n % 3}", lambda old: NodeRecord(
+            store.update_node(1, f"udp:node-{n % 3}", lambda old: NodeInfo(
                 1, f"udp:node-{n % 3}", Health(State.ENABLED), ("CODECS",), float(worker), now + n))
             # A read-modify-write counter: a lost update would leave it short of 8 x 50.
-            store.update_node(2, "udp:counter", lambda old: NodeRecord(
+            store.update_node(2, "udp:counter", lambda old: NodeInfo(
                 2, "udp:counter", Health(), None, (old.last_rtt_ms if old else 0.0) + 1, now))
             store.touch(f"call-{worker}-{n}", now + n)
             assert store.session(f"call-{worker}-{n}") is not None
@@ -435,7 +435,7 @@ def test_postgresql_keeps_to_its_own_tables_in_a_shared_database(pg_url):
         db.execute("CREATE TABLE rtpproxy_sockets (id SERIAL PRIMARY KEY, rtpproxy_sock TEXT NOT NULL, set_id INTEGER NOT NULL)")
         db.execute("INSERT INTO rtpproxy_sockets (rtpproxy_sock, set_id) VALUES ('udp:10.0.0.5:22222', 0)")
     with StateStore.open(pg_url) as store:
-        store.record_session(entry())
+        store.write_entry(entry())
     with psycopg.connect(pg_url, autocommit=True) as db:
         assert db.execute("SELECT rtpproxy_sock FROM rtpproxy_sockets").fetchall() == [("udp:10.0.0.5:22222",)]
         assert db.execute("SELECT version FROM rtppctl_schema").fetchall() == [(SCHEMA_VERSION,)]
@@ -445,7 +445,7 @@ def test_a_newer_postgresql_schema_is_refused_and_untouched(pg_url):
     import psycopg
 
     with StateStore.open(pg_url) as store:
-        store.record_session(entry())
+        store.write_entry(entry())
     with psycopg.connect(pg_url, autocommit=True) as db:
         db.execute("UPDATE rtppctl_schema SET version = %s", (SCHEMA_VERSION + 1,))
     with pytest.raises(ConfigError, match=f"version {SCHEMA_VERSION + 1}, newer than this rtppctl"):
@@ -465,8 +465,8 @@ def test_a_postgresql_server_that_is_down_is_a_config_error_with_the_password_ma
 
 
 def test_recording_a_session_can_prune_in_the_same_transaction(store):
-    store.record_session(entry(call_id="old", last_used_at=NOW - 100, created_at=NOW - 100))
-    store.record_session(entry(call_id="new"), unused_before=NOW - 10)
+    store.write_entry(entry(call_id="old", last_used_at=NOW - 100, created_at=NOW - 100))
+    store.write_entry(entry(call_id="new"), unused_before=NOW - 10)
     assert [e.call_id for e in store.sessions()] == ["new"]
 
 
@@ -477,39 +477,39 @@ def test_an_offer_replaces_the_entry_it_read_and_nothing_else(store):
     from rtppctl.relays.store import LedgerChanged
 
     first = entry(notify_tag="T1.2")
-    store.record_session(first, replacing=None)
+    store.write_entry(first, replacing=None)
     # A re-offer of the same call, read before it asked the relay: replaces it (last use moved meanwhile too).
     store.touch("call-1", NOW + 5)
     again = entry(streams=(), last_used_at=NOW + 9, notify_tag="T1.2")
-    store.record_session(again, replacing=first)
+    store.write_entry(again, replacing=first)
     assert store.session("call-1") == again
     # Another process moved the call to another node meanwhile: a write based on the old entry
     # (the old node) must not land over the new one.
     moved = entry(node_url="udp:10.0.0.6:7722", created_at=NOW + 20, last_used_at=NOW + 20)
-    store.record_session(moved, replacing=again)
+    store.write_entry(moved, replacing=again)
     stale = entry(last_used_at=NOW + 30)
     with pytest.raises(LedgerChanged, match="now names udp:10.0.0.6:7722") as caught:
-        store.record_session(stale, replacing=again)
+        store.write_entry(stale, replacing=again)
     assert caught.value.current == moved and caught.value.exit_code is ExitCode.CONFIG
     assert store.session("call-1") == moved
     # Removed meanwhile (unforce): not brought back.
     assert store.forget("call-1")
     with pytest.raises(LedgerChanged, match="was removed"):
-        store.record_session(stale, replacing=moved)
+        store.write_entry(stale, replacing=moved)
     assert store.session("call-1") is None
     # Read none, but one appeared on another node meanwhile (a second first offer elsewhere).
-    store.record_session(moved, replacing=None)
+    store.write_entry(moved, replacing=None)
     with pytest.raises(LedgerChanged):
-        store.record_session(stale, replacing=None)
+        store.write_entry(stale, replacing=None)
     # The same node and From tag: the same session on the relay, whoever wrote first.
     same = entry(node_url=moved.node_url, created_at=NOW + 40, last_used_at=NOW + 40)
-    store.record_session(same, replacing=None)
+    store.write_entry(same, replacing=None)
     assert store.session("call-1") == same
 
 
 def test_an_answer_adds_its_to_tag_only_to_the_entry_it_read(store):
     offered = entry()
-    store.record_session(offered)
+    store.write_entry(offered)
     answered = store.add_to_tag("call-1", node_url=offered.node_url, from_tag="from-1", to_tag="to-1", now=NOW + 3)
     assert answered == entry(to_tag="to-1", last_used_at=NOW + 3) == store.session("call-1")
     # A second answer keeps the first To tag, and time only moves forward.
@@ -525,7 +525,7 @@ def test_an_answer_adds_its_to_tag_only_to_the_entry_it_read(store):
 
 
 def test_forget_removes_only_the_entry_of_the_node_named(store):
-    store.record_session(entry(node_url="udp:10.0.0.6:7722"))
+    store.write_entry(entry(node_url="udp:10.0.0.6:7722"))
     # unforce sent D to the old node while a re-offer moved the call: the new entry stays.
     assert not store.forget("call-1", node_url="udp:10.0.0.5:7722")
     assert store.session("call-1") is not None
@@ -537,19 +537,19 @@ def test_forget_removes_only_the_entry_of_the_node_named(store):
 def test_a_notify_tag_belongs_to_one_call(store):
     from rtppctl.relays.store import LedgerChanged
 
-    store.record_session(entry("a", notify_tag="T5.1", dtmf_tag="Dd5.1"))
+    store.write_entry(entry("a", notify_tag="T5.1", dtmf_tag="Dd5.1"))
     with pytest.raises(LedgerChanged, match="belongs to call 'a'") as caught:
-        store.record_session(entry("b", notify_tag="T5.1"), replacing=None)
+        store.write_entry(entry("b", notify_tag="T5.1"), replacing=None)
     assert caught.value.holder == "a" and store.session("b") is None
     with pytest.raises(LedgerChanged, match="belongs to call 'a'"):
-        store.record_session(entry("b", dtmf_tag="Dd5.1"))
+        store.write_entry(entry("b", dtmf_tag="Dd5.1"))
     # The user gave both calls one dialog id: the newer call takes the tags.
-    store.record_session(entry("b", notify_tag="T5.1", dtmf_tag="Dd5.1"), replacing=None, take_tags=True)
+    store.write_entry(entry("b", notify_tag="T5.1", dtmf_tag="Dd5.1"), replacing=None, take_tags=True)
     assert (store.session("a").notify_tag, store.session("a").dtmf_tag) == (None, None)
     assert store.session_by_tag("T5.1").call_id == "b"
     # A call keeps its own tag through a re-offer; an expired call holds none (pruned first).
-    store.record_session(entry("b", notify_tag="T5.1", last_used_at=NOW + 1))
-    store.record_session(entry("c", notify_tag="T5.1", created_at=NOW + 99, last_used_at=NOW + 99),
+    store.write_entry(entry("b", notify_tag="T5.1", last_used_at=NOW + 1))
+    store.write_entry(entry("c", notify_tag="T5.1", created_at=NOW + 99, last_used_at=NOW + 99),
                          replacing=None, unused_before=NOW + 50)
     assert store.session("b") is None and store.session_by_tag("T5.1").call_id == "c"
 
@@ -557,9 +557,9 @@ def test_a_notify_tag_belongs_to_one_call(store):
 def test_the_schema_itself_refuses_a_second_call_with_a_notify_tag(tmp_path):
     path = tmp_path / "state.sqlite3"
     with StateStore.open(path) as store:
-        store.record_session(entry("a", notify_tag="T5.1"))
-        store.record_session(entry("b"))
-        store.record_session(entry("c"))  # calls without a tag are any number
+        store.write_entry(entry("a", notify_tag="T5.1"))
+        store.write_entry(entry("b"))
+        store.write_entry(entry("c"))  # calls without a tag are any number
     db = sqlite3.connect(path)
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("UPDATE rtppctl_sessions SET notify_tag = 'T5.1' WHERE call_id = 'b'")
@@ -571,7 +571,7 @@ def test_a_version_2_store_with_repeated_notify_tags_is_migrated_keeping_the_new
     location = tmp_path / "state.sqlite3" if backend == "sqlite" else request.getfixturevalue("pg_url")
     with StateStore.open(location) as store:
         for name, used in (("old", NOW), ("newest", NOW + 20), ("middle", NOW + 10), ("own", NOW)):
-            store.record_session(entry(name, notify_tag=None, last_used_at=used))
+            store.write_entry(entry(name, notify_tag=None, last_used_at=used))
     tags = {"old": "T5.1", "newest": "T5.1", "middle": "T5.1", "own": "T6.1"}
     statements = ["DROP INDEX rtppctl_sessions_notify_tag",
                   *(f"UPDATE rtppctl_sessions SET notify_tag = '{tag}' WHERE call_id = '{name}'" for name, tag in tags.items())]
@@ -594,7 +594,7 @@ def test_a_version_2_store_with_repeated_notify_tags_is_migrated_keeping_the_new
         from rtppctl.relays.store import LedgerChanged
 
         with pytest.raises(LedgerChanged):
-            store.record_session(entry("old", notify_tag="T5.1"))
+            store.write_entry(entry("old", notify_tag="T5.1"))
 
 
 # -- special files, refused at once --------------------------------------------------------------------
@@ -676,7 +676,7 @@ def test_a_sqlite_lock_held_past_the_budget_fails_within_it_naming_the_cause(tmp
 
     path = tmp_path / "state.sqlite3"
     with StateStore.open(path) as store:
-        store.record_session(entry())
+        store.write_entry(entry())
         monkeypatch.setattr(db_module, "RETRY_SECONDS", 1.5)  # SQLite's own wait stays 5 s
         holder = hold_sqlite_lock(path, 30)
         try:
@@ -712,14 +712,14 @@ def test_a_postgresql_server_that_stops_answering_mid_command_fails_within_the_b
     import rtppctl.db as db_module
 
     with StateStore.open(pg_url) as store:
-        store.record_session(entry())
+        store.write_entry(entry())
         monkeypatch.setattr(db_module, "RETRY_SECONDS", 1.5)
         backend = _backend_of(pg_url)
         os.kill(backend, signal.SIGSTOP)
         try:
             started = time.monotonic()
             with pytest.raises(ConfigError) as caught:
-                store.record_session(entry(last_used_at=NOW + 1))
+                store.write_entry(entry(last_used_at=NOW + 1))
             took = time.monotonic() - started
         finally:
             os.kill(backend, signal.SIGCONT)
@@ -738,7 +738,7 @@ def test_a_postgresql_table_lock_is_waited_out_in_tries_and_given_up_on_at_the_b
     import rtppctl.db as db_module
 
     with StateStore.open(pg_url) as store:
-        store.record_session(entry())
+        store.write_entry(entry())
         monkeypatch.setattr(db_module, "RETRY_SECONDS", 1.5)
         locker = psycopg.connect(pg_url)
         try:
@@ -783,7 +783,7 @@ def test_a_postgresql_session_of_ours_stopped_in_a_transaction_frees_its_locks(p
     import signal
 
     with StateStore.open(pg_url) as store:
-        store.record_session(entry())
+        store.write_entry(entry())
         holder = subprocess.Popen([sys.executable, "-c", HOLD_PG, pg_url, "1"], stdout=subprocess.PIPE, text=True,
                                   env={**os.environ, "PYTHONPATH": os.getcwd()})
         try:
@@ -817,7 +817,7 @@ def test_a_write_that_is_not_an_offer_never_replaces_an_entry_it_did_not_read(st
     # An answer for a call the ledger did not know writes an entry only where there is none: the
     # offer that recorded the call meanwhile (with its notify tag) keeps its entry.
     offered = entry(notify_tag="T7.1")
-    store.record_session(offered, replacing=None)
+    store.write_entry(offered, replacing=None)
     with pytest.raises(LedgerChanged):
-        store.record_session(entry(to_tag="to-1"), replacing=None, strict=True)
+        store.write_entry(entry(to_tag="to-1"), replacing=None, strict=True)
     assert store.session("call-1") == offered

@@ -50,7 +50,7 @@ def age(call_id: str) -> float:
         entry = state.session(call_id)
         assert entry is not None
         old = time.time() - AGE
-        state.record_session(replace(entry, created_at=old, last_used_at=old))
+        state.write_entry(replace(entry, created_at=old, last_used_at=old))
     return old
 
 

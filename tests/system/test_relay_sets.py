@@ -172,7 +172,7 @@ def test_a_disable_timeout_below_zero_probes_a_disabled_node_on_every_call(capsy
     # OpenSIPS modules/rtpproxy/rtpproxy.c (8f4f1e1b), select_rtpp_node: a disabled node whose
     # rn_recheck_ticks <= get_ticks() is probed (rtpp_test) and, failing, gets get_ticks() +
     # rtpproxy_disable_tout again; with a negative value that is in the past, so the next call
-    # probes it again (protocol.md §2.2). The silent socket stands in for a dead relay and counts
+    # probes it again (docs/protocol.md §2.2). The silent socket stands in for a dead relay and counts
     # the probes; then a real relay comes up on its port.
     import socket
 

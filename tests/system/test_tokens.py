@@ -1,4 +1,4 @@
-"""What the validators accept means to the real relay exactly what rtppctl meant (protocol.md §16).
+"""What the validators accept means to the real relay exactly what rtppctl meant (docs/protocol.md §16).
 
 For any call-id and tags the token validators let through, the relay must find the session by
 exactly those tokens and by nothing else: a call-id or tag one character off, or the same tag with
