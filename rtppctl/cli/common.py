@@ -71,11 +71,28 @@ def _plain_metavars(params: list) -> list:  # noqa: ANN001 - Click parameters
     return params
 
 
+def collect_garbage_from_now() -> None:
+    """Turn the cyclic garbage collector back on once a command runs, if the console script
+    turned it off for loading (`rtppctl.cli.main`). What was loaded until now is frozen first
+    (`gc.freeze`): the collector never walks it again, and a long run (`listen`, `shell`,
+    `--watch`) collects its own garbage as usual. When the collector was on (rtppctl run in
+    process, as the tests do), nothing changes."""
+    import gc  # noqa: PLC0415
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 class PlainCommand(TyperCommand):
     """A command whose help shows no type label for flags (`--all`, not `--all <bool>`)."""
 
     def get_params(self, ctx):  # noqa: ANN001, ANN201
         return _plain_metavars(super().get_params(ctx))
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201
+        collect_garbage_from_now()
+        return super().invoke(ctx)
 
 
 class PlainGroup(TyperGroup):
@@ -83,6 +100,11 @@ class PlainGroup(TyperGroup):
 
     def get_params(self, ctx):  # noqa: ANN001, ANN201
         return _plain_metavars(super().get_params(ctx))
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201
+        # The root group runs first: the collector is back on for the command's own parsing and work.
+        collect_garbage_from_now()
+        return super().invoke(ctx)
 
 
 @dataclass
@@ -144,7 +166,7 @@ class RunContext:
             self._relays.close()
 
     def _state_path(self) -> Path | str | None:
-        from rtppctl.relays.store import resolve_state_path  # noqa: PLC0415
+        from rtppctl.relays.location import resolve_state_path  # noqa: PLC0415 - the store itself only when used
 
         return resolve_state_path(self.state, state_url=self.config.state_url)
 

@@ -33,10 +33,10 @@ from rtppctl.proto import offer as planner
 from rtppctl.proto import sdp as sdp_mod
 from rtppctl.proto.errors import ConfigError, ExitCode, InputError, ProxyError, RtppctlError
 from rtppctl.proto.flags import parse_flags
-from rtppctl.proto.sip import SipMessage, looks_like_sip, parse_sip, with_body
 
 if TYPE_CHECKING:
     from rtppctl.net.client import RelayClient
+    from rtppctl.proto.sip import SipMessage
     from rtppctl.relays.service import Member, RelayService
     from rtppctl.relays.store import LedgerEntry
 
@@ -288,6 +288,10 @@ class ResolvedCall:
 
 def read_message(text: str, source: str) -> SipMessage | None:
     """The SIP message `text` is, or None for a bare SDP (a broken message is an InputError)."""
+    if text.lstrip().startswith("v="):
+        return None  # an SDP body (its first line is v=): the SIP parser is not even loaded
+    from rtppctl.proto.sip import looks_like_sip, parse_sip  # noqa: PLC0415
+
     return parse_sip(text, source=source) if looks_like_sip(text) else None
 
 
@@ -442,7 +446,7 @@ def send_rewrite(route: Route, prepared: PreparedRewrite) -> RewriteResult:
     return RewriteResult(
         sdp=new_sdp,
         original_sdp=body,
-        message=with_body(message, new_sdp) if message is not None else None,
+        message=_with_body(message, new_sdp) if message is not None else None,
         node=node.url,
         ret=sdp_mod.ret_value(targets, sdp),
         letter=steps.letter,
@@ -506,11 +510,11 @@ def _keep_in_ledger(service: RelayService, member: Member, prepared: PreparedRew
     A call that changed meanwhile (another command ended or moved it) is not written over: an
     answer or lookup says so in a warning; an offer's U made or changed a session the ledger
     cannot hold, so it is deleted again, as when the store fails after the U (both ConfigError)."""
+    if service.store is None:
+        return []  # --state none: no ledger, and the store's module is never loaded
     from rtppctl.relays.store import LedgerChanged, LedgerEntry, LedgerStream  # noqa: PLC0415
 
     leg = prepared.leg
-    if service.store is None:
-        return []
     creator, other = _creator(known, member, leg, steps)
     try:
         if known is not None and not prepared.offer:
@@ -686,3 +690,9 @@ def unforce(call: Call) -> UnforceResult:
     # entry goes only while it names this node: a call another command moved meanwhile stays.
     service.forget(call.call_id, node_url=member.node.url)
     return UnforceResult(member.node.url, line, reply, code is None)
+
+
+def _with_body(message: SipMessage, body: str) -> str:
+    from rtppctl.proto.sip import with_body  # noqa: PLC0415 - loaded only for a SIP message
+
+    return with_body(message, body)

@@ -18,7 +18,8 @@ from rtppctl.proto.errors import ProxyError, TransportError
 
 if TYPE_CHECKING:
     from rtppctl.relays.service import Member, RelayService
-    from rtppctl.relays.store import LedgerEntry, NodeInfo
+    from rtppctl.relays.health import NodeInfo
+    from rtppctl.relays.store import LedgerEntry
 
 
 # -- show -----------------------------------------------------------------------------------------

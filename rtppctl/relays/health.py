@@ -251,6 +251,28 @@ def status_event(before: State, after: State, *, time: float, socket: str, set_i
 
 
 @dataclass(frozen=True)
+class NodeInfo:
+    """What is known about one relay node: its health, and what its probes learned (kept between
+    runs by the state store for the nodes of a set; here, beside `Health`, so that a run that
+    keeps no state never loads the store)."""
+
+    #: The set the node belongs to; with `url`, the key. None for a --target, which belongs to no
+    #: set: its NodeInfo lives for the run only, never in the store ("no set" is always None).
+    set_id: int | None
+    #: The node's URL as configured, e.g. "udp:10.0.0.5:7722".
+    url: str
+    #: Its health (state, and when it is probed again).
+    health: Health
+    #: The module capability names its last successful probe found, e.g. ("CODECS", "STATS");
+    #: None while no probe has succeeded.
+    capabilities: tuple[str, ...] | None
+    #: Round-trip time of the last command that got a reply, in milliseconds; None before any.
+    last_rtt_ms: float | None
+    #: When this record was written (seconds since the epoch, the caller's clock).
+    updated_at: float
+
+
+@dataclass(frozen=True)
 class Transition:
     """The outcome of one event."""
 
@@ -279,5 +301,5 @@ def apply(health: Health, event: Event, now: float, *, disable_timeout: float, s
     return Transition(Health(state, recheck_at), actions, raised)
 
 
-__all__ = ["TRANSITIONS", "Action", "Event", "Health", "InvalidTransition", "Standing", "State", "StatusEvent",
+__all__ = ["TRANSITIONS", "Action", "Event", "Health", "NodeInfo", "InvalidTransition", "Standing", "State", "StatusEvent",
            "Transition", "apply", "outcome", "status_event"]

@@ -59,8 +59,8 @@ if TYPE_CHECKING:
     from rtppctl.net.probe import ProbeResult, RelayCapabilities
     from rtppctl.proto.select import Candidate
     from rtppctl.proto.url import NodeSpec
-    from rtppctl.relays.health import Event, StatusEvent
-    from rtppctl.relays.store import LedgerEntry, NodeInfo, StateStore
+    from rtppctl.relays.health import Event, NodeInfo, StatusEvent
+    from rtppctl.relays.store import LedgerEntry, StateStore
     from rtppctl.sources import DbSnapshot, SnapshotDiff, TableRead
 
 T = TypeVar("T")
@@ -354,8 +354,7 @@ class RelayService:
 
     def node_info(self, member: Member) -> NodeInfo:
         """What is known about `member`: its health, capabilities and last round trip."""
-        from rtppctl.relays.health import Health  # noqa: PLC0415
-        from rtppctl.relays.store import NodeInfo  # noqa: PLC0415
+        from rtppctl.relays.health import Health, NodeInfo  # noqa: PLC0415
 
         if member.set_id is not None:
             self._refresh()  # a --target is never in the store: a one-shot `-t` does not open it

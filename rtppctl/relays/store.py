@@ -49,15 +49,15 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rtppctl.files import user_dir
+from rtppctl.relays.location import NO_STATE, STATE_ENV, default_state_path, resolve_state_path
 from rtppctl.proto import limits
 from rtppctl.proto.errors import ConfigError
-from rtppctl.relays.health import Health, State
+from rtppctl.relays.health import Health, NodeInfo, State
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -73,11 +73,7 @@ SCHEMA_VERSION = 3
 #: How long a ledger entry lives unused (seconds) unless configured otherwise (`ledger_ttl`).
 DEFAULT_LEDGER_TTL = limits.DEFAULT_LEDGER_TTL
 
-#: The environment variable naming the state store, below `--state` and above `state_url`.
-STATE_ENV = "RTPPCTL_STATE"
 
-#: The value of `--state` or `RTPPCTL_STATE` that keeps no state at all.
-NO_STATE = "none"
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -164,35 +160,6 @@ _HINT_OTHER_DB = f"give another database with --state URL or state_url (--state 
 _T = TypeVar("_T")
 
 
-def default_state_path(env: Mapping[str, str] | None = None) -> Path:
-    """`$XDG_STATE_HOME/rtppctl/state.sqlite3` (`~/.local/state/...` when unset)."""
-    return user_dir("state", env) / "state.sqlite3"
-
-
-def resolve_state_path(option: str | None, env: Mapping[str, str] | None = None,
-                       state_url: str | None = None) -> Path | str | None:
-    """The state store to use: `--state`, else `RTPPCTL_STATE`, else the config's `state_url`,
-    else the default file; None for "none". A database URL is returned as a string, a file as a
-    Path.
-
-    An empty value counts as unset, as is the custom for environment variables. `~` is expanded
-    because `--state=~/x` and a quoted variable reach rtppctl unexpanded.
-    """
-    from rtppctl.dburl import is_db_url  # noqa: PLC0415
-
-    environ = os.environ if env is None else env
-    for value in (option, environ.get(STATE_ENV), state_url):
-        if not value:
-            continue
-        if value == NO_STATE:
-            return None
-        if is_db_url(value):
-            url = state_database_url(value)
-            return url.path if url.backend == "sqlite" else value
-        return Path(value).expanduser()
-    return default_state_path(env)
-
-
 def state_database_url(value: str, what: str = "the state store") -> DbUrl:
     """`value` read as the state store's URL; refused (ConfigError naming `what`) when the store
     cannot be kept in its database. The one rule of which databases hold the state: the config's
@@ -204,27 +171,6 @@ def state_database_url(value: str, what: str = "the state store") -> DbUrl:
         raise ConfigError(f"the state store cannot be kept in {url.backend}: {url.shown}",
                           "use a file, or postgresql://user:password@host/dbname")
     return url
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """What is known about one relay node: its health, capabilities and round trip (kept between
-    runs for the nodes of a set)."""
-
-    #: The set the node belongs to; with `url`, the key. None for a --target, which belongs to no
-    #: set: its NodeInfo lives for the run only, never in the store ("no set" is always None).
-    set_id: int | None
-    #: The node's URL as configured, e.g. "udp:10.0.0.5:7722".
-    url: str
-    #: Its health (state, and when it is probed again).
-    health: Health
-    #: The module capability names its last successful probe found, e.g. ("CODECS", "STATS");
-    #: None while no probe has succeeded.
-    capabilities: tuple[str, ...] | None
-    #: Round-trip time of the last command that got a reply, in milliseconds; None before any.
-    last_rtt_ms: float | None
-    #: When this record was written (seconds since the epoch, the caller's clock).
-    updated_at: float
 
 
 @dataclass(frozen=True)
