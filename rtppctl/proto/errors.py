@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     OK = 0
     UNEXPECTED = 1  # a bug: traceback only with -vv
     USAGE = 2  # bad command line (Click/Typer)
-    PROXY_ERROR = 3  # the relay answered E<n>
+    PROXY_ERROR = 3  # the relay answered E<n>, or port 0 to L (no session)
     TRANSPORT = 4  # timeout, unreachable relay, no relay available
     CONFIG = 5  # config file or database error
     INPUT = 6  # bad input data: SDP, flags, node spec, token, SIP message, prompt file
@@ -32,7 +32,7 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.UNEXPECTED: "unexpected failure (a bug: traceback only with -vv)",
     ExitCode.USAGE: "usage error: unknown command or option, missing or invalid argument, number out of range",
-    ExitCode.PROXY_ERROR: "the relay answered an error E<n>",
+    ExitCode.PROXY_ERROR: "the relay answered an error E<n>, or has no session for the call",
     ExitCode.TRANSPORT: "timeout, refused or unreachable relay, no relay available",
     ExitCode.CONFIG: "config file or database error",
     ExitCode.INPUT: "bad input data (SDP, flags, node spec, token, SIP message, prompt file, output path)",

@@ -1,9 +1,8 @@
 """The relay service's state between runs: node health, the session ledger and the snapshot of
 the database's relays, in one SQLite file or one PostgreSQL database.
 
-This module owns the state store (`--state FILE|URL`, `RTPPCTL_STATE`, the `state_url` key, else
-`$XDG_STATE_HOME/rtppctl/state.sqlite3`; "none" keeps no state), its schema and every SQL
-statement on it. Both backends run the same statements through the same code: connecting, the
+This module owns the state store (where it is, `--state FILE|URL` and the rest, is
+`relays/location.py`'s), its schema and every SQL statement on it. Both backends run the same statements through the same code: connecting, the
 transaction core and its time budget are `rtppctl.db`'s, shared with the relay table's reader;
 what this module adds per backend (`_Schema`) is where the schema version is kept, which tables
 count as rtppctl's and the file's own settings. The rules it keeps:
