@@ -12,7 +12,7 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query listen config embedded lb record db prompt'
+            subs='version ping info raw check metrics offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query listen config embedded lb record db prompt'
             opts='--json -v --verbose --timeout --retries --no-color --config --state --version -h --help'
             valued='--timeout --retries --config --state'
             ;;
@@ -31,6 +31,14 @@ _rtppctl_spec()
         'rtppctl raw')
             opts='-f --file --call-id -t --target --set -h --help'
             valued='-f --file --call-id -t --target --set'
+            ;;
+        'rtppctl check')
+            opts='-t --target --set --packets --ptime --late --max-loss --deadline --parallel --nagios -w --warning -c --critical --prometheus -h --help'
+            valued='-t --target --set --packets --ptime --late --max-loss --deadline --parallel -w --warning -c --critical --prometheus'
+            ;;
+        'rtppctl metrics')
+            opts='-t --target --set --budget -o --output --serve -h --help'
+            valued='-t --target --set --budget -o --output --serve'
             ;;
         'rtppctl offer')
             opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff -h --help'
@@ -188,6 +196,8 @@ _rtppctl_value()
     case "$1 $2" in
         'rtppctl --config') kind=file ;;
         'rtppctl raw -f'|'rtppctl raw --file') kind=file ;;
+        'rtppctl check --prometheus') kind=file ;;
+        'rtppctl metrics -o'|'rtppctl metrics --output') kind=file ;;
         'rtppctl offer -o'|'rtppctl offer --output') kind=file ;;
         'rtppctl answer -o'|'rtppctl answer --output') kind=file ;;
         'rtppctl engage --offer') kind=file ;;

@@ -11,6 +11,8 @@ complete -c rtppctl -n '__fish_use_subcommand' -a version -d 'Protocol version (
 complete -c rtppctl -n '__fish_use_subcommand' -a ping -d 'Is each relay of a set reachable? Round-trip time, version and key capabilities.'
 complete -c rtppctl -n '__fish_use_subcommand' -a info -d 'Session and packet counters of each relay of a set (I, and the global G statistics).'
 complete -c rtppctl -n '__fish_use_subcommand' -a raw -d 'Send raw control commands to one relay and print the replies in order (debugging and scripts).'
+complete -c rtppctl -n '__fish_use_subcommand' -a check -d 'Prove that each relay carries a call\'s media, both ways, with real RTP.'
+complete -c rtppctl -n '__fish_use_subcommand' -a metrics -d 'The relays as Prometheus metrics: up, health state, weight, probe round trip, version and capabilities, the relay\'s own counters (G) and the session ledger\'s calls.'
 complete -c rtppctl -n '__fish_use_subcommand' -a offer -d 'Put an SDP offer through a relay (rtpproxy_offer): U per stream, SDP rewritten.'
 complete -c rtppctl -n '__fish_use_subcommand' -a answer -d 'Put an SDP answer through a relay (rtpproxy_answer): L per stream, SDP rewritten.'
 complete -c rtppctl -n '__fish_use_subcommand' -a engage -d 'A dialog\'s whole offer/answer exchange through one relay (rtpproxy_engage); prints both bodies.'
@@ -65,6 +67,29 @@ complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l call-id -r -f -d 'Th
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl check
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l set -r -f -d 'Check this set\'s nodes (default: every configured node).'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l packets -r -f -d 'RTP packets each way per relay.'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l ptime -r -f -d 'Milliseconds of audio per packet (PCMU), the pace of sending.'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l late -r -f -d 'A packet slower than this one way is counted late.'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l max-loss -r -f -d 'A direction losing more than this percentage fails its relay.'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l deadline -r -f -d 'The whole run\'s limit (the plugin timeout under --nagios).'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l parallel -r -f -d 'Relays checked at once.'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l nagios -d 'Speak the monitoring-plugin contract: one status line with perfdata, exit 0-3.'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -s w -l warning -r -f -d 'With --nagios: loss=RANGE,latency=RANGE,jitter=RANGE for WARNING.'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -s c -l critical -r -f -d 'With --nagios: the same for CRITICAL.'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l prometheus -r -F -d 'Also write the figures in the Prometheus text format, atomically (node-exporter textfile collector).'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl metrics
+complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l set -r -f -d 'This set\'s nodes (default: every node of every configured set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l budget -r -f -d 'The most one scrape may take; a relay not done by then is down.'
+complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -s o -l output -r -F -d 'Write the exposition to FILE, atomically (node_exporter\'s textfile collector).'
+complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l serve -r -f -d 'Serve GET /metrics over HTTP on PORT (host default 127.0.0.1; [::1]:PORT for IPv6) until Ctrl-C or SIGTERM.'
+complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl offer
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l call-id -r -f -d 'The call\'s Call-ID (default: the message\'s). It picks the relay: the ledger\'s for the call, else the one the Call-ID hashes to.'

@@ -29,6 +29,13 @@ printf 'v=0\r\no=bob 2 2 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r
 step rtppctl offer "$offer" -t "$relay" --call-id demo@example.com --from-tag alice --flags o --diff
 step rtppctl answer "$answer" -t "$relay" --call-id demo@example.com --from-tag alice --to-tag bob
 step rtppctl info -t "$relay"
+# Does the relay really carry media? Real RTP both ways, measured; then the same as Nagios sees it.
+step rtppctl check -t "$relay" --packets 25
+step rtppctl check -t "$relay" --packets 25 --nagios -w loss=1,latency=50 -c loss=5,latency=150
+# The relay as Prometheus sees it (metrics --serve PORT serves the same over HTTP).
+prom=$(mktemp --suffix=.prom)
+step rtppctl metrics -t "$relay" -o "$prom"
+step grep -E '^rtppctl_relay_(up|sessions_active|ncmds_rcvd_total|npkts_relayed_total)' "$prom"
 # The session ledger: which relay holds the call; unforce finds it there without -t.
 step rtppctl sessions
 step rtppctl unforce --call-id demo@example.com --from-tag alice --to-tag bob
@@ -47,5 +54,5 @@ step rtppctl offer "$offer6" -t "$relay" --call-id demo6@example.com --from-tag 
 # would land outside the relay's record directory.
 step rtppctl record -t "$relay" --call-id demo6@example.com --from-tag carol --dest ../outside || true
 step rtppctl unforce -t "$relay" --call-id demo6@example.com --from-tag carol
-rm -f "$offer" "$answer" "$offer6" "$sets"
+rm -f "$offer" "$answer" "$offer6" "$sets" "$prom"
 step rtppctl embedded stop

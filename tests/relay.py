@@ -48,6 +48,18 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port found")
 
 
+def datagrams_received(sock: socket.socket, wait: float) -> list[bytes]:
+    """Every datagram `sock` (a silent stand-in for a relay) receives until `wait` seconds pass
+    without one."""
+    sock.settimeout(wait)
+    got = []
+    try:
+        while True:
+            got.append(sock.recv(65535))
+    except TimeoutError:
+        return got
+
+
 @dataclass
 class Relay:
     """One running engine."""

@@ -59,6 +59,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ping": ("rtppctl.cli.relay_cmd", "ping", "Relays"),
     "info": ("rtppctl.cli.relay_cmd", "info", "Relays"),
     "raw": ("rtppctl.cli.relay_cmd", "raw", "Relays"),
+    "check": ("rtppctl.cli.check_cmd", "check", "Monitoring"),
+    "metrics": ("rtppctl.cli.metrics_cmd", "metrics", "Monitoring"),
     "offer": ("rtppctl.cli.sdp_cmd", "offer", "SDP"),
     "answer": ("rtppctl.cli.sdp_cmd", "answer", "SDP"),
     "engage": ("rtppctl.cli.sdp_cmd", "engage", "SDP"),
@@ -310,15 +312,39 @@ def hoist_global_options(args: list[str], root_command: Any = None) -> list[str]
 def run(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` and return the exit code (never raises, never exits)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    plugin = _plugin_mode(args)
     try:
-        return _run(args)
+        return _run(args, plugin)
     except KeyboardInterrupt:
-        return interrupted()
+        return _failed(interrupted(), "interrupted", plugin)
     except BrokenPipeError:
         return reader_gone()
 
 
-def _run(args: list[str]) -> int:
+def _plugin_mode(args: list[str]) -> bool:
+    """`check --nagios`: every outcome is one of the plugin states 0-3, said on stdout, where the
+    monitoring system reads it (a usage error is UNKNOWN, never Click's 2 = CRITICAL)."""
+    words = args[: args.index("--")] if "--" in args else args
+    return "--nagios" in words and command_name(args) == "check"
+
+
+def _failed(code: int, message: str, plugin: bool) -> int:
+    """The exit code of a run that did not complete: `code`, or UNKNOWN (3) for a plugin, with
+    its one status line on stdout (the diagnostic on stderr stays as it is)."""
+    if not plugin or code == int(ExitCode.OK):
+        return code
+    from rtppctl.monitoring.nagios import unknown_output  # noqa: PLC0415
+
+    output = unknown_output(message)
+    try:
+        sys.stdout.write(output.text.rstrip("\n") + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    return int(output.state)
+
+
+def _run(args: list[str], plugin: bool = False) -> int:
     # The global options alone decide how a failure is reported (-vv, --no-color): a '-vv' given as
     # the value of a command's own option is not one. Until the split, the raw line stands in.
     options = args
@@ -331,21 +357,21 @@ def _run(args: list[str]) -> int:
             result = command.invoke(ctx)
     except RtppctlError as err:
         _report(err, options)
-        return int(err.exit_code)
+        return _failed(int(err.exit_code), err.message, plugin)
     except _ClickException as err:
         _escape_click_message(err)
         err.show()  # type: ignore[attr-defined]
-        return int(err.exit_code)  # type: ignore[attr-defined]
+        return _failed(int(err.exit_code), err.format_message(), plugin)  # type: ignore[attr-defined]
     except typer.Exit as err:
-        return int(err.exit_code)
+        return _failed(int(err.exit_code), f"exit {err.exit_code}", plugin)
     except (KeyboardInterrupt, typer.Abort, EOFError):
-        return interrupted()
+        return _failed(interrupted(), "interrupted", plugin)
     except BrokenPipeError:
         return reader_gone()
     except SystemExit as exit_:
         # Rich (which renders --help) handles a closed pipe itself: it points stdout at /dev/null
         # and exits 1. The reader going away is not a failure here either.
-        return int(ExitCode.OK) if _stdout_is_null() else _exit_status(exit_.code)
+        return int(ExitCode.OK) if _stdout_is_null() else _failed(_exit_status(exit_.code), "exit", plugin)
     except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said in one line
         if _verbosity(options) >= 2:
             import traceback  # noqa: PLC0415
@@ -355,7 +381,7 @@ def _run(args: list[str]) -> int:
 
         sys.stderr.write(escape(f"rtppctl: internal error: {type(err).__name__}: {err} (run with -vv for the traceback)",
                                 tabs=True) + "\n")
-        return int(ExitCode.UNEXPECTED)
+        return _failed(int(ExitCode.UNEXPECTED), f"internal error: {type(err).__name__}: {err}", plugin)
     return result if isinstance(result, int) else 0
 
 

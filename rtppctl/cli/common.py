@@ -170,12 +170,13 @@ class RunContext:
 
         return resolve_state_path(self.state, state_url=self.config.state_url)
 
-    def _open_client(self, node: NodeSpec) -> RelayClient:
-        """A client for `node` with the effective timeout, retries and -vv wire trace."""
+    def _open_client(self, node: NodeSpec, *, timeout: float | None = None, retries: int | None = None) -> RelayClient:
+        """A client for `node` with the effective timeout, retries (unless given) and -vv wire trace."""
         from rtppctl.net.client import RelayClient  # noqa: PLC0415
 
         trace = self.output.trace if self.verbose >= 2 else None
-        timeout, retries = self.effective_timeout, self.effective_retries
+        timeout = self.effective_timeout if timeout is None else timeout
+        retries = self.effective_retries if retries is None else retries
         tries = f", {retries} tries" if node.is_datagram else ""
         self.output.note(f"channel: {node.url} (timeout {timeout:g} s{tries})")
         return RelayClient.open(node, timeout=timeout, retries=retries, trace=trace)

@@ -44,7 +44,6 @@ UTF-8; so any URL decoder gives back the exact value, and a value without those 
 
 from __future__ import annotations
 
-import signal
 import socket
 import time
 from collections import Counter
@@ -52,6 +51,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from rtppctl.ops.interrupts import Interrupts
 from rtppctl.proto import limits
 from rtppctl.proto.notify import Dtmf, Ignored, NotifySocket, Overlong, Timeout
 
@@ -228,46 +228,6 @@ class ListenSummary:
             record["exec"] = {"events": self.exec.events, "started": self.exec.started, "dropped": self.exec.dropped,
                               "failed": self.exec.failed, "timed_out": self.exec.timed_out}
         return record
-
-
-class Interrupts:
-    """SIGINT and SIGTERM while listening: counted, never raised (so no event is half-counted),
-    and, once `wake` is given the listener's descriptor, ending its wait at once."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signals = 0
-        self._previous: dict[int, Any] = {}
-        self._wakeup: int | None = None
-
-    def __enter__(self) -> Interrupts:
-        try:
-            for number in self.SIGNALS:
-                self._previous[number] = signal.signal(number, self._caught)
-        except ValueError:  # not the main thread (rtppctl run from a thread): signals stay as they are
-            pass
-        return self
-
-    def _caught(self, number: int, frame: object) -> None:
-        self.signals += 1
-
-    def wake(self, fd: int | None) -> None:
-        """Have a signal write to `fd` (None: no longer); only while handlers are ours."""
-        if not self._previous:
-            return
-        if fd is None:
-            if self._wakeup is not None:
-                signal.set_wakeup_fd(self._wakeup)
-                self._wakeup = None
-        elif self._wakeup is None:
-            self._wakeup = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
-
-    def __exit__(self, *exc: object) -> None:
-        self.wake(None)
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-        self._previous.clear()
 
 
 class Listening:

@@ -75,3 +75,34 @@ MAX_EXEC_RUNNING = 64
 #: Seconds a command from `listen --exec` may run (`--exec-timeout`).
 MIN_EXEC_TIMEOUT = 0.1
 MAX_EXEC_TIMEOUT = 3600.0
+
+#: `check`: RTP packets per direction. The meter maps 16-bit sequence numbers back to packets
+#: through what was sent, so a run must stay well below 65536 packets.
+MIN_CHECK_PACKETS = 1
+MAX_CHECK_PACKETS = 10_000
+DEFAULT_CHECK_PACKETS = 50
+#: `check --ptime`: milliseconds of audio per packet (G.711: 8 bytes a millisecond, so 10 to 200
+#: ms is 80 to 1600 bytes, one datagram each), as SDP's a=ptime allows in practice.
+MIN_CHECK_PTIME_MS = 10
+MAX_CHECK_PTIME_MS = 200
+DEFAULT_CHECK_PTIME_MS = 20
+#: `check --late`: a packet whose one-way latency is above this is late (ITU-T G.114's 150 ms
+#: one-way budget for good conversational quality).
+DEFAULT_CHECK_LATE_MS = 150.0
+MAX_CHECK_LATE_MS = 60_000.0
+#: `check --max-loss`: a direction losing more than this percentage fails the node.
+DEFAULT_CHECK_MAX_LOSS_PCT = 5.0
+#: `check --deadline`: the whole run; the default stays under Nagios's usual 60 s plugin timeout.
+DEFAULT_CHECK_DEADLINE = 45.0
+MIN_CHECK_DEADLINE = 1.0
+MAX_CHECK_DEADLINE = 3600.0
+#: `check --parallel`: nodes checked at once (each one thread and four UDP sockets).
+DEFAULT_CHECK_PARALLEL = 16
+MAX_CHECK_PARALLEL = 256
+
+#: `metrics --budget`: seconds one scrape may take. The default stays well inside Prometheus's
+#: default scrape timeout (10 s); at least a tenth of a second (a command then waits 25 ms a
+#: send, still many loopback round trips), at most five minutes (a scrape is not a soak test).
+DEFAULT_SCRAPE_BUDGET = 5.0
+MIN_SCRAPE_BUDGET = 0.1
+MAX_SCRAPE_BUDGET = 300.0

@@ -219,7 +219,7 @@ class RelayService:
     def __init__(
         self,
         sets: RelaySources | Callable[[], RelaySets],
-        open_client: Callable[[NodeSpec], RelayClient],
+        open_client: Callable[..., RelayClient],
         *,
         state_path: Path | str | None | Callable[[], Path | str | None],
         on_status: Callable[[StatusEvent], None] | None = None,
@@ -303,6 +303,15 @@ class RelayService:
         if client is None:
             client = self._clients[node.url] = self._open_client(node)
         return client
+
+    def own_client(self, node: NodeSpec, *, timeout: float | None = None, retries: int | None = None) -> RelayClient:
+        """A client of the caller's own for `node`, beside the run's channel; the caller closes it.
+
+        For observers that work on many nodes from threads of their own (`check`'s workers,
+        `metrics`' scrapes): a slow or dead node then never holds a channel another thread or a
+        later scrape needs. `timeout` and `retries` override the run's (a scrape's budget)."""
+        overrides = {key: value for key, value in (("timeout", timeout), ("retries", retries)) if value is not None}
+        return self._open_client(node, **overrides)
 
     def _drop_client(self, node: NodeSpec) -> None:
         # A stream that failed may be half-read; the next command reconnects, as the module does.

@@ -13,6 +13,7 @@ import pytest
 
 from tests.cli.helpers import cli
 from tests.conftest import write
+from tests.relay import datagrams_received
 
 
 @pytest.fixture
@@ -21,16 +22,6 @@ def listening_socket():
     sock.bind(("127.0.0.1", 0))
     yield sock
     sock.close()
-
-
-def received(sock: socket.socket, wait: float) -> list[bytes]:
-    sock.settimeout(wait)
-    got = []
-    try:
-        while True:
-            got.append(sock.recv(65535))
-    except TimeoutError:
-        return got
 
 
 def test_ping_sends_nothing_to_a_relay_that_is_off_and_says_it_is_off(capsys, relay, tmp_path, listening_socket):
@@ -46,7 +37,7 @@ def test_ping_sends_nothing_to_a_relay_that_is_off_and_says_it_is_off(capsys, re
     assert [(r["node"], r["reachable"], r["off"], r["sent"], r["received"]) for r in rows] == [
         (relay.udp, True, False, 2, 2), (off, False, True, 0, 0)], result.stderr
     assert rows[1]["error"].startswith("off (enable 0): not probed")
-    assert received(listening_socket, 0.3) == []
+    assert datagrams_received(listening_socket, 0.3) == []
     nodes = {n["url"]: n for s in cli(capsys, *base, "--json", "show").json()["sets"] for n in s["nodes"]}
     assert nodes[off]["state"] == "off" and nodes[relay.udp]["state"] == "enabled"
 
@@ -54,7 +45,7 @@ def test_ping_sends_nothing_to_a_relay_that_is_off_and_says_it_is_off(capsys, re
     assert cli(capsys, *base, "enable", off, "2").code == 0
     again = cli(capsys, *base, "--json", "ping")
     assert [r["off"] for r in again.json()["relays"]] == [False, False]
-    assert any(datagram.endswith(b" V") for datagram in received(listening_socket, 0.5))
+    assert any(datagram.endswith(b" V") for datagram in datagrams_received(listening_socket, 0.5))
 
 
 def test_a_target_is_pinged_whatever_the_sets_say(capsys, relay, tmp_path):
