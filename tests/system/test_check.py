@@ -337,3 +337,18 @@ def test_no_local_port_leaves_the_node_unchecked_and_is_unknown_under_nagios(cap
     assert (node["status"], node["reason"]) == ("unfinished", "no local UDP port for the media: Too many open files")
     plugin = cli(capsys, "--state", "none", "check", "--nagios", "-t", check_relay.udp)
     assert plugin.code == 3 and plugin.stdout.startswith("RTPPCTL CHECK UNKNOWN - ")
+
+
+def test_every_control_transport_and_ipv6_media_pass(capsys, relays):
+    # One relay reached over udp, udp6 (its media then on ::1), tcp, unix and cunix: the control
+    # channel differs, the RTP through the relay is the same.
+    relay = relays.start(transports=("udp", "udp6", "tcp", "unix", "cunix"))
+    targets = [arg for spec in relay.specs.values() for arg in ("-t", spec)]
+    result = cli(capsys, "--state", "none", "--json", "check", *targets, "--packets", "10", "--ptime", "10")
+    assert result.code == 0, result.stdout + result.stderr
+    nodes = {node["node"]: node for node in result.json()["nodes"]}
+    assert set(nodes) == set(relay.specs.values())
+    assert nodes[relay.specs["udp6"]]["media_address"] == "::1"
+    for node in nodes.values():
+        assert node["status"] == "pass" and [d["received"] for d in node["directions"]] == [10, 10], node
+    assert active_sessions(capsys, relay.udp) == 0
