@@ -352,3 +352,17 @@ def test_every_control_transport_and_ipv6_media_pass(capsys, relays):
     for node in nodes.values():
         assert node["status"] == "pass" and [d["received"] for d in node["directions"]] == [10, 10], node
     assert active_sessions(capsys, relay.udp) == 0
+
+
+def test_a_relay_that_refuses_the_session_fails_with_its_error_and_keeps_nothing(capsys, relays):
+    # Two media ports are too few for the offer's U: the engine answers E72 (checked against rtp.io
+    # 1.1.1: "cannot allocate ports for a new session").
+    ports = free_port_range(2)
+    relay = relays.start(extra_args=["-m", str(ports.start), "-M", str(ports.stop - 1)])
+    result = cli(capsys, "--state", "none", "--json", "check", "-t", relay.udp, "--packets", "5", "--ptime", "10")
+    assert result.code == 4, result.stdout + result.stderr
+    (node,) = result.json()["nodes"]
+    assert node["status"] == "fail" and node["directions"] == []
+    assert node["reason"].startswith("the relay refused the session: relay answered E72 (LSTFAIL_2: cannot allocate "
+                                     "ports for a new session) to 'U"), node["reason"]
+    assert active_sessions(capsys, relay.udp) == 0
