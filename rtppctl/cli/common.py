@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rtppctl.cli.output import Output
     from rtppctl.config import Config
     from rtppctl.net.client import RelayClient
+    from rtppctl.net.pipeline import Pipeline
     from rtppctl.ops import Route
     from rtppctl.proto.url import NodeSpec
     from rtppctl.relays.health import StatusEvent
@@ -157,6 +158,7 @@ class RunContext:
             self._relays = RelayService(
                 RelaySources(lambda: self.config, warn=self.output.warn), self._open_client,
                 state_path=self._state_path, on_status=self._status_changed, on_note=self.output.note,
+                open_pipeline=self._open_pipeline,
             )
         return self._relays
 
@@ -180,6 +182,13 @@ class RunContext:
         tries = f", {retries} tries" if node.is_datagram else ""
         self.output.note(f"channel: {node.url} (timeout {timeout:g} s{tries})")
         return RelayClient.open(node, timeout=timeout, retries=retries, trace=trace)
+
+    def _open_pipeline(self, window: int) -> Pipeline:
+        """A pipelined engine with the effective timeout, retries and -vv wire trace."""
+        from rtppctl.net.pipeline import Pipeline  # noqa: PLC0415
+
+        trace = self.output.trace if self.verbose >= 2 else None
+        return Pipeline(window=window, timeout=self.effective_timeout, retries=self.effective_retries, trace=trace)
 
     def _status_changed(self, event: StatusEvent) -> None:
         # E_RTPPROXY_STATUS as the operator sees it: on stderr, beside the command's own output.

@@ -127,13 +127,14 @@ def raw(
     ctx: typer.Context,
     words: Annotated[list[str] | None, typer.Argument(metavar="COMMAND", help="One command, e.g. V or 'VF 20050322'.", show_default=False)] = None,
     batch: Annotated[str | None, typer.Option("--file", "-f", metavar="FILE", help="A batch: one command per line ('-' for stdin); blank lines and # comments skipped.", show_default=False)] = None,
+    window: Annotated[int, typer.Option("--window", metavar="N", min=1, max=limits.MAX_WINDOW, help=f"Commands of a batch in flight at once (1..{limits.MAX_WINDOW}); above 1 a command may reach the relay before the one above it is answered, so a U and the D after it can cross: keep 1 for a batch whose order matters.")] = 1,
     call_id: CallIdOption = None,
     target: TargetOption = None,
     set_id: SetOption = None,
 ) -> int:
     """Send raw control commands to one relay and print the replies in order (debugging and scripts).
 
-    The cookie (datagram relays) and line framing are added for you. A batch goes over one channel. With --call-id, the call's relay (the call is marked used in the ledger unless --target is given); with neither, the set's first enabled node. Exits 3 when any reply is an error E<n>.
+    The cookie (datagram relays) and line framing are added for you. A batch goes over one channel, one command outstanding at a time; with --window N, up to N at once (datagram relays resend a lost one with its cookie), replies still printed in the batch's order, each with its own round trip. With --call-id, the call's relay (the call is marked used in the ledger unless --target is given); with neither, the set's first enabled node. Exits 3 when any reply is an error E<n>.
 
     Examples:
 
@@ -144,6 +145,8 @@ def raw(
       printf 'V\\nI\\n' | rtppctl raw -f -
 
       rtppctl raw --json -f commands.txt
+
+      rtppctl raw -f many-queries.txt --window 16
 
       rtppctl raw --call-id 'abc@host' 'Q abc@host ft tt'
     """
@@ -165,8 +168,17 @@ def raw(
     else:
         raise typer.BadParameter("no command given; e.g. rtppctl raw V, or rtppctl raw -f FILE")
     member = ops.call_node(s.relays, call_id, targets=target, set_id=set_id)
-    replies = ops.raw(s.relays, member, commands)
+    if window > 1:
+        from rtppctl.ops.relay import raw_pipelined  # noqa: PLC0415
+
+        run = raw_pipelined(s.relays, member, commands, window)
+        replies = run.replies
+        out.note(f"{len(replies)} commands, window {window}: {run.retransmits} retransmitted, "
+                 f"{run.replies_dropped} late or stray replies dropped")
+    else:
+        replies = ops.raw(s.relays, member, commands)
     from rtppctl.cli.output import Verbatim  # noqa: PLC0415
+    from rtppctl.ops.relay import raw_records  # noqa: PLC0415
 
     failed = any(r.error_code is not None for r in replies)
     lines = []
@@ -175,5 +187,5 @@ def raw(
         if reply.error_code is not None:
             text += f"    # {reply.error_name}: {reply.error_meaning}"
         lines.append(text + "\n" if len(replies) == 1 else f"{reply.command} -> {text}\n")
-    out.emit({"node": member.node.url, "replies": [ops.as_dict(r) for r in replies], "ok": not failed}, Verbatim("".join(lines)))
+    out.emit({"node": member.node.url, "replies": raw_records(replies), "ok": not failed}, Verbatim("".join(lines)))
     return int(ExitCode.PROXY_ERROR) if failed else 0

@@ -106,3 +106,9 @@ MAX_CHECK_PARALLEL = 256
 DEFAULT_SCRAPE_BUDGET = 5.0
 MIN_SCRAPE_BUDGET = 0.1
 MAX_SCRAPE_BUDGET = 300.0
+
+#: Requests in flight per node in the pipelined engine (`raw --window`, `load`, `batch`). The
+#: engine's UDP control socket has a 32 KB receive buffer and drops datagrams past about 24-30
+#: outstanding requests (docs/protocol.md, engine notes): 16 stays below that.
+DEFAULT_WINDOW = 16
+MAX_WINDOW = 256

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
     from rtppctl.config import Config
     from rtppctl.net.client import RelayClient
+    from rtppctl.net.pipeline import Pipeline
     from rtppctl.net.probe import ProbeResult, RelayCapabilities
     from rtppctl.proto.select import Candidate
     from rtppctl.proto.url import NodeSpec
@@ -225,6 +226,7 @@ class RelayService:
         on_status: Callable[[StatusEvent], None] | None = None,
         on_note: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        open_pipeline: Callable[[int], Pipeline] | None = None,
     ) -> None:
         # A run's relays come from its config (RelaySources, with the state store this service
         # opens); fixed sets, from a function, serve tests and callers of their own.
@@ -232,6 +234,7 @@ class RelayService:
         self._load_sets: Callable[[], RelaySets] = (
             (lambda: sets.sets(lambda: self.store)) if isinstance(sets, RelaySources) else sets)
         self._open_client = open_client
+        self._open_pipeline = open_pipeline
         # A callable is asked on first use: working out the default path costs imports that a
         # command given --target never needs.
         self._state_path = state_path
@@ -312,6 +315,24 @@ class RelayService:
         later scrape needs. `timeout` and `retries` override the run's (a scrape's budget)."""
         overrides = {key: value for key, value in (("timeout", timeout), ("retries", retries)) if value is not None}
         return self._open_client(node, **overrides)
+
+    def pipeline(self, window: int = 16) -> Pipeline:
+        """A pipelined engine (`net.pipeline`) with the run's timeout, retries and trace, keeping up
+        to `window` requests in flight per node; the caller closes it."""
+        if self._open_pipeline is None:
+            from rtppctl.net.pipeline import Pipeline  # noqa: PLC0415
+
+            return Pipeline(window=window)
+        return self._open_pipeline(window)
+
+    def clients_from(self, open_client: Callable[..., RelayClient]) -> None:
+        """From now on, the run's channels come from `open_client` (batch: clients whose commands
+        go through one pipelined engine); the channels opened so far are closed."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._open_client = open_client
 
     def _drop_client(self, node: NodeSpec) -> None:
         # A stream that failed may be half-read; the next command reconnects, as the module does.
