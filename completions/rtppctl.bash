@@ -12,7 +12,7 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw check metrics offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query listen config embedded lb record db prompt'
+            subs='version ping info raw check metrics load batch offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query listen config embedded lb record db prompt'
             opts='--json -v --verbose --timeout --retries --no-color --config --state --version -h --help'
             valued='--timeout --retries --config --state'
             ;;
@@ -29,8 +29,8 @@ _rtppctl_spec()
             valued='-t --target --set'
             ;;
         'rtppctl raw')
-            opts='-f --file --call-id -t --target --set -h --help'
-            valued='-f --file --call-id -t --target --set'
+            opts='-f --file --window --call-id -t --target --set -h --help'
+            valued='-f --file --window --call-id -t --target --set'
             ;;
         'rtppctl check')
             opts='-t --target --set --packets --ptime --late --max-loss --deadline --parallel --nagios -w --warning -c --critical --prometheus -h --help'
@@ -39,6 +39,15 @@ _rtppctl_spec()
         'rtppctl metrics')
             opts='-t --target --set --budget -o --output --serve -h --help'
             valued='-t --target --set --budget -o --output --serve'
+            ;;
+        'rtppctl load')
+            opts='-t --target --set --calls --duration --rate --hold --flags --window --workers --seed --failover --find-max --start-rate --step --steps --max-p99 --max-errors --interval -h --help'
+            valued='-t --target --set --calls --duration --rate --hold --flags --window --workers --seed --start-rate --step --steps --max-p99 --max-errors --interval'
+            ;;
+        'rtppctl batch')
+            opts='--window --as-completed --fail-fast -h --help'
+            valued='--window'
+            argkind=file
             ;;
         'rtppctl offer')
             opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff -h --help'

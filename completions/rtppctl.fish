@@ -13,6 +13,8 @@ complete -c rtppctl -n '__fish_use_subcommand' -a info -d 'Session and packet co
 complete -c rtppctl -n '__fish_use_subcommand' -a raw -d 'Send raw control commands to one relay and print the replies in order (debugging and scripts).'
 complete -c rtppctl -n '__fish_use_subcommand' -a check -d 'Prove that each relay carries a call\'s media, both ways, with real RTP.'
 complete -c rtppctl -n '__fish_use_subcommand' -a metrics -d 'The relays as Prometheus metrics: up, health state, weight, probe round trip, version and capabilities, the relay\'s own counters (G) and the session ledger\'s calls.'
+complete -c rtppctl -n '__fish_use_subcommand' -a load -d 'Load a relay set with calls: offer, answer and delete, as offer, answer and unforce send them.'
+complete -c rtppctl -n '__fish_use_subcommand' -a batch -d 'Run many operations in one process: one JSON object a line in, one result a line out.'
 complete -c rtppctl -n '__fish_use_subcommand' -a offer -d 'Put an SDP offer through a relay (rtpproxy_offer): U per stream, SDP rewritten.'
 complete -c rtppctl -n '__fish_use_subcommand' -a answer -d 'Put an SDP answer through a relay (rtpproxy_answer): L per stream, SDP rewritten.'
 complete -c rtppctl -n '__fish_use_subcommand' -a engage -d 'A dialog\'s whole offer/answer exchange through one relay (rtpproxy_engage); prints both bodies.'
@@ -63,6 +65,7 @@ complete -c rtppctl -n '__fish_seen_subcommand_from info; and not __fish_seen_su
 
 # rtppctl raw
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s f -l file -r -F -d 'A batch: one command per line (\'-\' for stdin); blank lines and # comments skipped.'
+complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l window -r -f -d 'Commands of a batch in flight at once (1..256); above 1 a command may reach the relay before the one above it is answered, so a U and the D after it can cross: keep 1 for a batch whose order matters.'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l call-id -r -f -d 'The call\'s Call-ID (default: the message\'s). It picks the relay: the ledger\'s for the call, else the one the Call-ID hashes to.'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
 complete -c rtppctl -n '__fish_seen_subcommand_from raw' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
@@ -90,6 +93,34 @@ complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l budget -r -f -d 
 complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -s o -l output -r -F -d 'Write the exposition to FILE, atomically (node_exporter\'s textfile collector).'
 complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l serve -r -f -d 'Serve GET /metrics over HTTP on PORT (host default 127.0.0.1; [::1]:PORT for IPv6) until Ctrl-C or SIGTERM.'
 complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl load
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l calls -r -f -d 'Calls to make (default 1000 without --duration).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l duration -r -f -d 'Start calls for this long (with --find-max: each step\'s length, default 5).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l rate -r -f -d 'Start this many calls a second, whatever the replies (open loop); default: as fast as the window allows.'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l hold -r -f -d 'Hold each session this long between its answer and its delete.'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l flags -r -f -d 'The module\'s flags for the offer and the answer, as offer --flags.'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l window -r -f -d 'Requests in flight per relay at most.'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l workers -r -f -d 'Processes sending at once, each with every Nth call (for several relays and spare cores).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l seed -r -f -d 'Make the same Call-IDs and tags as an earlier run (default: random, reported).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l failover -d 'Move the calls of a relay that fails to the module\'s next choice, as the module does.'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l find-max -d 'Raise the rate step by step; report the highest rate whose p99 and failures stay under --max-p99 and --max-errors.'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l start-rate -r -f -d 'With --find-max: the first step\'s rate (default 100).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l step -r -f -d 'With --find-max: the rate added per step (default 100).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l steps -r -f -d 'With --find-max: steps at most (default 20).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l max-p99 -r -f -d 'With --find-max: a step passes while every command\'s p99 stays at or under this (default 50).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l max-errors -r -f -d 'With --find-max: ... and its failed calls at or under this percentage (default 0.1).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -l interval -r -f -d 'Seconds between progress objects (--json).'
+complete -c rtppctl -n '__fish_seen_subcommand_from load' -s h -l help -d 'Show this message and exit.'
+
+# rtppctl batch
+complete -c rtppctl -n '__fish_seen_subcommand_from batch' -l window -r -f -d 'Operations running at once (and commands in flight per relay).'
+complete -c rtppctl -n '__fish_seen_subcommand_from batch' -l as-completed -d 'Write each result as soon as its operation ends (default: in input order).'
+complete -c rtppctl -n '__fish_seen_subcommand_from batch' -l fail-fast -d 'Stop at the first failure: no later line is read or started (those already running finish).'
+complete -c rtppctl -n '__fish_seen_subcommand_from batch' -s h -l help -d 'Show this message and exit.'
+complete -c rtppctl -n '__fish_seen_subcommand_from batch' -F
 
 # rtppctl offer
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l call-id -r -f -d 'The call\'s Call-ID (default: the message\'s). It picks the relay: the ledger\'s for the call, else the one the Call-ID hashes to.'

@@ -48,6 +48,23 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port found")
 
 
+def free_port_range(size: int, hosts: tuple[str, ...] = ("127.0.0.1",)) -> range:
+    """`size` consecutive UDP ports, starting on an even one (RTP's), free on every one of `hosts`
+    right now: a relay's media range (-m/-M), and a forwarder's in front of it."""
+    for _ in range(50):
+        base = free_port(socket.SOCK_DGRAM) & ~1
+        ports = range(base, base + size)
+        try:
+            for port in ports:
+                for host in hosts:
+                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                        probe.bind((host, port))
+        except OSError:
+            continue
+        return ports
+    raise RuntimeError("no free port range")
+
+
 def datagrams_received(sock: socket.socket, wait: float) -> list[bytes]:
     """Every datagram `sock` (a silent stand-in for a relay) receives until `wait` seconds pass
     without one."""

@@ -61,6 +61,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "raw": ("rtppctl.cli.relay_cmd", "raw", "Relays"),
     "check": ("rtppctl.cli.check_cmd", "check", "Monitoring"),
     "metrics": ("rtppctl.cli.metrics_cmd", "metrics", "Monitoring"),
+    "load": ("rtppctl.cli.load_cmd", "load", "Load and batch"),
+    "batch": ("rtppctl.cli.batch_cmd", "batch", "Load and batch"),
     "offer": ("rtppctl.cli.sdp_cmd", "offer", "SDP"),
     "answer": ("rtppctl.cli.sdp_cmd", "answer", "SDP"),
     "engage": ("rtppctl.cli.sdp_cmd", "engage", "SDP"),

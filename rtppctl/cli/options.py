@@ -21,6 +21,7 @@ import typer
 from rtppctl.cli.common import SetOption, TargetOption, run_context
 
 if TYPE_CHECKING:
+    from rtppctl.cli.common import RunContext
     from rtppctl.ops import Call, Route
 
 CallIdOption = Annotated[
@@ -92,20 +93,28 @@ def call_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def named_call(ctx: typer.Context, options: CallOptions, route: Route | None = None) -> Call:
-    """The `ops.Call` the options name: the message read (a file or stdin), then `ops.find_call`.
+    """The `ops.Call` the options name: the message read (a file or stdin), then `call_of`.
     `route`: where its commands go, when the command built it already (default: the options'
     --target or --set, with the configuration's defaults)."""
-    from rtppctl import ops  # noqa: PLC0415
-
-    s = run_context(ctx)
-    parsed = None
-    source = "the message"
+    text, source = None, "the message"
     if options.message is not None:
         from rtppctl.files import read_input  # noqa: PLC0415
-        from rtppctl.proto.sip import parse_sip  # noqa: PLC0415
 
         text, source = read_input(options.message)
-        parsed = parse_sip(text, source=source)
+    return call_of(run_context(ctx), options, text, source, route)
+
+
+def call_of(s: RunContext, options: CallOptions, message: str | None, source: str = "the message",
+            route: Route | None = None) -> Call:
+    """The `ops.Call` the options and a SIP message's text (`message`, read from `source`) name,
+    through `ops.find_call` (`batch` has the message's text itself, not a file)."""
+    from rtppctl import ops  # noqa: PLC0415
+
+    parsed = None
+    if message is not None:
+        from rtppctl.proto.sip import parse_sip  # noqa: PLC0415
+
+        parsed = parse_sip(message, source=source)
     if route is None:
         route = ops.Route(s.relays, options.target, options.set_id)
     return ops.find_call(route, call_id=options.call_id, from_tag=options.from_tag, to_tag=options.to_tag,

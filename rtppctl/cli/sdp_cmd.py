@@ -135,7 +135,6 @@ def _destination(file: str, output: str | None, in_place: bool) -> str | None:
 
 def _deliver(s, result, original: str, destination: str | None, diff: bool) -> None:  # noqa: ANN001
     """Warnings to stderr; the result to a file (then JSON or a diff on stdout), or to stdout."""
-    from rtppctl import ops  # noqa: PLC0415
     from rtppctl.cli.output import Diff, Verbatim  # noqa: PLC0415
     from rtppctl.files import write_atomically  # noqa: PLC0415
 
@@ -144,14 +143,23 @@ def _deliver(s, result, original: str, destination: str | None, diff: bool) -> N
         out.warn(warning)
     if destination:
         write_atomically(destination, result.output)
-    data = ops.as_dict(result)
-    data["output"] = destination
+    data = rewrite_json(result, destination)
     if diff:
         out.emit(data, Diff(original, result.output))
     elif destination:
         out.emit(data)
     else:
         out.emit(data, Verbatim(result.output))
+
+
+def rewrite_json(result, destination: str | None) -> dict:  # noqa: ANN001 - ops.RewriteResult
+    """The object `offer --json` and `answer --json` print (and `batch` for each offer and answer):
+    the result, and the file it was written to (None: stdout)."""
+    from rtppctl import ops  # noqa: PLC0415
+
+    data = ops.as_dict(result)
+    data["output"] = destination
+    return data
 
 
 def engage(

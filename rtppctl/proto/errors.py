@@ -36,7 +36,7 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.TRANSPORT: "timeout, refused or unreachable relay, no relay available",
     ExitCode.CONFIG: "config file or database error",
     ExitCode.INPUT: "bad input data (SDP, flags, node spec, token, SIP message, prompt file, output path)",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C; for `listen`, `check` and `metrics --serve`, SIGTERM too)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C; for `listen`, `check`, `load`, `batch` and `metrics --serve`, SIGTERM too)",
 }
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from tests.cli.helpers import cli, cli_process
 from tests.conftest import write
-from tests.relay import free_port
+from tests.relay import free_port, free_port_range
 
 
 @pytest.fixture(scope="module")
@@ -123,23 +123,8 @@ class OneWayForwarder:
             sock.close()
 
 
-def free_port_range(size: int) -> range:
-    for _ in range(50):
-        base = free_port(socket.SOCK_DGRAM) & ~1
-        ports = range(base, base + size)
-        try:
-            for port in ports:
-                for host in ("127.0.0.1", "127.0.0.5"):
-                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                        probe.bind((host, port))
-        except OSError:
-            continue
-        return ports
-    raise RuntimeError("no free port range")
-
-
 def test_one_direction_blocked_fails_naming_that_direction_and_where_it_was_lost(capsys, relays):
-    ports = free_port_range(8)
+    ports = free_port_range(8, hosts=("127.0.0.1", "127.0.0.5"))
     relay = relays.start(extra_args=["-m", str(ports.start), "-M", str(ports.stop - 1)])
     forwarder = OneWayForwarder(ports, b"rtppctl check callee-to-caller")
     try:
