@@ -69,8 +69,16 @@ _RELAY_SEPARATORS_RE = re.compile(r"[ \t\r\n]+")
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "._~-")
 
 
+#: Printable ASCII without (or with) the space: nothing in it is refused, so the character-by-character
+#: walk below (which finds and names the first bad character) is skipped for the usual token.
+_PLAIN_TOKEN_RE = re.compile(r"[\x21-\x7e]+")
+_PLAIN_TEXT_RE = re.compile(r"[\x20-\x7e]+")
+
+
 def _check_characters(value: str, what: str, *, allow_space: bool = False) -> None:
     """Refuse non-text, empty values, whitespace, control and format characters, lone surrogates."""
+    if isinstance(value, str) and (_PLAIN_TEXT_RE if allow_space else _PLAIN_TOKEN_RE).fullmatch(value):
+        return
     if not isinstance(value, str):
         raise InputError(f"{what} must be text, not {type(value).__name__} ({value!r})",
                          f"give the {what} as a string")

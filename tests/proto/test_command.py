@@ -1249,3 +1249,15 @@ def test_the_relays_c_ints_bound_play_counts_and_media_numbers():
     assert c.validate_media_number(limits.MAX_MEDIA_NUMBER) == limits.MAX_MEDIA_NUMBER
     with pytest.raises(InputError, match="media number"):
         c.validate_media_number(limits.MAX_MEDIA_NUMBER + 1)
+
+
+@pytest.mark.parametrize("code", range(0x80))
+def test_each_ascii_character_in_a_token_is_accepted_exactly_when_printable(code):
+    # The fast path (printable ASCII) and the character walk must agree: a token with a space or
+    # any control character is refused, with the character named, whichever path sees it.
+    value = f"a{chr(code)}b"
+    if 0x21 <= code <= 0x7E:
+        assert c.validate_token(value, "tag") == value
+    else:
+        with pytest.raises(InputError, match=r"contains (whitespace|the control character)"):
+            c.validate_token(value, "tag")
