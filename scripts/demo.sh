@@ -36,6 +36,11 @@ step rtppctl check -t "$relay" --packets 25 --nagios -w loss=1,latency=50 -c los
 prom=$(mktemp --suffix=.prom)
 step rtppctl metrics -t "$relay" -o "$prom"
 step grep -E '^rtppctl_relay_(up|sessions_active|ncmds_rcvd_total|npkts_relayed_total)' "$prom"
+# Many calls at once: 500 offer/answer/delete cycles, measured; then a batch of operations as NDJSON.
+step rtppctl load -t "$relay" --calls 500 --seed 7
+batch=$(mktemp --suffix=.ndjson)
+printf '{"op": "offer", "id": 1, "sdp": "v=0\\r\\no=- 1 1 IN IP4 192.0.2.10\\r\\ns=-\\r\\nc=IN IP4 192.0.2.10\\r\\nt=0 0\\r\\nm=audio 4000 RTP/AVP 0\\r\\n", "call_id": "b1@example.com", "from_tag": "f1", "target": "%s"}\n{"op": "stats", "id": 2, "call_id": "b1@example.com", "from_tag": "f1", "target": "%s"}\n{"op": "unforce", "id": 3, "call_id": "b1@example.com", "from_tag": "f1", "target": "%s"}\n' "$relay" "$relay" "$relay" >"$batch"
+step rtppctl --state none batch "$batch"
 # The session ledger: which relay holds the call; unforce finds it there without -t.
 step rtppctl sessions
 step rtppctl unforce --call-id demo@example.com --from-tag alice --to-tag bob
@@ -54,5 +59,5 @@ step rtppctl offer "$offer6" -t "$relay" --call-id demo6@example.com --from-tag 
 # would land outside the relay's record directory.
 step rtppctl record -t "$relay" --call-id demo6@example.com --from-tag carol --dest ../outside || true
 step rtppctl unforce -t "$relay" --call-id demo6@example.com --from-tag carol
-rm -f "$offer" "$answer" "$offer6" "$sets" "$prom"
+rm -f "$offer" "$answer" "$offer6" "$sets" "$prom" "$batch"
 step rtppctl embedded stop
