@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from rtppctl.proto.errors import InputError, TransportError
+from rtppctl.proto.errors import InputError, ReplyTimeout, TransportError
 from rtppctl.proto.framing import (
     CookieSequence,
     datagram_reply_prefix,
@@ -107,7 +107,7 @@ def _reason(exc: BaseException) -> str:
 
 def _timed_out(url: str, timeout: float, partial: bytes) -> TransportError:
     what = "no complete reply" if partial else "no reply"
-    return TransportError(f"{what} from {url} within {_seconds(timeout)}", hint=_NO_REPLY_HINT)
+    return ReplyTimeout(f"{what} from {url} within {_seconds(timeout)}", hint=_NO_REPLY_HINT)
 
 
 def _udp_refused(url: str) -> TransportError:
@@ -161,7 +161,7 @@ def _connect_failure(
             hint=_UNIX_PERMISSION_HINT if unix else _INET_PERMISSION_HINT,
         )
     if isinstance(exc, TimeoutError):
-        return TransportError(f"timed out connecting to {url} after {_seconds(timeout)}", hint=_NO_REPLY_HINT)
+        return ReplyTimeout(f"timed out connecting to {url} after {_seconds(timeout)}", hint=_NO_REPLY_HINT)
     if isinstance(exc, socket.gaierror):
         return TransportError(f"cannot resolve the host of {url} ({_reason(exc)})", hint=_RESOLVE_HINT)
     return TransportError(f"cannot connect to {url} ({_reason(exc)})", hint=_NO_REPLY_HINT)

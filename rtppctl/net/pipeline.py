@@ -44,7 +44,7 @@ from rtppctl.net.channel import (
 )
 from rtppctl.proto import command as cmd
 from rtppctl.proto import limits
-from rtppctl.proto.errors import InputError, MalformedReply, TransportError
+from rtppctl.proto.errors import InputError, MalformedReply, ReplyTimeout, TransportError
 from rtppctl.proto.framing import (
     datagram_reply_prefix,
     encode_datagram,
@@ -381,7 +381,7 @@ class _DatagramNode(_Node):
         del self.waiting[entry.prefix]
         tries = pipeline._retries
         pipeline.stats.timeouts += 1
-        pipeline._fail(entry, TransportError(
+        pipeline._fail(entry, ReplyTimeout(
             f"no reply from {self.url} after {tries} tr{'y' if tries == 1 else 'ies'} of {_seconds(pipeline._timeout)}",
             hint=_NO_REPLY_HINT))
 
@@ -1004,7 +1004,7 @@ class Pipeline:
             if stopped:
                 return self._closed_outcome(entry, self._driver_error)
             now = monotonic()
-            return Outcome(request, None, TransportError(
+            return Outcome(request, None, ReplyTimeout(
                 f"no outcome from {request.node.url} within {_seconds(timeout or 0.0)}", hint=_NO_REPLY_HINT),
                 entry.scheduled, entry.sent_at or now, now, entry.retransmits)
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rtppctl.proto import command as cmd
-from rtppctl.proto.errors import NODE_FAILURE_CODES, InputError, MalformedReply, ProxyError, TransportError
+from rtppctl.proto.errors import NODE_FAILURE_CODES, InputError, MalformedReply, ProxyError, ReplyTimeout, TransportError
 
 if TYPE_CHECKING:
     from rtppctl.net.client import RelayClient
@@ -452,10 +452,7 @@ def transport_kind(error: TransportError) -> str:
     (refused, reset, closed, cannot send)."""
     if isinstance(error, MalformedReply):
         return "malformed"
-    message = error.message
-    if message.startswith(("no reply from", "no complete reply from", "timed out")):
-        return "timeout"
-    return "unreachable"
+    return "timeout" if isinstance(error, ReplyTimeout) else "unreachable"
 
 
 #: E<n> replies that say the relay reached a limit, and the words for them (docs/protocol.md §12.4

@@ -72,6 +72,12 @@ class TransportError(RtppctlError):
     exit_code = ExitCode.TRANSPORT
 
 
+class ReplyTimeout(TransportError):
+    """The relay did not answer within the timeout, retries included (no reply, half a reply, or no
+    connection accepted): a relay that is slow, overloaded or gone silent, told apart from one that
+    refused or went away (`load` counts them apart)."""
+
+
 class ErrorCode(NamedTuple):
     """One row of RTPProxy's `E<n>` table."""
 

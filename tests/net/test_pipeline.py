@@ -15,7 +15,7 @@ import pytest
 from rtppctl.net.pipeline import Outcome, Pipeline, Request
 from rtppctl.proto import command as cmd
 from rtppctl.proto import limits
-from rtppctl.proto.errors import InputError, MalformedReply, TransportError
+from rtppctl.proto.errors import InputError, MalformedReply, ReplyTimeout, TransportError
 from rtppctl.proto.url import parse_node
 from tests.cli.helpers import cli
 from tests.net.conftest import read_line
@@ -358,6 +358,9 @@ def test_dead_nodes_fail_their_requests_at_once_while_others_answer(relay, silen
     for spec in (silent_a, silent_b):
         assert {str(o.error) for o in by_node[spec]} == {f"no reply from {spec} after 2 tries of 0.5 s"}
         assert all(o.retransmits == 1 for o in by_node[spec])
+        assert all(isinstance(o.error, ReplyTimeout) for o in by_node[spec])  # silence, told apart
+    for spec in (refused_udp, refused_tcp):
+        assert not any(isinstance(o.error, ReplyTimeout) for o in by_node[spec])  # ... from a refusal
     assert all(len(by_node[spec]) == 6 for spec in (refused_udp, refused_tcp, silent_a, silent_b))
     # The silent nodes waited out their tries side by side: about one node's 1 s, not the sum.
     assert 1.0 <= took < 1.8, took
@@ -424,7 +427,7 @@ def test_a_stream_that_stops_answering_times_out_and_drops_the_connection(fake_t
         (stuck,) = pipeline.run([Request(node, "V")])
         (fresh,) = pipeline.run([Request(node, "V")])
         stats = pipeline.stats
-    assert str(stuck.error) == f"no reply from {fake.spec} within 0.3 s"
+    assert str(stuck.error) == f"no reply from {fake.spec} within 0.3 s" and isinstance(stuck.error, ReplyTimeout)
     assert fresh.ok and fake.accepted == 2 and stats.timeouts == 1
 
 

@@ -32,7 +32,7 @@ import pytest
 from rtppctl.ops import load as L
 from rtppctl.proto import command as cmd
 from rtppctl.proto import offer as planner
-from rtppctl.proto.errors import InputError, TransportError
+from rtppctl.proto.errors import InputError, ReplyTimeout, TransportError
 from rtppctl.proto.flags import parse_flags
 from rtppctl.proto.sdp import parse_sdp
 from rtppctl.proto.url import parse_node
@@ -143,7 +143,9 @@ class Harness:
         if reply is None and error is None:
             reply = {"U": "40000 127.0.0.1", "L": "40002 127.0.0.1", "D": "0", "V": "20040107", "C": "0"}[request.tag[1]]
         scheduled = request.scheduled if request.scheduled is not None else at
-        self.scheduler.completed(FakeOutcome(request, reply, TransportError(error) if error else None, scheduled, at))
+        # The engine words a timeout so and raises it as ReplyTimeout; a refusal is a plain TransportError.
+        failure = (ReplyTimeout if error.startswith("no reply") else TransportError)(error) if error else None
+        self.scheduler.completed(FakeOutcome(request, reply, failure, scheduled, at))
 
     def node_of(self, number: int) -> int:
         return self.scheduler.choose(L.call_identity(1, number)[0])
