@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -39,6 +40,8 @@ def engine() -> Iterator[str]:
         cwd=workdir,
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
+        # The engine ends with the benchmark, even when the benchmark is killed.
+        env={**os.environ, "RTPPCTL_ENGINE_EXIT_WITH_PARENT": "1"},
     )
     try:
         if process.stdout is None or process.stdout.readline().strip() != b"ready":

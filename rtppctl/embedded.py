@@ -63,6 +63,28 @@ _ENGINE_MODULE = "rtppctl.embedded"
 # ------------------------------------------------------------------------------------------------
 
 
+#: Set to 1 by whoever starts engines as helpers of its own (the tests, the benchmarks): the engine
+#: then ends with its parent, even when the parent is killed and cannot stop it (a test run cut by
+#: a timeout would otherwise leave engines behind, holding ports and memory). `embedded start`
+#: leaves it unset: that engine is meant to outlive the command that started it.
+EXIT_WITH_PARENT_ENV = "RTPPCTL_ENGINE_EXIT_WITH_PARENT"
+
+
+def _exit_with_parent() -> None:
+    """Have the kernel send SIGTERM when the parent process ends (Linux prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # noqa: PLC0415
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent ended before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve(engine_args: list[str]) -> int:
     """Run one engine in this process until a signal stops it; returns the exit status."""
     try:
@@ -77,6 +99,8 @@ def serve(engine_args: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if os.environ.get(EXIT_WITH_PARENT_ENV) == "1":
+        _exit_with_parent()
     try:
         # The engine prints its own reason (busy port, bad switch) on stderr before raising.
         engine = rtpproxy(extra_args=engine_args, modules=("catch_dtmf",))

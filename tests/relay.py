@@ -145,7 +145,8 @@ class RelayFactory:
                 stdout=subprocess.PIPE,
                 stderr=log_file,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # The engine ends with this process, even when a timeout kills the test run.
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "RTPPCTL_ENGINE_EXIT_WITH_PARENT": "1"},
             )
         relay = Relay(process, workdir, specs, args, log)
         self.relays.append(relay)

@@ -431,3 +431,39 @@ def test_state_dir_follows_xdg_state_home(tmp_path):
     assert default_state_dir({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "rtppctl" / "embedded"
     assert default_state_dir({}) == Path.home() / ".local" / "state" / "rtppctl" / "embedded"
     assert os.environ["XDG_STATE_HOME"] in str(default_state_dir())
+
+
+def test_an_engine_started_as_a_helper_ends_with_its_parent_even_when_the_parent_is_killed(tmp_path):
+    # The tests and benchmarks start engines with RTPPCTL_ENGINE_EXIT_WITH_PARENT=1: a parent killed
+    # by a timeout (SIGKILL, no clean-up) must not leave its engine behind.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.relay import free_port
+
+    spec = f"udp:127.0.0.1:{free_port()}"
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, subprocess, sys, time\n"
+         "p = subprocess.Popen([sys.executable, '-m', 'rtppctl.embedded', 'serve', '--', '-F', '-d', 'err',"
+         f" '-l', '127.0.0.1', '-s', '{spec}'], stdout=subprocess.PIPE, cwd={str(tmp_path)!r},"
+         " env={**os.environ, 'RTPPCTL_ENGINE_EXIT_WITH_PARENT': '1'})\n"
+         "assert p.stdout.readline().strip() == b'ready'\n"
+         "print(p.pid, flush=True)\n"
+         "time.sleep(60)\n"],
+        stdout=subprocess.PIPE)
+    engine_pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(engine_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(engine_pid, signal.SIGKILL)
+        raise AssertionError("the engine outlived its killed parent")
