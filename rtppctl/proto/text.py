@@ -10,6 +10,7 @@ one: no host names, no zone ids (`fe80::1%eth0`) unless asked for, nothing but t
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,6 +59,13 @@ def ip_literal(value: object, *, allow_zone: bool = False) -> ipaddress.IPv4Addr
     """
     if not isinstance(value, str) or ("%" in value and not allow_zone):
         return None
+    return _parsed_address(value)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Addresses repeat (the same relay, the same SDP hosts over and over in a batch or a load run);
+    # the parsed values are immutable, so a bounded cache hands the same one back.
     import ipaddress  # noqa: PLC0415 - one-shot commands that never read an address skip it
 
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rtppctl.proto import limits
 from rtppctl.proto.command import validate_token
@@ -159,6 +160,20 @@ def _host_port(scheme: str, address: str, token: str) -> tuple[str, int]:
 
 
 def parse_node(token: str) -> NodeSpec:
+    """One node spec: see `_parse_node`. The same spec is read again and again (a --target on
+    every operation of a batch, every call of a load run): a spec read once is handed back as it
+    was (a NodeSpec is immutable); a bad one raises every time."""
+    if isinstance(token, str):
+        return _parse_node_cached(token)
+    return _parse_node(token)
+
+
+@lru_cache(maxsize=1024)
+def _parse_node_cached(token: str) -> NodeSpec:
+    return _parse_node(token)
+
+
+def _parse_node(token: str) -> NodeSpec:
     """One node spec: `[scheme:]address[|advertised][=weight]`.
 
     Host and port split at the last `:`, as the module and RTPProxy do, so `udp6:::1` reads as host
