@@ -2,51 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rtppctl.cli.common import SetOption, TargetOption, finite, run_context
-from rtppctl.ops import load as L
 from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode
+
+if TYPE_CHECKING:
+    from rtppctl.ops import load as L  # noqa: N812
 
 
 def load(
     ctx: typer.Context,
     target: TargetOption = None,
     set_id: SetOption = None,
-    calls: Annotated[int | None, typer.Option("--calls", metavar="N", min=1, max=L.MAX_CALLS, show_default=False,
-                                              help=f"Calls to make (default {L.DEFAULT_CALLS} without --duration).")] = None,
-    duration: Annotated[float | None, typer.Option("--duration", metavar="SECONDS", min=L.MIN_DURATION, max=L.MAX_DURATION,
+    calls: Annotated[int | None, typer.Option("--calls", metavar="N", min=1, max=limits.LOAD_MAX_CALLS, show_default=False,
+                                              help=f"Calls to make (default {limits.LOAD_DEFAULT_CALLS} without --duration).")] = None,
+    duration: Annotated[float | None, typer.Option("--duration", metavar="SECONDS", min=limits.LOAD_MIN_DURATION, max=limits.LOAD_MAX_DURATION,
                                                    callback=finite, show_default=False,
                                                    help="Start calls for this long (with --find-max: each step's length, default 5).")] = None,
-    rate: Annotated[float | None, typer.Option("--rate", metavar="CALLS/S", min=L.MIN_RATE, max=L.MAX_RATE, callback=finite,
+    rate: Annotated[float | None, typer.Option("--rate", metavar="CALLS/S", min=limits.LOAD_MIN_RATE, max=limits.LOAD_MAX_RATE, callback=finite,
                                                show_default=False,
                                                help="Start this many calls a second, whatever the replies (open loop); default: as fast as the window allows.")] = None,
-    hold: Annotated[float, typer.Option("--hold", metavar="SECONDS", min=0.0, max=L.MAX_HOLD, callback=finite,
+    hold: Annotated[float, typer.Option("--hold", metavar="SECONDS", min=0.0, max=limits.LOAD_MAX_HOLD, callback=finite,
                                         help="Hold each session this long between its answer and its delete.")] = 0.0,
     flags: Annotated[str, typer.Option("--flags", metavar="FLAGS", help="The module's flags for the offer and the answer, as offer --flags.")] = "",
     window: Annotated[int, typer.Option("--window", metavar="N", min=1, max=limits.MAX_WINDOW,
                                         help="Requests in flight per relay at most.")] = limits.DEFAULT_WINDOW,
-    workers: Annotated[int, typer.Option("--workers", metavar="N", min=1, max=L.MAX_WORKERS,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", min=1, max=limits.LOAD_MAX_WORKERS,
                                          help="Processes sending at once, each with every Nth call (for several relays and spare cores).")] = 1,
     seed: Annotated[int | None, typer.Option("--seed", metavar="N", min=0, max=limits.MAX_INT64, show_default=False,
                                              help="Make the same Call-IDs and tags as an earlier run (default: random, reported).")] = None,
     failover: Annotated[bool, typer.Option("--failover", help="Move the calls of a relay that fails to the module's next choice, as the module does.")] = False,
     find_max: Annotated[bool, typer.Option("--find-max", help="Raise the rate step by step; report the highest rate whose p99 and failures stay under --max-p99 and --max-errors.")] = False,
-    start_rate: Annotated[float | None, typer.Option("--start-rate", metavar="CALLS/S", min=L.MIN_RATE, max=L.MAX_RATE, callback=finite,
-                                                     show_default=False, help=f"With --find-max: the first step's rate (default {L.DEFAULT_START_RATE:g}).")] = None,
-    step: Annotated[float | None, typer.Option("--step", metavar="CALLS/S", min=L.MIN_RATE, max=L.MAX_RATE, callback=finite,
-                                               show_default=False, help=f"With --find-max: the rate added per step (default {L.DEFAULT_STEP:g}).")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", metavar="N", min=1, max=L.MAX_STEPS, show_default=False,
-                                              help=f"With --find-max: steps at most (default {L.DEFAULT_STEPS}).")] = None,
-    max_p99: Annotated[float | None, typer.Option("--max-p99", metavar="MS", min=0.001, max=L.MAX_P99_MS, callback=finite,
-                                                  show_default=False, help=f"With --find-max: a step passes while every command's p99 stays at or under this (default {L.DEFAULT_MAX_P99_MS:g}).")] = None,
+    start_rate: Annotated[float | None, typer.Option("--start-rate", metavar="CALLS/S", min=limits.LOAD_MIN_RATE, max=limits.LOAD_MAX_RATE, callback=finite,
+                                                     show_default=False, help=f"With --find-max: the first step's rate (default {limits.LOAD_DEFAULT_START_RATE:g}).")] = None,
+    step: Annotated[float | None, typer.Option("--step", metavar="CALLS/S", min=limits.LOAD_MIN_RATE, max=limits.LOAD_MAX_RATE, callback=finite,
+                                               show_default=False, help=f"With --find-max: the rate added per step (default {limits.LOAD_DEFAULT_STEP:g}).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", metavar="N", min=1, max=limits.LOAD_MAX_STEPS, show_default=False,
+                                              help=f"With --find-max: steps at most (default {limits.LOAD_DEFAULT_STEPS}).")] = None,
+    max_p99: Annotated[float | None, typer.Option("--max-p99", metavar="MS", min=0.001, max=limits.LOAD_MAX_P99_MS, callback=finite,
+                                                  show_default=False, help=f"With --find-max: a step passes while every command's p99 stays at or under this (default {limits.LOAD_DEFAULT_MAX_P99_MS:g}).")] = None,
     max_errors: Annotated[float | None, typer.Option("--max-errors", metavar="PCT", min=0.0, max=100.0, callback=finite,
-                                                     show_default=False, help=f"With --find-max: ... and its failed calls at or under this percentage (default {L.DEFAULT_MAX_ERRORS_PCT:g}).")] = None,
-    interval: Annotated[float, typer.Option("--interval", metavar="SECONDS", min=L.MIN_INTERVAL, max=L.MAX_INTERVAL, callback=finite,
-                                            help="Seconds between progress objects (--json).")] = L.DEFAULT_INTERVAL,
+                                                     show_default=False, help=f"With --find-max: ... and its failed calls at or under this percentage (default {limits.LOAD_DEFAULT_MAX_ERRORS_PCT:g}).")] = None,
+    interval: Annotated[float, typer.Option("--interval", metavar="SECONDS", min=limits.LOAD_MIN_INTERVAL, max=limits.LOAD_MAX_INTERVAL, callback=finite,
+                                            help="Seconds between progress objects (--json).")] = limits.LOAD_DEFAULT_INTERVAL,
 ) -> int:
     """Load a relay set with calls: offer, answer and delete, as offer, answer and unforce send them.
 
@@ -67,12 +69,13 @@ def load(
       rtppctl load --json --rate 200 --duration 10 | jq 'select(.type=="summary")'
     """
     from rtppctl.ops import as_dict  # noqa: PLC0415
+    from rtppctl.ops import load as L  # noqa: PLC0415, N812 - the run itself; its bounds are in limits
     from rtppctl.ops.interrupts import Interrupts  # noqa: PLC0415
 
     s = run_context(ctx)
     fm = _find_max(find_max, calls, rate, duration, start_rate, step, steps, max_p99, max_errors)
     if fm is None and calls is None and duration is None:
-        calls = L.DEFAULT_CALLS
+        calls = limits.LOAD_DEFAULT_CALLS
     settings = L.LoadSettings(
         calls=None if fm else calls, duration_s=None if fm else duration, rate=None if fm else rate, hold_s=hold,
         flags=flags, window=window, workers=workers, seed=L.new_seed() if seed is None else seed, failover=failover,
@@ -103,12 +106,14 @@ def _find_max(on: bool, calls: int | None, rate: float | None, duration: float |
     for name, value in (("--calls", calls), ("--rate", rate)):
         if value is not None:
             raise typer.BadParameter("--find-max sets the rate and the calls of each step: leave it out", param_hint=name)
+    from rtppctl.ops import load as L  # noqa: PLC0415, N812
+
     return L.FindMax(
-        start_rate=L.DEFAULT_START_RATE if start_rate is None else start_rate,
-        step=L.DEFAULT_STEP if step is None else step, steps=L.DEFAULT_STEPS if steps is None else steps,
-        step_s=L.DEFAULT_STEP_SECONDS if duration is None else duration,
-        max_p99_ms=L.DEFAULT_MAX_P99_MS if max_p99 is None else max_p99,
-        max_errors_pct=L.DEFAULT_MAX_ERRORS_PCT if max_errors is None else max_errors,
+        start_rate=limits.LOAD_DEFAULT_START_RATE if start_rate is None else start_rate,
+        step=limits.LOAD_DEFAULT_STEP if step is None else step, steps=limits.LOAD_DEFAULT_STEPS if steps is None else steps,
+        step_s=limits.LOAD_DEFAULT_STEP_SECONDS if duration is None else duration,
+        max_p99_ms=limits.LOAD_DEFAULT_MAX_P99_MS if max_p99 is None else max_p99,
+        max_errors_pct=limits.LOAD_DEFAULT_MAX_ERRORS_PCT if max_errors is None else max_errors,
     )
 
 

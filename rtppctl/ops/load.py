@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rtppctl.proto import command as cmd
+from rtppctl.proto import limits
 from rtppctl.proto.errors import NODE_FAILURE_CODES, InputError, MalformedReply, ProxyError, ReplyTimeout, TransportError
 
 if TYPE_CHECKING:
@@ -47,35 +48,28 @@ if TYPE_CHECKING:
     from rtppctl.proto.url import NodeSpec
     from rtppctl.relays.service import Member, RelayService
 
-# -- bounds (for proto/limits.py: see the notes) ----------------------------------------------------
+# -- bounds: proto/limits.py's LOAD_* (the command line's options read them there) -----------------
 
-#: --calls: calls one run makes (a million calls at 10k/s is 100 s; a hundred million is a soak).
-MAX_CALLS = 100_000_000
-DEFAULT_CALLS = 1000
-#: --duration: seconds new calls are started (a tenth of a second to a year).
-MIN_DURATION = 0.1
-MAX_DURATION = 365 * 24 * 3600.0
-#: --rate: calls started per second in the open loop.
-MIN_RATE = 0.1
-MAX_RATE = 1_000_000.0
-#: --hold: seconds a session is held between its answer and its delete (a day at most).
-MAX_HOLD = 86_400.0
-#: --workers: processes, each with its own engine and cookie prefix.
-MAX_WORKERS = 64
-#: --interval: seconds between progress objects.
-DEFAULT_INTERVAL = 1.0
-MIN_INTERVAL = 0.1
-MAX_INTERVAL = 3600.0
-#: --find-max: the first rate, the rate added per step, the steps at most, seconds per step, and
-#: what a step must stay under to pass: its worst command's p99 and its failed calls in percent.
-DEFAULT_START_RATE = 100.0
-DEFAULT_STEP = 100.0
-DEFAULT_STEPS = 20
-MAX_STEPS = 1000
-DEFAULT_STEP_SECONDS = 5.0
-DEFAULT_MAX_P99_MS = 50.0
-MAX_P99_MS = 3_600_000.0
-DEFAULT_MAX_ERRORS_PCT = 0.1
+MAX_CALLS = limits.LOAD_MAX_CALLS
+DEFAULT_CALLS = limits.LOAD_DEFAULT_CALLS
+MIN_DURATION = limits.LOAD_MIN_DURATION
+MAX_DURATION = limits.LOAD_MAX_DURATION
+MIN_RATE = limits.LOAD_MIN_RATE
+MAX_RATE = limits.LOAD_MAX_RATE
+MAX_HOLD = limits.LOAD_MAX_HOLD
+MAX_WORKERS = limits.LOAD_MAX_WORKERS
+DEFAULT_INTERVAL = limits.LOAD_DEFAULT_INTERVAL
+MIN_INTERVAL = limits.LOAD_MIN_INTERVAL
+MAX_INTERVAL = limits.LOAD_MAX_INTERVAL
+DEFAULT_START_RATE = limits.LOAD_DEFAULT_START_RATE
+DEFAULT_STEP = limits.LOAD_DEFAULT_STEP
+DEFAULT_STEPS = limits.LOAD_DEFAULT_STEPS
+MAX_STEPS = limits.LOAD_MAX_STEPS
+DEFAULT_STEP_SECONDS = limits.LOAD_DEFAULT_STEP_SECONDS
+DEFAULT_MAX_P99_MS = limits.LOAD_DEFAULT_MAX_P99_MS
+MAX_P99_MS = limits.LOAD_MAX_P99_MS
+DEFAULT_MAX_ERRORS_PCT = limits.LOAD_DEFAULT_MAX_ERRORS_PCT
+
 #: Sessions held at once by one process: beyond it no new call starts until one is deleted.
 MAX_HELD = 1_000_000
 #: Sessions whose delete could not be confirmed, named one by one in the report (the rest counted).

@@ -112,3 +112,32 @@ MAX_SCRAPE_BUDGET = 300.0
 #: outstanding requests (docs/protocol.md, engine notes): 16 stays below that.
 DEFAULT_WINDOW = 16
 MAX_WINDOW = 256
+
+#: `load`'s bounds and defaults.
+#: --calls: calls one run makes (a million calls at 10k/s is 100 s; a hundred million is a soak).
+LOAD_MAX_CALLS = 100_000_000
+LOAD_DEFAULT_CALLS = 1000
+#: --duration: seconds new calls are started (a tenth of a second to a year).
+LOAD_MIN_DURATION = 0.1
+LOAD_MAX_DURATION = 365 * 24 * 3600.0
+#: --rate: calls started per second in the open loop.
+LOAD_MIN_RATE = 0.1
+LOAD_MAX_RATE = 1_000_000.0
+#: --hold: seconds a session is held between its answer and its delete (a day at most).
+LOAD_MAX_HOLD = 86_400.0
+#: --workers: processes, each with its own engine and cookie prefix.
+LOAD_MAX_WORKERS = 64
+#: --interval: seconds between progress objects.
+LOAD_DEFAULT_INTERVAL = 1.0
+LOAD_MIN_INTERVAL = 0.1
+LOAD_MAX_INTERVAL = 3600.0
+#: --find-max: the first rate, the rate added per step, the steps at most, seconds per step, and
+#: what a step must stay under to pass: its worst command's p99 and its failed calls in percent.
+LOAD_DEFAULT_START_RATE = 100.0
+LOAD_DEFAULT_STEP = 100.0
+LOAD_DEFAULT_STEPS = 20
+LOAD_MAX_STEPS = 1000
+LOAD_DEFAULT_STEP_SECONDS = 5.0
+LOAD_DEFAULT_MAX_P99_MS = 50.0
+LOAD_MAX_P99_MS = 3_600_000.0
+LOAD_DEFAULT_MAX_ERRORS_PCT = 0.1
