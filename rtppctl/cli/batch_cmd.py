@@ -223,13 +223,13 @@ def _query(ctx: typer.Context, operation: Operation) -> Done:
 
 
 def _lb_explain(ctx: typer.Context, operation: Operation) -> Done:
-    from rtppctl.cli.lb_cmd import _set_nodes  # noqa: PLC0415
+    from rtppctl.cli.lb_cmd import set_nodes  # noqa: PLC0415
     from rtppctl.ops import as_dict, lb  # noqa: PLC0415
     from rtppctl.ops.batch import Done  # noqa: PLC0415
 
     s = run_context(ctx)
     p = operation.params
-    set_id, nodes, disabled = _set_nodes(ctx, p.get("target"), p.get("set"), p.get("disable"))
+    set_id, nodes, disabled = set_nodes(ctx, p.get("target"), p.get("set"), p.get("disable"))
     result = lb.explain(p["call_id"], nodes, set_id=set_id, disabled=disabled)
     warn = _say(operation, s.output.warn)
     for warning in result.warnings:

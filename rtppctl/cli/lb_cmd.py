@@ -33,7 +33,7 @@ DisableOption = Annotated[
 _BAR_WIDTH = 30
 
 
-def _set_nodes(ctx: typer.Context, targets: list[str] | None, set_id: int | None, disable: list[str] | None):  # noqa: ANN202
+def set_nodes(ctx: typer.Context, targets: list[str] | None, set_id: int | None, disable: list[str] | None):  # noqa: ANN202
     """The set's id and nodes, and the nodes to count as disabled: those given with --disable and,
     for a configured set, those out of selection in the state file (disabled, probing, off)."""
     s = run_context(ctx)
@@ -73,7 +73,7 @@ def explain(
     from rtppctl.ops import as_dict, lb  # noqa: PLC0415
 
     s = run_context(ctx)
-    set_id, nodes, disabled = _set_nodes(ctx, target, set_id, disable)
+    set_id, nodes, disabled = set_nodes(ctx, target, set_id, disable)
     result = lb.explain(call_id, nodes, set_id=set_id, disabled=disabled)
     for warning in result.warnings:
         s.output.warn(warning)
@@ -118,7 +118,7 @@ def simulate(
     from rtppctl.ops import as_dict, lb  # noqa: PLC0415
 
     s = run_context(ctx)
-    set_id, nodes, disabled = _set_nodes(ctx, target, set_id, disable)
+    set_id, nodes, disabled = set_nodes(ctx, target, set_id, disable)
     if call_ids is not None:
         from rtppctl.files import read_input  # noqa: PLC0415
 
