@@ -73,7 +73,7 @@ complete -c rtppctl -n '__fish_seen_subcommand_from raw' -s h -l help -d 'Show t
 
 # rtppctl check
 complete -c rtppctl -n '__fish_seen_subcommand_from check' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
-complete -c rtppctl -n '__fish_seen_subcommand_from check' -l set -r -f -d 'Check this set\'s nodes (default: every configured node).'
+complete -c rtppctl -n '__fish_seen_subcommand_from check' -l set -r -f -d 'This set\'s nodes only (default: every node of every configured set).'
 complete -c rtppctl -n '__fish_seen_subcommand_from check' -l packets -r -f -d 'RTP packets each way per relay.'
 complete -c rtppctl -n '__fish_seen_subcommand_from check' -l ptime -r -f -d 'Milliseconds of audio per packet (PCMU), the pace of sending.'
 complete -c rtppctl -n '__fish_seen_subcommand_from check' -l late -r -f -d 'A packet slower than this one way is counted late.'
@@ -88,7 +88,7 @@ complete -c rtppctl -n '__fish_seen_subcommand_from check' -s h -l help -d 'Show
 
 # rtppctl metrics
 complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
-complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l set -r -f -d 'This set\'s nodes (default: every node of every configured set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l set -r -f -d 'This set\'s nodes only (default: every node of every configured set).'
 complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l budget -r -f -d 'The most one scrape may take; a relay not done by then is down.'
 complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -s o -l output -r -F -d 'Write the exposition to FILE, atomically (node_exporter\'s textfile collector).'
 complete -c rtppctl -n '__fish_seen_subcommand_from metrics' -l serve -r -f -d 'Serve GET /metrics over HTTP on PORT (host default 127.0.0.1; [::1]:PORT for IPv6) until Ctrl-C or SIGTERM.'

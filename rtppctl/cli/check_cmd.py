@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import TargetOption, finite, run_context
+from rtppctl.cli.common import EverySetOption, TargetOption, finite, observed_members, run_context
 from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode
 
@@ -12,8 +12,7 @@ from rtppctl.proto.errors import ExitCode
 def check(
     ctx: typer.Context,
     target: TargetOption = None,
-    set_id: Annotated[int | None, typer.Option("--set", metavar="ID", min=0, max=limits.MAX_SET_ID, show_default=False,
-                                               help="Check this set's nodes (default: every configured node).")] = None,
+    set_id: EverySetOption = None,
     packets: Annotated[int, typer.Option("--packets", metavar="N", min=limits.MIN_CHECK_PACKETS, max=limits.MAX_CHECK_PACKETS,
                                          help="RTP packets each way per relay.")] = limits.DEFAULT_CHECK_PACKETS,
     ptime: Annotated[int, typer.Option("--ptime", metavar="MS", min=limits.MIN_CHECK_PTIME_MS, max=limits.MAX_CHECK_PTIME_MS,
@@ -63,7 +62,7 @@ def check(
         from rtppctl.files import check_writable  # noqa: PLC0415
 
         check_writable(prometheus)  # before any call is made
-    members = s.relays.members(target, set_id, all_sets=not target and set_id is None)
+    members = observed_members(s, target, set_id)
     settings = CheckSettings(packets, ptime, late, max_loss, deadline, parallel,
                              command_seconds=s.effective_timeout * s.effective_retries)
     with Interrupts() as interrupts:
@@ -106,6 +105,7 @@ def _write_prometheus(path: str, report) -> None:  # noqa: ANN001
 def _render(s, report) -> None:  # noqa: ANN001
     from rtppctl.cli.output import Column, Lines, Table  # noqa: PLC0415
     from rtppctl.ops import as_dict  # noqa: PLC0415
+    from rtppctl.ops.check import direction_words  # noqa: PLC0415
 
     rows = []
     notes = []
@@ -127,9 +127,9 @@ def _render(s, report) -> None:  # noqa: ANN001
             # Counts that are usually 0, said only when they are not (the table stays in 80 columns).
             odd = [f"{way[key]} {words}" for key, words in _ODD_COUNTS if way[key]]
             if odd:
-                notes.append(f"{node.node}: {_words(way['direction'])}: {', '.join(odd)}")
+                notes.append(f"{node.node}: {direction_words(way['direction'])}: {', '.join(odd)}")
             if way["latched"] is False:
-                notes.append(f"{node.node}: {_words(way['direction'])}: media went to the port the SDP named: "
+                notes.append(f"{node.node}: {direction_words(way['direction'])}: media went to the port the SDP named: "
                              "the relay did not latch to the real source port")
         if node.reason:
             notes.append(f"{node.node}: {node.reason}")
@@ -145,6 +145,3 @@ def _render(s, report) -> None:  # noqa: ANN001
 _ODD_COUNTS = (("duplicates", "duplicated"), ("reordered", "reordered"), ("late", "late"),
                ("corrupted", "altered"), ("stray", "stray datagrams"))
 
-
-def _words(direction: str) -> str:
-    return direction.replace("-to-", " to ")

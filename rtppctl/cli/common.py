@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rtppctl.ops import Route
     from rtppctl.proto.url import NodeSpec
     from rtppctl.relays.health import StatusEvent
-    from rtppctl.relays.service import RelayService
+    from rtppctl.relays.service import Member, RelayService
 
 TargetOption = Annotated[
     list[str] | None,
@@ -46,6 +46,20 @@ SetOption = Annotated[
     int | None,
     typer.Option("--set", metavar="ID", min=0, max=limits.MAX_SET_ID, help="Relay set to use (default: the config's default_set).", show_default=False),
 ]
+
+
+#: `--set` of the commands that look at every relay by default (check, metrics): without it and
+#: without -t, every node of every configured set (`observed_members`).
+EverySetOption = Annotated[
+    int | None,
+    typer.Option("--set", metavar="ID", min=0, max=limits.MAX_SET_ID, show_default=False,
+                 help="This set's nodes only (default: every node of every configured set)."),
+]
+
+
+def observed_members(s: RunContext, targets: list[str] | None, set_id: int | None) -> list[Member]:
+    """The relays an observing command looks at: the targets, else the set, else every set."""
+    return s.relays.members(targets, set_id, all_sets=not targets and set_id is None)
 
 
 def finite(value: float | None) -> float | None:

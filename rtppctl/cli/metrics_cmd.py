@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rtppctl.cli.common import TargetOption, finite, run_context
+from rtppctl.cli.common import EverySetOption, TargetOption, finite, observed_members, run_context
 from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode
 
@@ -14,8 +14,7 @@ from rtppctl.proto.errors import ExitCode
 def metrics(
     ctx: typer.Context,
     target: TargetOption = None,
-    set_id: Annotated[int | None, typer.Option("--set", metavar="ID", min=0, max=limits.MAX_SET_ID, show_default=False,
-                                               help="This set's nodes (default: every node of every configured set).")] = None,
+    set_id: EverySetOption = None,
     budget: Annotated[float, typer.Option("--budget", metavar="SECONDS", min=limits.MIN_SCRAPE_BUDGET, max=limits.MAX_SCRAPE_BUDGET, callback=finite,
                                           help="The most one scrape may take; a relay not done by then is down.")] = limits.DEFAULT_SCRAPE_BUDGET,
     output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", show_default=False,
@@ -50,7 +49,7 @@ def metrics(
         from rtppctl.monitoring.prometheus import parse_serve_address  # noqa: PLC0415
 
         host, port = parse_serve_address(serve)
-        scraper = Scraper(s.relays, _members(s, target, set_id), budget=budget)
+        scraper = Scraper(s.relays, observed_members(s, target, set_id), budget=budget)
         serve_metrics(scraper, host, port, log=out.note, warn=out.warn,
                       announce=lambda url: out.status(f"serving {url} ({_relays(len(scraper.members))}, "
                                                       f"budget {budget:g} s a scrape); Ctrl-C or SIGTERM stops"))
@@ -61,7 +60,7 @@ def metrics(
         from rtppctl.files import check_writable  # noqa: PLC0415
 
         check_writable(destination)
-    scrape = scrape_once(s.relays, _members(s, target, set_id), budget=budget)
+    scrape = scrape_once(s.relays, observed_members(s, target, set_id), budget=budget)
     for node in scrape.nodes:
         if not node.up:
             error = node.error or "no answer"
@@ -83,12 +82,6 @@ def metrics(
 
         out.emit({**data, "output": None}, Verbatim(relay_exposition(scrape).decode("utf-8")))
     return 0 if scrape.ok else int(ExitCode.TRANSPORT)
-
-
-def _members(s, target: list[str] | None, set_id: int | None):  # noqa: ANN001, ANN202 - RunContext, list[Member]
-    if target or set_id is not None:
-        return s.relays.members(target, set_id)
-    return s.relays.members(all_sets=True)
 
 
 def _relays(count: int) -> str:

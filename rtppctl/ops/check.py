@@ -199,18 +199,16 @@ def _verdict(checks: list[NodeCheck], passed: int) -> str:
 
 @dataclass
 class _Session:
-    """The call a node's check makes; once U has been sent, it must be deleted."""
+    """Whether the node's call (its Call-ID and tags are the NodeCheck's) may exist on the relay:
+    once U has been sent, it must be deleted."""
 
-    call_id: str
-    from_tag: str
-    to_tag: str
     sent_update: bool = False
 
 
 def _check_node(service: RelayService, member: Member, result: NodeCheck, settings: CheckSettings,
                 stop: threading.Event, deadline: float) -> None:
     """Fill `result` in; never raises for anything the node does."""
-    session = _Session(result.call_id, result.from_tag, result.to_tag)
+    session = _Session()
     parties: list[Party] = []
     client = None
     try:
@@ -288,7 +286,7 @@ def _set_up(client: RelayClient, node: NodeSpec, session: _Session, parties: lis
     destinations = []
     for offer, party in ((True, parties[0]), (False, parties[1])):
         sdp = sdp_mod.parse_sdp(_sdp(local, party.declared_port, 1 if offer else 2), source="check SDP")
-        leg = planner.CallLeg(session.call_id, session.from_tag, None if offer else session.to_tag, in_reply=not offer)
+        leg = planner.CallLeg(result.call_id, result.from_tag, None if offer else result.to_tag, in_reply=not offer)
         plan = planner.plan(sdp, flags, leg, offer=offer, capabilities=capabilities)
         session.sent_update = True  # from here on the relay may hold a session, whatever comes back
         reply = cmd.parse_port_reply(client.call(plan.commands[0].command))
@@ -340,7 +338,7 @@ def _media(client: RelayClient, session: _Session, parties: list[Party], destina
     # §6.1, §12.1: a stream created with `tag;1` answers only to `tag;1`).
     counters = None
     try:
-        query = cmd.query(session.call_id, session.from_tag, session.to_tag, medianum=1)
+        query = cmd.query(result.call_id, result.from_tag, result.to_tag, medianum=1)
         counters = cmd.parse_counters(client.call(query))
     except (ProxyError, MalformedReply):
         pass  # reported as unknown; the media verdict stands on what arrived
@@ -363,13 +361,13 @@ def _judge(result: NodeCheck, send_errors: list[str | None], settings: CheckSett
     where = f"{result.media_address} ({_ADDRESS_WORDS.get(result.address_source or '', 'the media address')})"
     for record, error in zip(result.directions, send_errors, strict=True):
         if error is not None:
-            return "fail", f"cannot send {_words(record['direction'])} media to {where}: {error}"
+            return "fail", f"cannot send {direction_words(record['direction'])} media to {where}: {error}"
     if all(r["received"] == 0 for r in result.directions):
         if all(r["relay_received"] == 0 for r in result.directions):
             return "fail", f"no media reached the relay at {where}: this host cannot reach that address"
         return "fail", "no media came back either way"
     for record in result.directions:
-        direction = _words(record["direction"])
+        direction = direction_words(record["direction"])
         if record["received"] == 0:
             seen = record["relay_received"]
             tail = f" (the relay received {seen} and forwarded none)" if seen else (
@@ -386,7 +384,8 @@ def _judge(result: NodeCheck, send_errors: list[str | None], settings: CheckSett
     return "pass", None
 
 
-def _words(direction: str) -> str:
+def direction_words(direction: str) -> str:
+    """`caller-to-callee` as people read it: `caller to callee`."""
     return direction.replace("-to-", " to ")
 
 
@@ -396,7 +395,7 @@ def _delete(service: RelayService, node: NodeSpec, client: RelayClient | None, s
     A session whose delete is not confirmed is named, so the operator can remove it."""
     if not session.sent_update:
         return
-    command = cmd.delete(session.call_id, session.from_tag, session.to_tag)
+    command = cmd.delete(result.call_id, result.from_tag, result.to_tag)
     for attempt in range(2):
         try:
             use = client if attempt == 0 and client is not None else service.own_client(node)
