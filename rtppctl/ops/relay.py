@@ -305,7 +305,7 @@ def raw_pipelined(service: RelayService, member: Member, commands: list[str], wi
     commands' order, each with its own round trip. The first command without a usable reply ends
     the batch as `raw` does (the node is reported failed; commands still in flight are abandoned).
     """
-    return service.attempt(member, lambda _client: _raw_pipelined(service, member, commands, window))
+    return service.guarded(member, lambda: _raw_pipelined(service, member, commands, window))
 
 
 def _raw_pipelined(service: RelayService, member: Member, commands: list[str], window: int) -> RawRun:

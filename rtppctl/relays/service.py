@@ -677,8 +677,13 @@ class RelayService:
     def attempt(self, member: Member, work: Callable[[RelayClient], T], *, letter: str | None = None) -> T:
         """`work` on the member's channel. No usable reply (or `E7`-`E10` to `U`) disables the node
         and raises NodeFailed naming it; any other error passes through unchanged."""
+        return self.guarded(member, lambda: work(self.client(member.node)), letter=letter)
+
+    def guarded(self, member: Member, work: Callable[[], T], *, letter: str | None = None) -> T:
+        """`work`, which talks to `member` by its own means (a pipelined engine), judged as
+        `attempt` judges its channel's commands."""
         try:
-            return work(self.client(member.node))
+            return work()
         except NodeFailed:
             raise  # already counted (the capability probe inside `work`)
         except TransportError as err:

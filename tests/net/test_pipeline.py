@@ -578,3 +578,15 @@ def test_raw_help_says_a_window_lets_commands_cross(capsys) -> None:
     assert result.code == 0
     assert "--window" in result.stdout and "cross" in result.stdout
     assert cli(capsys, "raw", "-t", "udp:127.0.0.1:9", "V", "--window", str(limits.MAX_WINDOW + 1)).code == 2
+
+
+def test_raw_with_a_window_opens_no_channel_beside_its_engine(capsys, relays, tmp_path) -> None:
+    # The engine has its own connection: the run's channel (a TCP connect here) is never opened.
+    relay = relays.start(transports=("tcp",))
+    batch = tmp_path / "batch.txt"
+    batch.write_text("V\nV\nV\n")
+    result = cli(capsys, "--state", "none", "-v", "raw", "-t", relay.specs["tcp"], "-f", str(batch), "--window", "4")
+    assert result.code == 0 and result.stdout.count("20040107") == 3, result.stderr
+    assert "channel:" not in result.stderr
+    one_at_a_time = cli(capsys, "--state", "none", "-v", "raw", "-t", relay.specs["tcp"], "-f", str(batch))
+    assert f"channel: {relay.specs['tcp']}" in one_at_a_time.stderr  # the note the test looks for exists
