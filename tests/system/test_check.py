@@ -351,3 +351,35 @@ def test_a_relay_that_refuses_the_session_fails_with_its_error_and_keeps_nothing
     assert node["reason"].startswith("the relay refused the session: relay answered E72 (LSTFAIL_2: cannot allocate "
                                      "ports for a new session) to 'U"), node["reason"]
     assert active_sessions(capsys, relay.udp) == 0
+
+
+def test_a_hostile_relay_reply_is_escaped_in_the_table_and_the_plugin_line(capsys):
+    # A fake relay (a fault the real one cannot make): it answers every command with an escape
+    # sequence. What the check says of it reaches people and Nagios with the controls spelled out.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    spec = f"udp:127.0.0.1:{sock.getsockname()[1]}"
+    running = True
+
+    def answer():
+        sock.settimeout(0.05)
+        while running:
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            sock.sendto(data.split(b" ", 1)[0] + b" \x1b]0;pwned\x07\x1b[2J", peer)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        human = cli(capsys, "--state", "none", "check", "-t", spec, "--packets", "3", "--ptime", "10")
+        plugin = cli(capsys, "--state", "none", "check", "--nagios", "-t", spec, "--packets", "3", "--ptime", "10")
+    finally:
+        running = False
+        thread.join(2)
+        sock.close()
+    assert human.code == 4 and plugin.code == 2
+    for text in (human.stdout, human.stderr, plugin.stdout):
+        assert "\x1b" not in text and "\x07" not in text, text
+    assert "\\x1b]0;pwned" in human.stdout  # the reason is there, spelled out
