@@ -26,9 +26,10 @@ from rtppctl.cli.common import PlainCommand, PlainGroup, RunContext, finite
 from rtppctl.proto import limits
 from rtppctl.proto.errors import ExitCode, RtppctlError
 
-# Click's exception base, reached through a public name: Typer vendors Click from 0.29 on
+# Click's exception base (public: batch turns a command's usage errors into line errors), reached
+# through a public name: Typer vendors Click from 0.29 on
 # (typer._click) and depends on it before; BadParameter derives from ClickException in both.
-_ClickException: type[Exception] = next(
+ClickException: type[Exception] = next(
     cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
 )
 
@@ -360,7 +361,7 @@ def _run(args: list[str], plugin: bool = False) -> int:
     except RtppctlError as err:
         _report(err, options)
         return _failed(int(err.exit_code), err.message, plugin)
-    except _ClickException as err:
+    except ClickException as err:
         _escape_click_message(err)
         err.show()  # type: ignore[attr-defined]
         return _failed(int(err.exit_code), err.format_message(), plugin)  # type: ignore[attr-defined]

@@ -78,13 +78,13 @@ def _open(s: RunContext, path: str) -> Any:
 
 def _run(ctx: typer.Context, operation: Operation) -> Done:
     """One operation, as its one-shot command runs it (in a worker thread, holding the run lock)."""
-    from rtppctl.cli.app import _ClickException  # noqa: PLC0415
+    from rtppctl.cli.app import ClickException  # noqa: PLC0415
     from rtppctl.ops.batch import LineError  # noqa: PLC0415
     from rtppctl.proto.errors import ExitCode  # noqa: PLC0415
 
     try:
         return _HANDLERS[operation.name](ctx, operation)
-    except _ClickException as err:  # a usage error of the one-shot command's own checks
+    except ClickException as err:  # a usage error of the one-shot command's own checks
         raise LineError(f"line {operation.line}: {err.format_message()}", ExitCode.USAGE) from None  # type: ignore[attr-defined]
 
 
