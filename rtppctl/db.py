@@ -209,8 +209,8 @@ class Sqlite(Backend):
             self._prepare(self.path)
         # The URI names exactly the file ('?', '#' and '%' in the path escaped) and never creates
         # one. isolation_level=None: the module starts no transactions of its own; we say BEGIN.
-        # check_same_thread=False: batch's workers take turns on one connection under its run lock
-        # (ops/batch.RunLock), and the main thread closes it; no two threads ever use it at once.
+        # check_same_thread=False: a connection may be closed by another thread than the one that
+        # opened it (a run's end); no two threads ever use it at once.
         connection = sqlite3.connect(sqlite_uri(self.path, "rw"), uri=True, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
         self._busy_ms = int(BUSY_TIMEOUT * 1000)
         return connection

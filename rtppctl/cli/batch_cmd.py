@@ -51,9 +51,10 @@ def batch(
     out = Output(json_mode=True, color=False, stdout=s.output.stdout, stderr=s.output.stderr)
     try:
         with Interrupts() as interrupts:
-            summary = BatchRun(lambda operation: _run(ctx, operation), out.emit, window=window,
-                               as_completed=as_completed, fail_fast=fail_fast, signals=lambda: interrupts.signals,
-                               service=s.relays, status=s.output.status).run(source)
+            summary = BatchRun(lambda operation: _run(ctx, operation), lambda record: out.emit(record, flush=False),
+                               window=window, as_completed=as_completed, fail_fast=fail_fast,
+                               signals=lambda: interrupts.signals, service=s.relays, status=s.output.status,
+                               flush=out.flush).run(source)
     finally:
         if file != "-":
             source.close()
@@ -77,7 +78,7 @@ def _open(s: RunContext, path: str) -> Any:
 
 
 def _run(ctx: typer.Context, operation: Operation) -> Done:
-    """One operation, as its one-shot command runs it (in a worker thread, holding the run lock)."""
+    """One operation, as its one-shot command runs it (in its own greenlet: see ops/batch.BatchRun)."""
     from rtppctl.cli.app import ClickException  # noqa: PLC0415
     from rtppctl.ops.batch import LineError  # noqa: PLC0415
     from rtppctl.proto.errors import ExitCode  # noqa: PLC0415
@@ -106,7 +107,7 @@ def _rewrite(ctx: typer.Context, operation: Operation, *, offer: bool) -> Done:
         from_tag=p.get("from_tag"), to_tag=p.get("to_tag"), in_reply=p.get("reply"), source_ip=p.get("source_ip"),
         ip=p.get("ip"), dialog_id=p.get("dialog_id"),
     )
-    result = ops.rewrite_sdp(route_for(s, p.get("target"), p.get("set")), request, offer=offer)
+    result = ops.rewrite_sdp(_route(ctx, p), request, offer=offer)
     warn = _say(operation, s.output.warn)
     for warning in result.warnings:
         warn(warning)
@@ -124,11 +125,23 @@ def _engage(ctx: typer.Context, operation: Operation) -> Done:
         from_tag=p.get("from_tag"), to_tag=p.get("to_tag"), source_ip=p.get("source_ip"), ip=p.get("ip"),
         dialog_id=p.get("dialog_id"),
     ) for part in ("offer", "answer")]
-    result = ops.engage(route_for(s, p.get("target"), p.get("set")), requests[0], requests[1], late=p.get("late"))
+    result = ops.engage(_route(ctx, p), requests[0], requests[1], late=p.get("late"))
     warn = _say(operation, s.output.warn)
     for warning in dict.fromkeys(result.offer.warnings + result.answer.warnings):
         warn(warning)
     return Done(ops.as_dict(result))
+
+
+def _route(ctx: typer.Context, params: dict[str, Any]) -> Any:
+    """`route_for` the line's target or set, once per batch for each: the run's sets and config
+    do not change under it, and a batch of many calls names a few."""
+    routes = ctx.meta.setdefault("rtppctl.batch.routes", {})
+    targets, set_id = params.get("target"), params.get("set")
+    key = (tuple(targets) if targets else None, set_id)
+    route = routes.get(key)
+    if route is None:
+        route = routes[key] = route_for(run_context(ctx), targets, set_id)
+    return route
 
 
 def _call(s: RunContext, operation: Operation, *, route: Any = None) -> Any:
@@ -146,7 +159,7 @@ def _unforce(ctx: typer.Context, operation: Operation) -> Done:
 
     s = run_context(ctx)
     p = operation.params
-    found = _call(s, operation, route=route_for(s, p.get("target"), p.get("set")))
+    found = _call(s, operation, route=_route(ctx, p))
     return Done(ops.as_dict(ops.unforce(found)))
 
 

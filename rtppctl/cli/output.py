@@ -271,11 +271,13 @@ class Output:
 
     # -- data ---------------------------------------------------------------------------------
 
-    def emit(self, data: dict[str, Any], *views: View) -> None:
-        """Print one command's result: `data` as one JSON object, or the human `views` in order."""
+    def emit(self, data: dict[str, Any], *views: View, flush: bool = True) -> None:
+        """Print one command's result: `data` as one JSON object, or the human `views` in order.
+        `flush=False` (JSON only): the caller flushes (`flush`), e.g. a batch when it waits."""
         if self.json_mode:
             self.stdout.write(_dumps(data) + "\n")
-            self.stdout.flush()
+            if flush:
+                self.stdout.flush()
             return
         previous: View | None = None
         for view in views:
@@ -293,6 +295,10 @@ class Output:
             else:
                 self.line(view)
             previous = view
+        self.stdout.flush()
+
+    def flush(self) -> None:
+        """Write out what `emit(..., flush=False)` left in the buffer."""
         self.stdout.flush()
 
     def stream(self, columns: list[Column], *, title: str | None = None) -> EventStream:

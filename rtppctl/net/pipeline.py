@@ -866,6 +866,12 @@ class Pipeline:
         if self._sleeping:
             self._wake()
 
+    def wake(self) -> None:
+        """Make a `poll` waiting in another thread return now (thread-safe; a caller that drives
+        the engine from its own loop calls it when that loop has other work, e.g. input read)."""
+        if self._sleeping:
+            self._wake()
+
     def _wake(self) -> None:
         try:
             self._wake_write.send(b"\0")

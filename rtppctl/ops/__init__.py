@@ -25,8 +25,14 @@ def as_dict(result: Any) -> dict[str, Any]:
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+#: The leaves of a result, returned as they are.
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     kind = type(value)
+    if kind in _LEAVES:
+        return value
     names = _FIELDS.get(kind)
     if names is None and hasattr(kind, "__dataclass_fields__"):
         from dataclasses import fields  # noqa: PLC0415
@@ -61,11 +67,10 @@ _RELAY = {
 
 def __getattr__(name: str) -> Any:
     if name in _OFFER_ANSWER:
-        from rtppctl.ops import offer_answer  # noqa: PLC0415
-
-        return getattr(offer_answer, name)
-    if name in _RELAY:
-        from rtppctl.ops import relay  # noqa: PLC0415
-
-        return getattr(relay, name)
-    raise AttributeError(f"module 'rtppctl.ops' has no attribute {name!r}")
+        from rtppctl.ops import offer_answer as home  # noqa: PLC0415
+    elif name in _RELAY:
+        from rtppctl.ops import relay as home  # noqa: PLC0415
+    else:
+        raise AttributeError(f"module 'rtppctl.ops' has no attribute {name!r}")
+    value = globals()[name] = getattr(home, name)  # found here from now on, without this call
+    return value

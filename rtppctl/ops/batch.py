@@ -10,14 +10,15 @@ A line is checked whole before it runs: an unknown key, a missing one, a wrong t
 out of the option's bounds (`proto/limits.py`), a token the protocol would misread: each is an
 error result naming the line and the key, and the batch goes on.
 
-The run (`BatchRun`): W worker threads run operations. The relay service, the state store and
-the ops are not thread-safe, so a worker holds the one run lock (`RunLock`) while it runs op
-code; the run's relay clients (`PipelinedClient`, put in with `RelayService.clients_from`) send
-every command through one pipelined engine (`net.pipeline`) and let go of the lock only while
-they wait for the reply. One thread at a time touches the service, and the network waits of up
-to W operations overlap. Operations on one Call-ID run one after another in input order (a queue
-per Call-ID); one without a Call-ID (`lb explain`, `raw` without `call_id`) runs whenever a
-worker is free. Results are written in input order, or as they complete; at most
+The run (`BatchRun`): up to W operations at once, each a greenlet on the calling thread. The
+run's relay clients (`PipelinedClient`, put in with `RelayService.clients_from`) send every
+command through one pipelined engine (`net.pipeline`) and switch to the run's hub while they
+wait for the reply; the hub drives the engine and switches back when the reply is in. The relay
+service, the state store and the ops are not thread-safe and need not be: one operation at a
+time runs between waits, and the network waits of up to W operations overlap, with no lock and
+no thread handoff per command. Operations on one Call-ID run one after another in input order
+(a queue per Call-ID); one without a Call-ID (`lb explain`, `raw` without `call_id`) runs
+whenever a slot is free. The input is read by a thread of its own (a pipe may block). Results are written in input order, or as they complete; at most
 `pending_limit(W)` operations are read ahead, so memory stays bounded whatever the input's size.
 A summary closes the run, with the exit code of the most severe failure (`EXIT_PRIORITY`).
 """
@@ -25,8 +26,8 @@ A summary closes the run, with the exit code of the most severe failure (`EXIT_P
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
-import math
 import queue
 import threading
 import time
@@ -42,7 +43,7 @@ from rtppctl.proto.text import clip, shown
 
 if TYPE_CHECKING:
     from rtppctl.net.client import Exchange
-    from rtppctl.net.pipeline import Pipeline
+    from rtppctl.net.pipeline import Outcome, Pipeline
     from rtppctl.proto.url import NodeSpec
     from rtppctl.relays.service import RelayService
 
@@ -326,6 +327,10 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
+#: One decoder for every line (json.loads with a hook builds a new one per call).
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+
+
 def parse_line(number: int, data: bytes) -> Operation | BadLine:
     """Line `number` of the input (its bytes, the line end included) as an Operation, or the
     BadLine that says what is wrong with it."""
@@ -334,7 +339,7 @@ def parse_line(number: int, data: bytes) -> Operation | BadLine:
     except UnicodeDecodeError as exc:
         return BadLine(number, None, None, f"line {number}: not UTF-8 text (byte {exc.start + 1})", ExitCode.INPUT)
     try:
-        decoded = json.loads(text, object_pairs_hook=_object)
+        decoded = _DECODER.decode(text)
     except _Duplicate as dup:
         return BadLine(number, None, None, f"line {number}: the key {shown(dup.key)} is given twice", ExitCode.USAGE,
                        key=clip(dup.key, 64))
@@ -430,62 +435,26 @@ class BatchSummary:
 
 # -- the run -------------------------------------------------------------------------------------
 
+#: What an operation's greenlet hands the hub when it waits (for a reply, or a pause).
+_WAITING = object()
 
-class RunLock:
-    """The one lock over the service, the store and the ops code. It knows its holder, so the
-    pipelined client lets go of it only in the thread that holds it (a probe thread that a
-    holder started, `RelayService.each`, waits without it)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holder: int | None = None
-
-    def __enter__(self) -> RunLock:
-        self._lock.acquire()
-        self._holder = threading.get_ident()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._holder = None
-        self._lock.release()
-
-    @contextlib.contextmanager
-    def released(self) -> Iterator[bool]:
-        """Let go of the lock for the block when this thread holds it; yields whether it did."""
-        if self._holder != threading.get_ident():
-            yield False
-            return
-        self._holder = None
-        self._lock.release()
-        try:
-            yield True
-        finally:
-            self._lock.acquire()
-            self._holder = threading.get_ident()
+#: The longest the hub sleeps with nothing to do before it looks at the signals again.
+_IDLE_WAIT = 0.2
 
 
 class PipelinedClient:
     """A relay client (the interface of `net.client.RelayClient`) whose commands go through the
-    batch's one pipelined engine: while it waits for a reply, other operations run."""
+    batch's one pipelined engine: while one operation waits for its reply, the others run."""
 
-    def __init__(self, node: NodeSpec, pipeline: Pipeline, run: BatchRun) -> None:
-        from rtppctl.net.pipeline import Request  # noqa: PLC0415
-
+    def __init__(self, node: NodeSpec, run: BatchRun) -> None:
         self.node = node
-        self._pipeline = pipeline
         self._run = run
-        self._request = Request
 
     def exchange(self, command: str) -> Exchange:
         """Send `command`, return the reply as it came (an `E<n>` reply is returned, not raised)."""
         from rtppctl.net.client import Exchange  # noqa: PLC0415
 
-        with self._run.lock.released() as waited:
-            if self._run.aborted and waited:
-                raise Aborted
-            outcome = self._pipeline.call(self._request(self.node, command))
-        if self._run.aborted and waited:
-            raise Aborted
+        outcome = self._run.send(self.node, command)
         if outcome.error is not None:
             raise outcome.error
         return Exchange(command, outcome.reply or "", outcome.rtt_ms)
@@ -511,32 +480,49 @@ class PipelinedClient:
 
 
 class BatchRun:
-    """One batch: the reader, the workers, the order of results, the summary."""
+    """One batch: the reader, the operations, the order of results, the summary.
+
+    Everything but reading the input runs on the calling thread. Each operation is a greenlet; the
+    run's hub (the calling thread's own greenlet) starts operations, drives the pipelined engine
+    and switches to an operation when its reply is in. An operation gives the hub the thread back
+    only where it waits (`send`, `pause`), so the service, the store and the ops code, none of
+    them thread-safe, see one operation at a time between waits, with no lock and no thread
+    handoff per command. The input is read by a thread of its own (a pipe may block).
+    """
 
     def __init__(self, run: Callable[[Operation], Done], emit: Callable[[dict[str, Any]], None], *,
                  window: int = limits.DEFAULT_WINDOW, as_completed: bool = False, fail_fast: bool = False,
                  signals: Callable[[], int] = lambda: 0, service: RelayService | None = None,
-                 status: Callable[[str], None] = lambda text: None) -> None:
+                 status: Callable[[str], None] = lambda text: None, flush: Callable[[], None] = lambda: None) -> None:
         self._run_operation = run
         self._emit = emit
+        self._flush = flush
         self._window = window
         self._as_completed = as_completed
         self._fail_fast = fail_fast
         self._signals = signals
         self._service = service
         self._status = status
-        self.lock = RunLock()
         #: The second Ctrl-C: operations waiting for a reply are abandoned.
         self.aborted = False
         self._pipeline: Pipeline | None = None
+        self._hub: Any = None
+        #: What the reader thread read: ("line", number, bytes), ("overlong", ...), ("end",)...
         self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         # Ready operations, the earliest in the input first: a call's next operation goes before
         # the calls read after it, so about `window` calls are open at once, not every call read.
-        # (its place in the input, 0, the operation); a worker's stop: (inf, n, None).
-        self._ready: queue.PriorityQueue[tuple[float, int, Operation | None]] = queue.PriorityQueue()
-        self._slots = threading.Semaphore(pending_limit(window))
+        self._ready: list[tuple[int, Operation]] = []
+        #: Operations started and not ended (each a greenlet waiting for the hub).
+        self._running = 0
+        #: Paused operations: (when to wake, a tie-breaker, the greenlet).
+        self._timers: list[tuple[float, int, Any]] = []
+        # Lines read and not yet written: at most pending_limit. A reader that found no room
+        # waits for a quarter of the limit to be free, then reads that many lines at once: a
+        # thread handoff per burst of lines, not per line.
+        self._room = threading.Condition()
+        self._free = pending_limit(window)
+        self._low_water = max(1, pending_limit(window) // 4)
         self._stop_reading = threading.Event()
-        # The main thread's alone: what is read, running, waiting on its Call-ID, written.
         self._next_seq = 0
         self._next_to_write = 0
         self._finished: dict[int, dict[str, Any] | None] = {}
@@ -545,31 +531,63 @@ class BatchRun:
         self._counts: dict[str, dict[str, int]] = {}
         self._codes: list[int] = []
         self._ok = self._failed = self._skipped = 0
-        # Read by the workers: no operation after this one starts (--fail-fast), none at all (Ctrl-C).
+        # No operation after this one starts (--fail-fast), none at all (Ctrl-C).
         self._stopping = False
         self._interrupted = False
         self._first_failure: int | None = None
 
-    # -- the main thread --------------------------------------------------------------------------
+    # -- what an operation calls --------------------------------------------------------------------
+
+    def send(self, node: NodeSpec, command: str) -> Outcome:
+        """`command`'s outcome from `node`, through the engine; the other operations run while
+        this one waits. Only from an operation of this run."""
+        from rtppctl.net.pipeline import Request  # noqa: PLC0415
+
+        current = self._operation()
+        if self.aborted:
+            raise Aborted
+        assert self._pipeline is not None
+        self._pipeline.submit(Request(node, command, tag=current))
+        outcome = self._hub.switch(_WAITING)
+        if self.aborted:
+            raise Aborted
+        return outcome
+
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` while the other operations run (a stand-in for a relay's reply in tests)."""
+        current = self._operation()
+        heapq.heappush(self._timers, (time.monotonic() + seconds, id(current), current))
+        self._hub.switch(_WAITING)
+        if self.aborted:
+            raise Aborted
+
+    def _operation(self) -> Any:
+        import greenlet  # noqa: PLC0415
+
+        current = greenlet.getcurrent()
+        if self._hub is None or current is self._hub or current.parent is not self._hub:
+            raise RuntimeError("only an operation of the batch, on the batch's thread, waits through it")
+        return current
+
+    # -- the hub ------------------------------------------------------------------------------------
 
     def run(self, source: BinaryIO) -> BatchSummary:
         """Run every operation of `source`; the summary once every result was written."""
+        import greenlet  # noqa: PLC0415
+
         started = time.monotonic()
+        self._hub = greenlet.getcurrent()
         if self._service is not None:
             self._pipeline = self._service.pipeline(self._window)
-            self._pipeline.start()
-            pipeline = self._pipeline
-            self._service.clients_from(lambda node, **_: PipelinedClient(node, pipeline, self))
-        workers = [threading.Thread(target=self._work, name=f"rtppctl-batch-{n}", daemon=True)
-                   for n in range(self._window)]
-        for worker in workers:
-            worker.start()
+            # Clients that wait through the hub: usable from this thread only, so the service
+            # asks several nodes one after another (other operations run meanwhile).
+            self._service.clients_from(lambda node, **_: PipelinedClient(node, self), threads=False)
         reader = threading.Thread(target=self._read, args=(source,), name="rtppctl-batch-reader", daemon=True)
         reader.start()
         try:
             self._loop()
         finally:
-            self._shut_down(workers)
+            self._shut_down()
         order = [*OPS, UNKNOWN_OP]
         counts = {name: self._counts[name] for name in sorted(self._counts, key=order.index)}
         exit_code = int(ExitCode.INTERRUPTED) if self._interrupted else worst_exit(self._codes)
@@ -578,33 +596,80 @@ class BatchRun:
 
     def _loop(self) -> None:
         at_end = False
+        events = self._events
+        ready = self._ready
+        pipeline = self._pipeline
         while not ((at_end or self._stopping) and self._pending == 0):
-            try:
-                event = self._events.get(timeout=0.2)
-            except queue.Empty:
-                event = None
             self._look_at_signals()
-            if event is None:
-                continue
-            kind = event[0]
-            if kind == "line":
-                self._take(event[1], event[2])
-            elif kind == "done":
-                self._done(event[1], event[2], event[3])
-            elif kind == "skipped":
-                self._release(event[1])
-                self._skipped += 1
-                self._settle(event[1].seq, None)
-            elif kind == "overlong":
-                self._bad(BadLine(event[1], None, None,
-                                  f"line {event[1]}: {event[2]} bytes long; a line holds at most {MAX_LINE_BYTES}",
-                                  ExitCode.INPUT, hint="one operation a line; an SDP or SIP message is a few KB"))
-            elif kind == "unreadable":
-                self._bad(BadLine(event[1], None, None, f"line {event[1]}: cannot read the input: {event[2]}",
-                                  ExitCode.INPUT))
-                at_end = True
-            elif kind == "end":
-                at_end = True
+            while True:
+                try:
+                    event = events.get_nowait()
+                except queue.Empty:
+                    break
+                at_end = self._on_event(event) or at_end
+            while ready and self._running < self._window:
+                self._start(heapq.heappop(ready)[1])
+            if self._timers:
+                self._wake_timers()
+            # Sleep only with nothing to start: results go out before it, so a reader of the
+            # output never waits on this run's buffer.
+            idle = not events.qsize() and not (ready and self._running < self._window)
+            if idle:
+                self._flush()
+            wait = self._idle_wait() if idle else 0.0
+            if pipeline is not None:
+                for outcome in pipeline.poll(wait):
+                    self._resume(outcome.request.tag, outcome)
+            elif wait:
+                with contextlib.suppress(queue.Empty):
+                    at_end = self._on_event(events.get(timeout=wait)) or at_end
+
+    def _idle_wait(self) -> float:
+        if not self._timers:
+            return _IDLE_WAIT
+        return min(_IDLE_WAIT, max(0.0, self._timers[0][0] - time.monotonic()))
+
+    def _wake_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            self._resume(heapq.heappop(self._timers)[2], None)
+
+    def _on_event(self, event: tuple[Any, ...]) -> bool:
+        """Take one event of the reader; True at the end of the input."""
+        kind = event[0]
+        if kind == "line":
+            self._take(event[1], event[2])
+        elif kind == "overlong":
+            self._bad(BadLine(event[1], None, None,
+                              f"line {event[1]}: {event[2]} bytes long; a line holds at most {MAX_LINE_BYTES}",
+                              ExitCode.INPUT, hint="one operation a line; an SDP or SIP message is a few KB"))
+        elif kind == "unreadable":
+            self._bad(BadLine(event[1], None, None, f"line {event[1]}: cannot read the input: {event[2]}",
+                              ExitCode.INPUT))
+            return True
+        elif kind == "end":
+            return True
+        return False
+
+    def _start(self, operation: Operation) -> None:
+        if self._interrupted or (self._first_failure is not None and operation.seq > self._first_failure):
+            self._release(operation)
+            self._skipped += 1
+            self._settle(operation.seq, None)
+            return
+        import greenlet  # noqa: PLC0415
+
+        self._running += 1
+        self._resume(greenlet.greenlet(self._execute, parent=self._hub), operation)
+
+    def _resume(self, operation: Any, value: Any) -> None:
+        """Switch to an operation's greenlet with what it waited for (its Operation to start it);
+        back here when it waits again or ends."""
+        ended = operation.switch(value)
+        if ended is not _WAITING:
+            self._running -= 1
+            done, record, exit_code = ended
+            self._done(done, record, exit_code)
 
     def _look_at_signals(self) -> None:
         signals = self._signals()
@@ -616,15 +681,21 @@ class BatchRun:
             self._status("interrupted: no more lines are read; the operations running finish "
                          "(Ctrl-C again abandons them)")
         if signals > 1 and not self.aborted:
-            # The second: what waits for a relay is abandoned at once.
-            self.aborted = True
-            if self._pipeline is not None:
-                with contextlib.suppress(Exception):
-                    self._pipeline.close()
+            # The second: what waits is abandoned at once.
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """Every operation waiting ends now with Aborted (the engine fails what is in flight)."""
+        self.aborted = True
+        if self._pipeline is not None:
+            with contextlib.suppress(Exception):
+                self._pipeline.close()
+        while self._timers:
+            self._resume(heapq.heappop(self._timers)[2], None)
 
     def _take(self, number: int, data: bytes) -> None:
         if self._stopping:
-            self._slots.release()  # read after the end was decided: never run, never written
+            self._give_room()  # read after the end was decided: never run, never written
             return
         parsed = parse_line(number, data)
         if isinstance(parsed, BadLine):
@@ -634,16 +705,16 @@ class BatchRun:
         self._next_seq += 1
         self._pending += 1
         if operation.key is None:
-            self._ready.put((operation.seq, 0, operation))
+            heapq.heappush(self._ready, (operation.seq, operation))
         elif operation.key in self._by_key:
             self._by_key[operation.key].append(operation)  # after the operations on its Call-ID before it
         else:
             self._by_key[operation.key] = deque()
-            self._ready.put((operation.seq, 0, operation))
+            heapq.heappush(self._ready, (operation.seq, operation))
 
     def _bad(self, bad: BadLine) -> None:
         if self._stopping:
-            self._slots.release()
+            self._give_room()
             return
         seq = self._next_seq
         self._next_seq += 1
@@ -667,12 +738,14 @@ class BatchRun:
         waiting = self._by_key[operation.key]
         if waiting:
             following = waiting.popleft()
-            self._ready.put((following.seq, 0, following))
+            heapq.heappush(self._ready, (following.seq, following))
         else:
             del self._by_key[operation.key]
 
     def _count(self, name: str, exit_code: int) -> None:
-        counts = self._counts.setdefault(name, {"ok": 0, "error": 0})
+        counts = self._counts.get(name)
+        if counts is None:
+            counts = self._counts[name] = {"ok": 0, "error": 0}
         if exit_code:
             counts["error"] += 1
             self._failed += 1
@@ -701,23 +774,33 @@ class BatchRun:
 
     def _write(self, record: dict[str, Any] | None) -> None:
         self._pending -= 1
-        self._slots.release()
+        self._give_room()
         if record is not None:
             self._emit(record)
 
-    def _shut_down(self, workers: list[threading.Thread]) -> None:
+    def _give_room(self) -> None:
+        with self._room:
+            self._free += 1
+            if self._free == self._low_water:
+                self._room.notify()
+
+    def _shut_down(self) -> None:
         self._stop_reading.set()
-        if self._pending:
-            # Ended by an error of the main thread (the reader of stdout went away): as on Ctrl-C,
-            # nothing more starts and what runs finishes, its result unwritten.
+        if self._running or self._pending:
+            # Ended by an error of the hub (the reader of stdout went away): as on Ctrl-C, nothing
+            # more starts; what waits is abandoned, its result unwritten.
             self._stopping = self._interrupted = True
-        for number, _ in enumerate(workers):
-            self._ready.put((math.inf, number, None))
-        for worker in workers:
-            worker.join()
+            self._emit = lambda record: None
+            self._abandon()
+            if self._pipeline is not None:
+                for outcome in self._pipeline.poll():
+                    with contextlib.suppress(Exception):
+                        self._resume(outcome.request.tag, outcome)
         if self._pipeline is not None:
             with contextlib.suppress(Exception):
                 self._pipeline.close()
+        with contextlib.suppress(Exception):
+            self._flush()
 
     # -- the reader thread ------------------------------------------------------------------------
 
@@ -735,21 +818,30 @@ class BatchRun:
                     continue
                 else:
                     event = ("line", number, data)
-                # Every line the main thread gets holds a slot until its result is written.
+                # Every line the hub gets holds a slot until its result is written.
                 if not self._slot():
                     return
-                self._events.put(event)
+                self._put(event)
         except (OSError, ValueError) as exc:  # ValueError: the file was closed under a stopped run
             if not self._stop_reading.is_set() and self._slot():
-                self._events.put(("unreadable", number + 1, getattr(exc, "strerror", None) or str(exc)))
+                self._put(("unreadable", number + 1, getattr(exc, "strerror", None) or str(exc)))
             return
-        self._events.put(("end",))
+        self._put(("end",))
+
+    def _put(self, event: tuple[Any, ...]) -> None:
+        self._events.put(event)
+        if self._pipeline is not None:
+            self._pipeline.wake()  # the hub may sleep in the engine's poll
 
     def _slot(self) -> bool:
-        """Wait for room for one more line; False when the run stops meanwhile."""
-        while not self._slots.acquire(timeout=0.2):
-            if self._stop_reading.is_set():
-                return False
+        """Take room for one more line (waiting, when there is none, for `_low_water` of it);
+        False when the run stops meanwhile."""
+        with self._room:
+            while not self._free:
+                if self._stop_reading.is_set():
+                    return False
+                self._room.wait(0.2)
+            self._free -= 1
         return True
 
     @staticmethod
@@ -760,38 +852,29 @@ class BatchRun:
             if not more or more.endswith(b"\n"):
                 return length
 
-    # -- the workers -------------------------------------------------------------------------------
+    # -- inside an operation's greenlet ------------------------------------------------------------
 
-    def _work(self) -> None:
-        while True:
-            _, _, operation = self._ready.get()
-            if operation is None:
-                return
-            if self._interrupted or (self._first_failure is not None and operation.seq > self._first_failure):
-                self._events.put(("skipped", operation))
-                continue
-            record, exit_code = self._execute(operation)
-            self._events.put(("done", operation, record, exit_code))
-
-    def _execute(self, operation: Operation) -> tuple[dict[str, Any], int]:
+    def _execute(self, operation: Operation) -> tuple[Operation, dict[str, Any], int]:
         try:
-            with self.lock:
-                done = self._run_operation(operation)
+            done = self._run_operation(operation)
         except Aborted:
-            return error_record(operation.id, operation.name,
-                                "interrupted: abandoned while it waited for the relay (a session it made may remain)",
-                                ExitCode.INTERRUPTED, operation.line), int(ExitCode.INTERRUPTED)
+            return operation, error_record(
+                operation.id, operation.name,
+                "interrupted: abandoned while it waited for the relay (a session it made may remain)",
+                ExitCode.INTERRUPTED, operation.line), int(ExitCode.INTERRUPTED)
         except RtppctlError as err:
-            return error_record(operation.id, operation.name, err.message, int(err.exit_code), operation.line,
-                                key=getattr(err, "key", None), hint=err.hint), int(err.exit_code)
+            return operation, error_record(operation.id, operation.name, err.message, int(err.exit_code),
+                                           operation.line, key=getattr(err, "key", None),
+                                           hint=err.hint), int(err.exit_code)
         except Exception as err:  # noqa: BLE001 - a bug: this operation's result says so, the batch goes on
-            return error_record(operation.id, operation.name, f"internal error: {type(err).__name__}: {clip(str(err), 200)}",
-                                ExitCode.UNEXPECTED, operation.line), int(ExitCode.UNEXPECTED)
-        return result_record(operation, done.result), int(done.exit_code)
+            return operation, error_record(
+                operation.id, operation.name, f"internal error: {type(err).__name__}: {clip(str(err), 200)}",
+                ExitCode.UNEXPECTED, operation.line), int(ExitCode.UNEXPECTED)
+        return operation, result_record(operation, done.result), int(done.exit_code)
 
 
 __all__ = [
     "EXIT_PRIORITY", "MAX_LINE_BYTES", "OPS", "Aborted", "BadLine", "BatchRun", "BatchSummary", "Done", "LineError",
-    "Operation", "PipelinedClient", "RunLock", "error_record", "parse_line", "pending_limit", "result_record",
+    "Operation", "PipelinedClient", "error_record", "parse_line", "pending_limit", "result_record",
     "skipped_line", "worst_exit",
 ]

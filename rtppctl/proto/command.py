@@ -120,6 +120,8 @@ def validate_token(value: str, what: str, *, max_length: int = MAX_TOKEN_LENGTH)
     This is the rule every kind of token shares; the validators below add what their kind means
     to the relay.
     """
+    if value.__class__ is str and len(value) <= max_length and _PLAIN_TOKEN_RE.fullmatch(value) and value != _SUBCOMMAND_SEPARATOR:
+        return value  # printable ASCII (a byte a character) within the limit: the usual token
     _check_characters(value, what)
     if value == _SUBCOMMAND_SEPARATOR:
         raise InputError(f"{what} cannot be '&&': RTPProxy reads it as the start of a sub-command",
@@ -1020,23 +1022,28 @@ def relay_number(text: str, what: str, *, integer: bool = False, low: int = MIN_
 
 def parse_port_reply(reply: str) -> PortReply:
     """`<port>[ <addr>[ 6]][ && <result>...]`; E<n> raises ProxyError."""
-    raise_for_error(reply)
     main, results = split_subcommand_results(reply)
+    error = _ERROR_RE.fullmatch(main)
+    if error:
+        raise ProxyError(int(error.group(1)))
     words = main.split()
-    bad = MalformedReply(f"cannot read a port reply from {_quote(reply)}",
-                         "expected '<port> [<address> [6]]'")
     if not 1 <= len(words) <= 3:
-        raise bad
+        raise _bad_port_reply(reply)
     try:
         port = relay_number(words[0], "the port", integer=True, low=0, high=limits.MAX_PORT)
     except MalformedReply as exc:
+        bad = _bad_port_reply(reply)
         raise MalformedReply(f"{bad.message}: {exc.message}", bad.hint) from None
     address = words[1] if len(words) >= 2 else None
     if address is not None and ip_literal(address) is None:
-        raise bad
+        raise _bad_port_reply(reply)
     if len(words) == 3 and words[2] != "6":
-        raise bad
+        raise _bad_port_reply(reply)
     return PortReply(int(port), address, len(words) == 3, results)
+
+
+def _bad_port_reply(reply: str) -> MalformedReply:
+    return MalformedReply(f"cannot read a port reply from {_quote(reply)}", "expected '<port> [<address> [6]]'")
 
 
 def parse_version(reply: str) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from rtppctl.proto import command as cmd
 from rtppctl.proto.errors import InputError
@@ -234,7 +235,9 @@ def check(
     # The caller may pick any derived dialog id later (a later attempt when one is taken): the
     # longest one any attempt can give stands in for it.
     derived = derived_dialog or _LONGEST_DERIVED_DIALOG
-    for capabilities in _WIDEST_CAPABILITY_SETS:
+    # NOTIFY and NOTIFY_WILD shape only what flags n and d send: without them the sets plan alike.
+    sets = _WIDEST_CAPABILITY_SETS if flags.notify or flags.dtmf else _WIDEST_CAPABILITY_SETS[:1]
+    for capabilities in sets:
         plan(sdp, flags, leg, offer=offer, capabilities=capabilities, source_ip=source_ip,
              notify_socket=notify_socket, dialog_id=dialog_id, derived_dialog=derived)
 
@@ -267,6 +270,19 @@ def plan(
         cmd.validate_tag(leg.to_tag, "to-tag")
     _check_dialog_id(dialog_id)
     _check_dialog_id(derived_dialog)
+    letter, tags = command_and_tags(leg, offer=offer, force_lookup=flags.force_lookup)
+    if not (flags.notify or flags.dtmf):
+        # Nothing derived from the Call-ID goes out (no notify or DTMF tag): the call's names
+        # stand alone in the commands, which are the same for every call but for them.
+        return _from_template(sdp, flags, leg, offer, capabilities, source_ip)
+    return _plan(sdp, flags, leg, offer=offer, capabilities=capabilities, source_ip=source_ip,
+                 notify_socket=notify_socket, dialog_id=dialog_id, derived_dialog=derived_dialog)
+
+
+def _plan(sdp: Sdp, flags: Flags, leg: CallLeg, *, offer: bool, capabilities: frozenset[str],
+          source_ip: str | None, notify_socket: str | None, dialog_id: tuple[int, int] | None,
+          derived_dialog: tuple[int, int] | None) -> Plan:
+    """`plan` once its checks of the call's names are done: every command built by the encoders."""
     letter, tags = command_and_tags(leg, offer=offer, force_lookup=flags.force_lookup)
     warnings: list[str] = []
 
@@ -339,3 +355,61 @@ def plan(
                               modifiers=modifiers, subcommands=subcommands)
         commands.append(StreamCommand(stream.medianum, line))
     return Plan(letter, tags, tuple(commands), tuple(warnings), sent_notify_tag, sent_dtmf_tag)
+
+
+# -- plans as templates ------------------------------------------------------------------------
+
+#: What stands for the call's names in a template plan: a word no address, port, modifier or
+#: literal tag of a U or L can be, so a template finds them by position and nothing else.
+_SLOTS = {"{call-id}": "c", "{from-tag}": "f", "{to-tag}": "t"}
+_CALL_SLOT, _FROM_SLOT, _TO_SLOT = _SLOTS
+#: Templates kept, by everything but the call's names that a plan without flags n and d depends
+#: on; a batch of many calls with a few SDPs plans each shape once. Bounded: cleared when full.
+_TEMPLATES: dict[tuple[Any, ...], tuple[Plan, tuple[str, ...] | None]] = {}
+_TEMPLATE_LIMIT = 256
+
+
+def _from_template(sdp: Sdp, flags: Flags, leg: CallLeg, offer: bool, capabilities: frozenset[str],
+                   source_ip: str | None) -> Plan:
+    """The plan `_plan` builds for this call (flags without n and d), filled in from the template
+    planned once for its shape. The names were checked by `plan`; each command is checked whole
+    as the encoders check it (its size grows with the names), and anything unusual is planned
+    the slow way, so the result and any refusal are the same."""
+    shape = (sdp, flags, offer, capabilities, source_ip, bool(leg.to_tag), leg.in_reply)
+    known = _TEMPLATES.get(shape)
+    if known is None:
+        if len(_TEMPLATES) >= _TEMPLATE_LIMIT:
+            _TEMPLATES.clear()
+        stand_in = CallLeg(_CALL_SLOT, _FROM_SLOT, _TO_SLOT if leg.to_tag else None, in_reply=leg.in_reply)
+        template = _plan(sdp, flags, stand_in, offer=offer, capabilities=capabilities, source_ip=source_ip,
+                         notify_socket=None, dialog_id=None, derived_dialog=None)
+        known = _TEMPLATES[shape] = (template, _formats(template))
+    template, formats = known
+    if formats is None:
+        return _plan(sdp, flags, leg, offer=offer, capabilities=capabilities, source_ip=source_ip,
+                     notify_socket=None, dialog_id=None, derived_dialog=None)
+    names = {"c": leg.call_id, "f": leg.from_tag, "t": leg.to_tag}
+    commands = tuple(StreamCommand(step.medianum, cmd.validate_command(text % names))
+                     for step, text in zip(template.commands, formats, strict=True))
+    tags = tuple(names[_SLOTS[tag]] if tag in _SLOTS else tag for tag in template.tags)
+    return Plan(template.letter, tags, commands, template.warnings)
+
+
+def _formats(template: Plan) -> tuple[str, ...] | None:
+    """Each command of a template as a %-format over the names; None when a stand-in is found
+    anywhere but as a word of its own (then every call is planned the slow way)."""
+    formats = []
+    for step in template.commands:
+        words = []
+        for word in step.command.split(" "):
+            head, semicolon, tail = word.partition(";")
+            slot = _SLOTS.get(head)
+            if slot is not None and (not semicolon or tail.isdigit()):
+                words.append(f"%({slot})s{semicolon}{tail}")
+            elif "{" in word:
+                return None
+            else:
+                words.append(word.replace("%", "%%"))
+        formats.append(" ".join(words))
+    return tuple(formats)
+

@@ -501,11 +501,30 @@ def _line_number(parts: list[str], part: int) -> int:
     return sum(piece.count("\n") for piece in parts[:part]) + 2
 
 
+#: Bodies read lately, by their text: an Sdp is read-only, so one read serves every later
+#: request with the same body (a batch of many calls often carries a few SDPs), and the plans
+#: keyed on it (`proto.offer`) are found again. Small and bounded: cleared when full.
+_READ: dict[str, Sdp] = {}
+_READ_LIMIT = 64
+
+
 def parse_sdp(body: str | bytes, *, source: str = "SDP") -> Sdp:
     """Read a body (text or UTF-8 bytes). Raises InputError, and nothing else, on a bad body.
 
     `source` names the body in error messages, e.g. the file name.
     """
+    if type(body) is str:
+        known = _READ.get(body)
+        if known is not None:
+            return known
+        if len(_READ) >= _READ_LIMIT:
+            _READ.clear()
+        sdp = _READ[body] = _parse(body, source)
+        return sdp
+    return _parse(body, source)
+
+
+def _parse(body: str | bytes, source: str) -> Sdp:
     if (type(body) is str and len(body) <= _FAST_LIMIT and body.startswith("v=") and body.isascii()
             and (raw := body.encode()).translate(_MARK_REFUSED) == raw):
         text, start = body, 0  # the common case, checked inline: no call is cheaper than one

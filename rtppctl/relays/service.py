@@ -243,6 +243,8 @@ class RelayService:
         self._clock = clock
         self._sets: RelaySets | None = None
         self._clients: dict[str, RelayClient] = {}
+        #: How many nodes `each` asks at once (None: probe_nodes' own bound; see clients_from).
+        self._probe_parallel: int | None = None
         self._store: StateStore | None = None
         self._records: dict[tuple[int | None, str], NodeInfo] = {}
         self._records_read_at: float | None = None
@@ -325,14 +327,17 @@ class RelayService:
             return Pipeline(window=window)
         return self._open_pipeline(window)
 
-    def clients_from(self, open_client: Callable[..., RelayClient]) -> None:
+    def clients_from(self, open_client: Callable[..., RelayClient], *, threads: bool = True) -> None:
         """From now on, the run's channels come from `open_client` (batch: clients whose commands
-        go through one pipelined engine); the channels opened so far are closed."""
+        go through one pipelined engine); the channels opened so far are closed. `threads=False`:
+        those clients may only be used from the calling thread, so `each` asks the nodes one
+        after another instead of from threads of its own."""
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             with contextlib.suppress(Exception):
                 client.close()
         self._open_client = open_client
+        self._probe_parallel = None if threads else 1
 
     def _drop_client(self, node: NodeSpec) -> None:
         # A stream that failed may be half-read; the next command reconnects, as the module does.
@@ -543,7 +548,8 @@ class RelayService:
         for member in members:
             unique.setdefault(member.node.url, member.node)
         nodes = list(unique.values())
-        results = probe_nodes(nodes, work, connect=lambda node: contextlib.nullcontext(self.client(node)))
+        parallel = {} if self._probe_parallel is None else {"parallel": self._probe_parallel}
+        results = probe_nodes(nodes, work, connect=lambda node: contextlib.nullcontext(self.client(node)), **parallel)
         by_url = {result.node.url: result for result in results}
         for result in results:
             if not result.ok and isinstance(result.error, TransportError):

@@ -179,6 +179,51 @@ def test_plan_refuses_nothing_check_let_through(call_id, from_tag, to_tag, in_re
         planner.plan(sdp, flags, leg, offer=offer, capabilities=capabilities, **context)
 
 
+def _outcome(build):
+    try:
+        return build()
+    except InputError as err:
+        return ("refused", err.message, err.hint)
+
+
+# Names around the size limits (a command grows with them), with ';' and braces (what the
+# template's stand-ins look like), and the ordinary ones.
+template_names = st.one_of(st.sampled_from(["c@h", "{call-id}", "{from-tag}", "%(c)s", "a%b", "c" * 254, "c" * 255,
+                                            "t;1", "{to-tag};1", "x" * 200, "&&", "é", "a b"]),
+                           st.text(alphabet="ab%{}();&é", min_size=1, max_size=12))
+template_flags = st.one_of(st.sampled_from(["", "t", "T20", "tT", "z20", "swz20", "l", "lrock", "aie", "o", "c", "f"]),
+                           st.text(alphabet="alkiefrocswtTz0123456789", max_size=8))
+
+
+@settings(max_examples=400)
+@given(template_names, template_names, st.one_of(st.none(), template_names), st.booleans(), template_flags, bodies,
+       source_ips, st.booleans(), st.sampled_from(EVERY_SUBSET))
+def test_a_plan_from_its_template_is_the_plan_the_encoders_build(call_id, from_tag, to_tag, in_reply, flag_text,
+                                                                  sdp_text, source_ip, offer, capabilities):
+    # Without flags n and d a plan is filled in from a template planned once per shape; it must be
+    # exactly what `_plan` builds command by command, and refuse what it refuses with the same words.
+    try:
+        flags = parse_flags(flag_text)
+    except InputError:
+        return
+    sdp = parse_sdp(sdp_text)
+    leg = planner.CallLeg(call_id, from_tag, to_tag, in_reply)
+    context = {"offer": offer, "capabilities": capabilities, "source_ip": source_ip}
+    slow = _outcome(lambda: _checked_slow_plan(sdp, flags, leg, **context))
+    for _ in range(2):  # the first builds the template, the second finds it
+        assert _outcome(lambda: planner.plan(sdp, flags, leg, **context)) == slow
+
+
+def _checked_slow_plan(sdp, flags, leg, **context):
+    from rtppctl.proto import command as cmd
+
+    cmd.validate_call_id(leg.call_id)
+    cmd.validate_tag(leg.from_tag, "from-tag")
+    if leg.to_tag:
+        cmd.validate_tag(leg.to_tag, "to-tag")
+    return planner._plan(sdp, flags, leg, notify_socket=None, dialog_id=None, derived_dialog=None, **context)
+
+
 # -- derived dialog ids and their tags ---------------------------------------------------------------------
 
 

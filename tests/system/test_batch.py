@@ -22,7 +22,6 @@ from rtppctl.ops.batch import (
     BatchRun,
     Done,
     Operation,
-    RunLock,
     parse_line,
     worst_exit,
 )
@@ -126,24 +125,34 @@ def test_the_most_severe_failure_gives_the_exit_code():
     assert worst_exit([5, 1, 2]) == 1
 
 
-def test_the_run_lock_is_let_go_only_by_the_thread_holding_it():
-    lock = RunLock()
+def test_only_an_operation_of_the_run_waits_through_it():
+    # The hub's thread, or a run not started, has no operation to suspend: waiting there would
+    # stop the whole batch, so it is refused at once.
+    batch = BatchRun(lambda operation: Done({}), lambda record: None)
+    with pytest.raises(RuntimeError, match="only an operation of the batch"):
+        batch.pause(0.01)
     seen = []
 
-    def other() -> None:
-        with lock.released() as let_go:  # does not hold it: nothing to let go
-            seen.append(let_go)
-
-    with lock:
-        thread = threading.Thread(target=other)
+    def operate(operation: Operation) -> Done:
+        seen.append(threading.current_thread() is threading.main_thread())
+        failures = []
+        thread = threading.Thread(target=lambda: failures.append(_refused(lambda: batch.pause(0.01))))
         thread.start()
         thread.join(5)
-        with lock.released() as let_go:
-            seen.append(let_go)
-            assert lock._lock.acquire(timeout=1)  # free while released
-            lock._lock.release()
-        assert not lock._lock.acquire(blocking=False)  # held again
-    assert seen == [False, True]
+        seen.append(failures == [True])
+        return Done({})
+
+    batch = BatchRun(operate, lambda record: None)
+    batch.run(io.BytesIO(play("a")))
+    assert seen == [True, True]  # operations run on the batch's own thread; another thread is refused
+
+
+def _refused(wait) -> bool:
+    try:
+        wait()
+    except RuntimeError:
+        return True
+    return False
 
 
 # -- the run's order rules (a function stands in for the operations) ------------------------------
@@ -151,8 +160,8 @@ def test_the_run_lock_is_let_go_only_by_the_thread_holding_it():
 
 def run_batch(data: bytes, *, delays: dict[str, float] | None = None, **options) -> tuple[list[dict], object, list]:
     """A batch over `data` whose operations 'wait for the relay' (by prompt: `delays`, else a
-    random while) without the run lock, as the pipelined client does; (results, summary, a log of
-    when each line started and ended)."""
+    random while) through the run, as the pipelined client does; (results, summary, a log of when
+    each line started and ended)."""
     out: list[dict] = []
     log: list = []
     rng = random.Random(7)
@@ -160,8 +169,7 @@ def run_batch(data: bytes, *, delays: dict[str, float] | None = None, **options)
     def operate(operation: Operation) -> Done:
         log.append(("start", operation.line))
         wait = (delays or {}).get(operation.params.get("prompt"), rng.random() * 0.004)
-        with batch.lock.released():
-            time.sleep(wait)
+        batch.pause(wait)
         log.append(("end", operation.line))
         if operation.params.get("prompt") == "fail":
             raise InputError("it failed")
@@ -388,9 +396,9 @@ def test_calls_keep_their_order_under_a_window_of_16_with_results_as_completed(c
 
 
 @pytest.mark.relay
-def test_the_ledger_fills_in_the_tags_across_worker_threads(capsys, tmp_path, media_relay):
-    """With a state file, an offer's worker writes the ledger and another worker's unforce reads
-    the tags from it: one SQLite connection used by several threads in turn."""
+def test_the_ledger_fills_in_the_tags_across_interleaved_operations(capsys, tmp_path, media_relay):
+    """With a state file, an offer writes the ledger and a later unforce reads the tags from it,
+    while other operations run between their waits: one SQLite connection, used in turn."""
     target = media_relay.udp
     lines = []
     for n in range(20):
@@ -403,6 +411,34 @@ def test_the_ledger_fills_in_the_tags_across_worker_threads(capsys, tmp_path, me
     unforced = [row["result"] for row in rows if row["op"] == "unforce"]
     assert len(unforced) == 20 and all(r["had_session"] and r["command"].endswith(" ft") for r in unforced)
     assert cli(capsys, "sessions", "--json").json()["sessions"] == []
+    assert active_sessions(capsys, media_relay) == 0
+
+
+@pytest.mark.relay
+def test_offers_over_a_set_with_a_dead_node_fail_over_and_the_node_is_disabled(capsys, tmp_path, media_relay):
+    """Selection over a set probes its nodes (RelayService.each): in a batch they are asked one
+    after another on the run's own thread while other operations wait for their replies; the
+    offers the dead node gets fail over, as the one-shot offer does, and its health says so."""
+    from tests.conftest import write
+    from tests.system.test_check import dead_udp_port
+
+    dead = f"udp:127.0.0.1:{dead_udp_port()}"
+    config = write(tmp_path / "c.toml", f'rtpproxy_sock = ["{media_relay.udp} {dead}"]\n'
+                                        "rtpproxy_timeout = 0.2\nrtpproxy_retr = 1\n")
+    base = ["--config", str(config), "--state", str(tmp_path / "state.sqlite3")]
+    for node in (media_relay.udp, dead):  # probing: the first selection asks both nodes at once
+        assert cli(capsys, *base, "enable", node, "2").code == 0
+    calls = [f"set-{n}@t" for n in range(24)]
+    lines = [{"op": "offer", "sdp": OFFER, "call_id": call, "from_tag": "ft"} for call in calls]
+    lines += [{"op": "unforce", "call_id": call, "from_tag": "ft"} for call in calls]
+    path = tmp_path / "ops.ndjson"
+    path.write_text(ndjson(*lines))
+    result = cli(capsys, *base, "batch", str(path))
+    rows, summary = records(result.stdout)
+    assert result.code == 0 and summary["ok"] == 48, result.stdout[-2000:] + result.stderr
+    assert {row["result"]["node"] for row in rows if row["op"] == "offer"} == {media_relay.udp}
+    nodes = {n["url"]: n["state"] for s in cli(capsys, *base, "--json", "show").json()["sets"] for n in s["nodes"]}
+    assert nodes == {media_relay.udp: "enabled", dead: "disabled"}
     assert active_sessions(capsys, media_relay) == 0
 
 
