@@ -12,7 +12,7 @@ _rtppctl_spec()
     subs="" opts="" valued="" argkind="" argwords=""
     case "$1" in
         'rtppctl')
-            subs='version ping info raw check metrics load batch offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query listen config embedded lb record db prompt'
+            subs='version ping info raw check metrics load batch replay offer answer engage unforce shell show enable sessions reload play stop-play stop-record stats query listen config embedded lb record db prompt'
             opts='--json -v --verbose --timeout --retries --no-color --config --state --version -h --help'
             valued='--timeout --retries --config --state'
             ;;
@@ -48,6 +48,10 @@ _rtppctl_spec()
             opts='--window --as-completed --fail-fast -h --help'
             valued='--window'
             argkind=file
+            ;;
+        'rtppctl replay')
+            opts='--list --call-id --since --until --flags --ip -t --target --set --speed --diff --proxy-ip --emit-batch --media -h --help'
+            valued='--call-id --since --until --flags --ip -t --target --set --speed --proxy-ip --emit-batch'
             ;;
         'rtppctl offer')
             opts='--call-id --from-tag --to-tag --flags --ip --source-ip --reply --request --dialog-id -t --target --set -o --output -i --in-place --diff -h --help'
@@ -207,6 +211,7 @@ _rtppctl_value()
         'rtppctl raw -f'|'rtppctl raw --file') kind=file ;;
         'rtppctl check --prometheus') kind=file ;;
         'rtppctl metrics -o'|'rtppctl metrics --output') kind=file ;;
+        'rtppctl replay --emit-batch') kind=file ;;
         'rtppctl offer -o'|'rtppctl offer --output') kind=file ;;
         'rtppctl answer -o'|'rtppctl answer --output') kind=file ;;
         'rtppctl engage --offer') kind=file ;;

@@ -15,6 +15,7 @@ complete -c rtppctl -n '__fish_use_subcommand' -a check -d 'Prove that each rela
 complete -c rtppctl -n '__fish_use_subcommand' -a metrics -d 'The relays as Prometheus metrics: up, health state, weight, probe round trip, version and capabilities, the relay\'s own counters (G) and the session ledger\'s calls.'
 complete -c rtppctl -n '__fish_use_subcommand' -a load -d 'Load a relay set with calls: offer, answer and delete, as offer, answer and unforce send them.'
 complete -c rtppctl -n '__fish_use_subcommand' -a batch -d 'Run many operations in one process: one JSON object a line in, one result a line out.'
+complete -c rtppctl -n '__fish_use_subcommand' -a replay -d 'Replay a captured SIP trace through a relay, call by call, as rtpproxy_engage would have.'
 complete -c rtppctl -n '__fish_use_subcommand' -a offer -d 'Put an SDP offer through a relay (rtpproxy_offer): U per stream, SDP rewritten.'
 complete -c rtppctl -n '__fish_use_subcommand' -a answer -d 'Put an SDP answer through a relay (rtpproxy_answer): L per stream, SDP rewritten.'
 complete -c rtppctl -n '__fish_use_subcommand' -a engage -d 'A dialog\'s whole offer/answer exchange through one relay (rtpproxy_engage); prints both bodies.'
@@ -121,6 +122,22 @@ complete -c rtppctl -n '__fish_seen_subcommand_from batch' -l as-completed -d 'W
 complete -c rtppctl -n '__fish_seen_subcommand_from batch' -l fail-fast -d 'Stop at the first failure: no later line is read or started (those already running finish).'
 complete -c rtppctl -n '__fish_seen_subcommand_from batch' -s h -l help -d 'Show this message and exit.'
 complete -c rtppctl -n '__fish_seen_subcommand_from batch' -F
+
+# rtppctl replay
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l list -d 'Only list the calls found (Call-ID, caller, callee, times, messages, SDP).'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l call-id -r -f -d 'Replay this call only (repeatable).'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l since -r -f -d 'Calls starting at or after TIME: ISO 8601 (UTC unless it says), or seconds from the capture\'s start.'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l until -r -f -d 'Calls starting at or before TIME (as --since).'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l flags -r -f -d 'The module\'s flags: a l k i e f r o c s w n[<SOCK>] d[PT] tNN TNN zNN.'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l ip -r -f -d 'Address to write into the SDP (the module\'s ip_address).'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -s t -l target -r -f -d 'Talk to this relay directly, bypassing the configured sets, e.g. udp:127.0.0.1:22222 (repeatable where a command takes several relays).'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l set -r -f -d 'Relay set to use (default: the config\'s default_set).'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l speed -r -f -d 'Keep the capture\'s timing scaled by X (1: real time); default: as fast as possible.'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l diff -d 'Show each rewritten SDP as a diff against the captured one (the proxy\'s forwarded copy when the capture has it).'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l proxy-ip -r -f -d 'The proxy\'s address in a capture of both its legs: messages it sent are skipped.'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l emit-batch -r -F -d 'Also write the operations as `rtppctl batch` input, one a line.'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l media -d 'Also send each call\'s captured RTP through the relay at the captured pace (--speed 1 unless given) and measure what it forwards; the parties are local sockets.'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -s h -l help -d 'Show this message and exit.'
 
 # rtppctl offer
 complete -c rtppctl -n '__fish_seen_subcommand_from offer' -l call-id -r -f -d 'The call\'s Call-ID (default: the message\'s). It picks the relay: the ledger\'s for the call, else the one the Call-ID hashes to.'

@@ -41,6 +41,11 @@ step rtppctl load -t "$relay" --calls 500 --seed 7
 batch=$(mktemp --suffix=.ndjson)
 printf '{"op": "offer", "id": 1, "sdp": "v=0\\r\\no=- 1 1 IN IP4 192.0.2.10\\r\\ns=-\\r\\nc=IN IP4 192.0.2.10\\r\\nt=0 0\\r\\nm=audio 4000 RTP/AVP 0\\r\\n", "call_id": "b1@example.com", "from_tag": "f1", "target": "%s"}\n{"op": "stats", "id": 2, "call_id": "b1@example.com", "from_tag": "f1", "target": "%s"}\n{"op": "unforce", "id": 3, "call_id": "b1@example.com", "from_tag": "f1", "target": "%s"}\n' "$relay" "$relay" "$relay" >"$batch"
 step rtppctl --state none batch "$batch"
+# A customer's trace, replayed call by call as the proxy would have handled it: the calls found,
+# then each offer, answer and unforce through the relay, the rewritten SDP against the captured one.
+trace="$(dirname "$0")/../tests/data/traces/sngrep.txt"
+step rtppctl replay --list "$trace"
+step rtppctl --state none replay "$trace" -t "$relay" --diff
 # The session ledger: which relay holds the call; unforce finds it there without -t.
 step rtppctl sessions
 step rtppctl unforce --call-id demo@example.com --from-tag alice --to-tag bob

@@ -39,9 +39,11 @@ class Agent:
     relay_port: int = 0
     ssrc: int = 0
     seq: int = 0
+    #: The loopback address it binds (any of 127.0.0.0/8 on Linux).
+    address: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((self.address, 0))
         self.sock.settimeout(0.05)
         self.ssrc = (hash(self.name) & 0x7FFFFFFF) or 1
 

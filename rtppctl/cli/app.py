@@ -64,6 +64,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "metrics": ("rtppctl.cli.metrics_cmd", "metrics", "Monitoring"),
     "load": ("rtppctl.cli.load_cmd", "load", "Load and batch"),
     "batch": ("rtppctl.cli.batch_cmd", "batch", "Load and batch"),
+    "replay": ("rtppctl.cli.replay_cmd", "replay", "Load and batch"),
     "offer": ("rtppctl.cli.sdp_cmd", "offer", "SDP"),
     "answer": ("rtppctl.cli.sdp_cmd", "answer", "SDP"),
     "engage": ("rtppctl.cli.sdp_cmd", "engage", "SDP"),

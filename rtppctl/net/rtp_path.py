@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Sequence
 
-    from rtppctl.proto.media_path import DirectionMeter
+    from rtppctl.proto.media_path import CapturedMeter, DirectionMeter
 
 # Linux's SO_TIMESTAMPNS (asm-generic; the socket module does not name it). Elsewhere, or when
 # the kernel does not attach a timestamp, the reading thread's clock stands in.
@@ -134,7 +134,7 @@ def exchange(parties: Sequence[Party], destinations: Sequence[tuple[str, int]], 
                 return outcome
             for key, _ in selector.select(max(0.0, min(wake, deadline) - now)):
                 meter, at_source = key.data
-                _drain(key.fileobj, meter, at_source)  # type: ignore[arg-type]
+                drain(key.fileobj, meter, at_source)  # type: ignore[arg-type]
     finally:
         selector.close()
 
@@ -154,7 +154,7 @@ def _send(sock: socket.socket, datagram: bytes, destination: tuple[str, int], me
     meter.sent(index, send_ns)
 
 
-def _drain(sock: socket.socket, meter: DirectionMeter, at_source: bool) -> None:
+def drain(sock: socket.socket, meter: DirectionMeter | CapturedMeter, at_source: bool) -> None:
     """The datagrams queued on `sock` (at most `_MAX_READS` at a time: a flood cannot starve the
     sending), each with its kernel arrival time."""
     for _ in range(_MAX_READS):

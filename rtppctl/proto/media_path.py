@@ -242,27 +242,33 @@ class DirectionMeter:
 
     def result(self) -> DirectionResult:
         """The counts so far; it may be called again as more arrives."""
-        sent = len(self._send_ns)
-        received = len(self._arrival_ns)
-        lost = max(0, sent - received)
         latencies_ns = [arrival_ns - self._send_ns[index]
                         for index, arrival_ns in list(self._arrival_ns.items()) if index in self._send_ns]
-        late_ns = self.late_ms * 1_000_000
-        return DirectionResult(
-            direction=self.direction,
-            sent=sent,
-            received=received,
-            lost=lost,
-            loss_pct=round(100 * lost / sent, 3) if sent else 0.0,
-            duplicates=self._duplicates,
-            reordered=self._reordered,
-            late=sum(1 for latency in latencies_ns if latency > late_ns),
-            corrupted=self._corrupted,
-            stray=self._stray,
-            latency_ms=_latency_summary(latencies_ns),
-            jitter_ms=_jitter_ms(latencies_ns) if len(latencies_ns) >= 2 else None,
-            latched=self._latched,
-        )
+        return _result(self.direction, len(self._send_ns), len(self._arrival_ns), latencies_ns, self.late_ms,
+                       duplicates=self._duplicates, reordered=self._reordered, corrupted=self._corrupted,
+                       stray=self._stray, latched=self._latched)
+
+
+def _result(direction: str, sent: int, received: int, latencies_ns: list[int], late_ms: float, *, duplicates: int,
+            reordered: int, corrupted: int, stray: int, latched: bool | None) -> DirectionResult:
+    """A direction's counts, with what follows from them: loss, lateness, latency and jitter."""
+    lost = max(0, sent - received)
+    late_ns = late_ms * 1_000_000
+    return DirectionResult(
+        direction=direction,
+        sent=sent,
+        received=received,
+        lost=lost,
+        loss_pct=round(100 * lost / sent, 3) if sent else 0.0,
+        duplicates=duplicates,
+        reordered=reordered,
+        late=sum(1 for latency in latencies_ns if latency > late_ns),
+        corrupted=corrupted,
+        stray=stray,
+        latency_ms=_latency_summary(latencies_ns),
+        jitter_ms=_jitter_ms(latencies_ns) if len(latencies_ns) >= 2 else None,
+        latched=latched,
+    )
 
 
 def _jitter_ms(transits_ns: list[int]) -> float:
@@ -293,3 +299,61 @@ def _latency_summary(latencies_ns: list[int]) -> dict[str, float] | None:
         "p99": round(p99, 3),
         "max": round(highest, 3),
     }
+
+
+class CapturedMeter:
+    """One direction of a replayed stream (`replay --media`): the captured datagrams as they were
+    sent again, and what arrived, matched byte for byte (a relay forwards RTP unchanged).
+
+    The same counts as `DirectionMeter` (`DirectionResult`), for packets this meter did not build:
+    an arrival is the earliest sent datagram with the same bytes not yet received; an arrival
+    matching none is stray (another stream, or altered on the way: without a builder's record the
+    two cannot be told apart, so `corrupted` stays 0)."""
+
+    def __init__(self, direction: str, *, late_ms: float = 150.0) -> None:
+        if direction not in DIRECTIONS:
+            raise InputError(f"direction {direction!r}: use one of {', '.join(DIRECTIONS)}")
+        self.direction = direction
+        self.late_ms = float(late_ms)
+        self._send_ns: list[int] = []
+        #: A datagram's hash -> the indices sent with it, not yet received, oldest first (hashes,
+        #: not the bytes: a long stream's memory is a few numbers a packet).
+        self._waiting: dict[int, list[int]] = {}
+        self._received: set[int] = set()
+        self._arrivals: list[tuple[int, int]] = []  # (index, arrival_ns) in arrival order
+        self._highest = -1
+        self._reordered = self._duplicates = self._stray = 0
+        self._latched: bool | None = None
+        self._seen: set[int] = set()
+
+    def sent(self, datagram: bytes, send_ns: int) -> None:
+        """A captured datagram went out again at `send_ns`."""
+        index = len(self._send_ns)
+        self._send_ns.append(send_ns)
+        self._waiting.setdefault(hash(bytes(datagram)), []).append(index)
+
+    def received(self, data: bytes, arrival_ns: int, *, at_source: bool) -> None:
+        key = hash(data)
+        waiting = self._waiting.get(key)
+        if not waiting:
+            if key in self._seen:
+                self._duplicates += 1
+                self._latched = bool(at_source)
+            else:
+                self._stray += 1
+            return
+        index = waiting.pop(0)
+        self._seen.add(key)
+        self._latched = bool(at_source)
+        self._received.add(index)
+        self._arrivals.append((index, arrival_ns))
+        if index < self._highest:
+            self._reordered += 1
+        else:
+            self._highest = index
+
+    def result(self) -> DirectionResult:
+        latencies_ns = [arrival - self._send_ns[index] for index, arrival in self._arrivals]
+        return _result(self.direction, len(self._send_ns), len(self._received), latencies_ns, self.late_ms,
+                       duplicates=self._duplicates, reordered=self._reordered, corrupted=0, stray=self._stray,
+                       latched=self._latched)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 from rtppctl.proto.errors import InputError
 from rtppctl.proto.text import ip_literal, shown
 
-__all__ = ["SipMessage", "looks_like_sip", "parse_sip", "with_body"]
+__all__ = ["SipMessage", "TraceSummary", "Via", "looks_like_sip", "parse_sip", "summarize", "with_body"]
 
 _T = TypeVar("_T")
 
@@ -184,8 +184,8 @@ def _parameters(text: str) -> list[tuple[str, str | None]]:
     return found
 
 
-def _first_value(value: str) -> str:
-    """The first of comma-separated values (the top Via), commas inside quotes not counted."""
+def _separating_commas(value: str) -> Iterator[int]:
+    """Where the commas between a header's values are (commas inside quotes are not)."""
     quoted = escaped = False
     for index, char in enumerate(value):
         if escaped:
@@ -195,7 +195,13 @@ def _first_value(value: str) -> str:
         elif char == '"':
             quoted = not quoted
         elif char == "," and not quoted:
-            return value[:index].strip(_WSP)
+            yield index
+
+
+def _first_value(value: str) -> str:
+    """The first of comma-separated values (the top Via)."""
+    for index in _separating_commas(value):
+        return value[:index].strip(_WSP)
     return value
 
 
@@ -512,3 +518,138 @@ def with_body(message: SipMessage, new_body: str) -> str:
             field = field[:number.start()] + str(length) + field[number.end():]
         lines[first:last] = [field]
     return "".join(lines) + _terminated(message.blank_line, message.line_ending) + new_body
+
+
+# -- messages of a captured trace ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Via:
+    """One Via value: who sent the message on that hop, and the transaction it belongs to."""
+
+    #: The sent-by host as written (brackets of IPv6 stripped) and its port (None when absent).
+    host: str
+    port: int | None
+    #: The `branch` parameter; None when absent.
+    branch: str | None
+    #: The `received` parameter; None when absent.
+    received: str | None
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """What following a dialog needs of any captured SIP message, whatever its body.
+
+    `parse_sip` reads a message to rewrite; a trace also holds messages no rewrite applies to
+    (100 Trying, BYE, OPTIONS, bodies of other types), so this reads what identifies a message in
+    its dialog and transaction and keeps a header it cannot read as None instead of refusing the
+    message. Only a message without a start line or a Call-ID is refused.
+    """
+
+    is_request: bool
+    #: The request's method; for a reply, the method of CSeq (None without a CSeq).
+    method: str | None
+    status: int | None
+    call_id: str
+    from_tag: str | None
+    to_tag: str | None
+    #: The From and To values as written (display name and URI), for people; "" when absent.
+    from_value: str
+    to_value: str
+    cseq: int | None
+    cseq_method: str | None
+    #: Every Via value, the top one first.
+    vias: tuple[Via, ...]
+    #: True when the body is SDP (Content-Type application/sdp, or none and a body starting v=).
+    has_sdp: bool
+    #: The body, cut to Content-Length.
+    body: str
+
+
+def _via_values(value: str) -> list[str]:
+    """The comma-separated values of a Via header, empty ones left out."""
+    values, start = [], 0
+    for index in _separating_commas(value):
+        values.append(value[start:index].strip(_WSP))
+        start = index + 1
+    values.append(value[start:].strip(_WSP))
+    return [item for item in values if item]
+
+
+def _via(value: str) -> Via | None:
+    match = _VIA.match(value)
+    if not match:
+        return None
+    sent_by = match["sent_by"]
+    port: int | None = None
+    if sent_by.startswith("["):
+        host, _, rest = sent_by[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif sent_by.count(":") > 1:
+        host, port_text = sent_by, ""
+    else:
+        host, _, port_text = sent_by.partition(":")
+    if _PORT.fullmatch(port_text):
+        port = int(port_text)
+    try:
+        parameters = dict((name.lower(), item) for name, item in _parameters(value[match.end():]))
+    except _Malformed:
+        parameters = {}
+    received = parameters.get("received")
+    if received and received.startswith("[") and received.endswith("]"):
+        received = received[1:-1]
+    return Via(host, port, parameters.get("branch"), received)
+
+
+def summarize(text: str, *, source: str = "message") -> TraceSummary:
+    """A captured message read for following its dialog (`TraceSummary`); InputError only for a
+    text without a SIP start line or without a Call-ID."""
+    (is_request, method, status), headers, _, _, body_start, _ = _header_block(text, source)
+    first: dict[str, _Header] = {}
+    vias: list[Via] = []
+    for header in headers:
+        canonical = _READ_HEADERS.get(header.name.lower())
+        if canonical == "Via":
+            vias.extend(via for via in map(_via, _via_values(header.value)) if via is not None)
+        elif canonical is not None:
+            first.setdefault(canonical, header)
+
+    def value_of(canonical: str, reader: Callable[[str], _T]) -> _T | None:
+        header = first.get(canonical)
+        if header is None:
+            return None
+        try:
+            return reader(header.value)
+        except (_Malformed, InputError):
+            return None
+
+    call_id = value_of("Call-ID", _call_id)
+    if call_id is None:
+        raise InputError(f"{source}: no readable Call-ID header", "every SIP message has one (compact form 'i:')")
+    cseq_header = first.get("CSeq")
+    cseq = cseq_method = None
+    if cseq_header is not None and _CSEQ.fullmatch(cseq_header.value):
+        number, cseq_method = cseq_header.value.split(None, 1)
+        cseq, cseq_method = int(number[:10]), cseq_method.strip(_WSP)
+    body = text[body_start:]
+    length = value_of("Content-Length", _content_length)
+    if length is not None:
+        body = body.encode("utf-8", "surrogateescape")[:length].decode("utf-8", "replace")
+    media_type = value_of("Content-Type", _media_type)
+    has_sdp = bool(body.strip()) and (media_type == "application/sdp"
+                                      or media_type is None and body.lstrip().startswith("v="))
+    return TraceSummary(
+        is_request=is_request,
+        method=method if is_request else cseq_method,
+        status=status,
+        call_id=call_id,
+        from_tag=value_of("From", _address_tag),
+        to_tag=value_of("To", _address_tag),
+        from_value=first["From"].value if "From" in first else "",
+        to_value=first["To"].value if "To" in first else "",
+        cseq=cseq,
+        cseq_method=cseq_method,
+        vias=tuple(vias),
+        has_sdp=has_sdp,
+        body=body,
+    )

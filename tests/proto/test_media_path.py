@@ -421,3 +421,21 @@ def test_a_payload_starts_with_its_direction_marker_when_room_is_left_for_random
     assert payload_for(0, 7, room, SEED).startswith(b"rtppctl check ")
     assert not payload_for(0, 7, room - 1, SEED).startswith(b"rtppctl")  # too small: all random, still distinct
     assert payload_for(0, 7, 160, SEED) != payload_for(0, 8, 160, SEED)
+
+
+def test_a_captured_meter_matches_arrivals_byte_for_byte():
+    from rtppctl.proto.media_path import CapturedMeter
+
+    meter = CapturedMeter("caller-to-callee", late_ms=5)
+    packets = [bytes([0x80, 0, 0, n]) + b"x" * 20 for n in range(4)] + [bytes([0x80, 0, 0, 1]) + b"x" * 20]
+    for index, packet in enumerate(packets):  # the capture held packet 1 twice: two sends, two expected
+        meter.sent(packet, 1_000_000 * index)
+    arrivals = [packets[0], packets[2], packets[1], packets[1], packets[1], b"not ours", packets[3]]
+    for offset, data in enumerate(arrivals):
+        meter.received(data, 1_000_000 * offset + 2_000_000, at_source=True)
+    result = meter.result()
+    # 1 came three times for two sends (indices 1 and 4): one duplicate. Reordered: index 1 after 2,
+    # and 3 after the second 1 (index 4). Nothing lost.
+    assert (result.sent, result.received, result.lost, result.duplicates, result.stray) == (5, 5, 0, 1, 1)
+    assert result.reordered == 2 and result.latched is True and result.corrupted == 0
+    assert result.latency_ms is not None and result.jitter_ms is not None
