@@ -391,7 +391,13 @@ class Replay:
         for step in report.steps:
             if step.step in opened.captured and step.sdp is not None:
                 self._diff(step, opened.captured[step.step], call.forwarded_text.get(step.step))
-        report.findings = [*call.findings, *report.findings]
+        if self._transport_failure is not None or self.summary.interrupted:
+            # What the trace says of a call read only in part (no answer, no end) would be wrong.
+            stopped = "the relay stopped answering" if self._transport_failure is not None else "it was interrupted"
+            report.findings = [f"the replay stopped ({stopped}) before the rest of this call was read",
+                               *report.findings]
+        else:
+            report.findings = [*call.findings, *report.findings]
         if self.media is not None:
             report.media = self.media.finish(call_id)
         if opened.session and not opened.deleted and self._transport_failure is None:

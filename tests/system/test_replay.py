@@ -361,3 +361,15 @@ def test_text_traces_replay_like_captures(capsys, name, relay):
         ("offer", "U", True), ("answer", "L", True), ("unforce", "D", True)]
     assert call["steps"][2]["commands"][0]["reply"] == "0"  # the relay had the session, and deleted it
     assert call["findings"] == [] and summary["capture"]["sip_messages"] == 7
+
+
+def test_a_relay_that_does_not_answer_ends_the_run_with_exit_4(capsys, tmp_path):
+    from tests.system.test_check import dead_udp_port
+
+    path = quiet_call_capture(tmp_path, "dead@t", bye_after=0.5)
+    result = cli(capsys, "--state", "none", "--timeout", "0.2", "--retries", "1", "--json", "replay", str(path),
+                 "-t", f"udp:127.0.0.1:{dead_udp_port()}")
+    assert result.code == 4 and "refused the request" in result.stderr
+    (call,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert call["steps"][0]["error"]["exit_code"] == 4 and len(call["steps"]) == 1
+    assert call["findings"] == ["the replay stopped (the relay stopped answering) before the rest of this call was read"]
