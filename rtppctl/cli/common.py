@@ -66,7 +66,7 @@ def finite(value: float | None) -> float | None:
     """Callback for every float option: Click's FloatRange lets NaN through in some versions
     (every comparison with NaN is false), so it is refused here, as a usage error."""
     if value is not None and value != value:
-        raise typer.BadParameter("must be a number of seconds, not NaN")
+        raise typer.BadParameter("must be a number, not NaN")
     return value
 
 

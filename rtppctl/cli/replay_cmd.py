@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rtppctl.cli.common import SetOption, TargetOption, run_context
+from rtppctl.cli.common import SetOption, TargetOption, finite, run_context
 from rtppctl.cli.sdp_cmd import FlagsOption, IpOption
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def replay(
     target: TargetOption = None,
     set_id: SetOption = None,
     speed: Annotated[float | None, typer.Option("--speed", metavar="X", min=0.001, max=1000.0, show_default=False,
-                                                help="Keep the capture's timing scaled by X (1: real time); default: as fast as possible.")] = None,
+                                                callback=finite, help="Keep the capture's timing scaled by X (1: real time); default: as fast as possible.")] = None,
     diff: Annotated[bool, typer.Option("--diff", help="Show each rewritten SDP as a diff against the captured one (the proxy's forwarded copy when the capture has it).")] = False,
     proxy_ip: Annotated[str | None, typer.Option("--proxy-ip", metavar="ADDR", show_default=False,
                                                  help="The proxy's address in a capture of both its legs: messages it sent are skipped.")] = None,
