@@ -161,6 +161,8 @@ class Replay:
         #: (capture time, clock time) of the first replayed message, for --speed.
         self._pace_origin: tuple[float, float] | None = None
         self._transport_failure: TransportError | None = None
+        #: Capture time the open calls were last looked at (`_settle`).
+        self._settled_at = float("-inf")
         self.media: MediaPlayer | None = None
         if options.media:
             from rtppctl.ops.replay_media import MediaPlayer  # noqa: PLC0415
@@ -370,9 +372,11 @@ class Replay:
     # -- the end of calls -------------------------------------------------------------------------
 
     def _settle(self, now: float) -> None:
-        """Report the calls that ended and have been quiet for SETTLE_SECONDS of capture time."""
-        if not self.follower.calls:
+        """Report the calls that ended and have been quiet for SETTLE_SECONDS of capture time
+        (looked at once a second of capture time: the open calls are many in a big trace)."""
+        if not self.follower.calls or now - self._settled_at < 1.0:
             return
+        self._settled_at = now
         for call_id in [c for c, call in self.follower.calls.items()
                         if call.ended and now - call.last_time > SETTLE_SECONDS]:
             self._finish(call_id)
