@@ -215,3 +215,46 @@ def write_big_capture(path: Path, *, size: int, calls: int, start: float = 1_700
             out.write(struct.pack("<IIII", seconds, int((when - seconds) * 1e6), len(data), len(data)))
             out.write(data)
     return frames
+
+
+def write_edge_pcapng(path: Path, records: list[SipPacket | MediaPacket]) -> Path:
+    """The SIP `records` as a harder capture of the same traffic: a pcapng with two interfaces
+    (Ethernet with a VLAN tag, and Linux cooked capture v2), every INVITE in three IPv4 fragments
+    sent last piece first, every 200 OK to an INVITE over TCP in three segments (the second before
+    the first, after the connection's SYN), the rest over UDP. Media records are left out."""
+    from tests.proto.test_capture import ACK, PSH, SYN, ethernet, ipv4, sll2, tcp, udp
+    from tests.test_captures import enhanced, interface, section
+
+    order = "<"
+    blocks = [section(order), interface(order, 1), interface(order, 276)]
+    ident = 0
+    for number, record in enumerate(records):
+        if not isinstance(record, SipPacket):
+            continue
+        stamp = int(record.time * 1_000_000)
+        src, dst = record.src[0], record.dst[0]
+        if record.data.startswith(b"INVITE"):
+            ident += 1
+            datagram = udp(record.data, record.src[1], record.dst[1])
+            size = -(-len(datagram) // 3 // 8) * 8
+            pieces = [datagram[at:at + size] for at in range(0, len(datagram), size)]
+            packets = [ipv4(piece, 17, src, dst, ident=ident, flags_offset=(0x2000 if n < len(pieces) - 1 else 0) | (n * size // 8))
+                       for n, piece in enumerate(pieces)]
+            blocks += [enhanced(order, 1, stamp, sll2(packet)) for packet in reversed(packets)]
+        elif record.data.startswith(b"SIP/2.0 200") and b" INVITE\r\n" in record.data:
+            third = len(record.data) // 3
+            parts = [record.data[:third], record.data[third:2 * third], record.data[2 * third:]]
+            seq, sport = 1000, 20000 + number  # a connection of its own, its SYN captured
+            syn = ipv4(tcp(b"", seq - 1, SYN, sport, record.dst[1]), 6, src, dst)
+            blocks.append(enhanced(order, 0, stamp, ethernet(syn, tags=(0x8100,))))
+            segments = []
+            for part in parts:
+                segments.append(ipv4(tcp(part, seq, ACK | PSH, sport, record.dst[1]), 6, src, dst))
+                seq += len(part)
+            for segment in (segments[1], segments[0], segments[2]):
+                blocks.append(enhanced(order, 0, stamp, ethernet(segment, tags=(0x8100,))))
+        else:
+            frame = ethernet(ipv4(udp(record.data, record.src[1], record.dst[1]), 17, src, dst), tags=(0x8100,))
+            blocks.append(enhanced(order, 0, stamp, frame))
+    path.write_bytes(b"".join(blocks))
+    return path

@@ -373,3 +373,25 @@ def test_a_relay_that_does_not_answer_ends_the_run_with_exit_4(capsys, tmp_path)
     (call,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert call["steps"][0]["error"]["exit_code"] == 4 and len(call["steps"]) == 1
     assert call["findings"] == ["the replay stopped (the relay stopped answering) before the rest of this call was read"]
+
+
+def test_the_same_calls_in_a_harder_capture_replay_the_same(capsys, captured, tmp_path):
+    """pcapng with two interfaces (VLAN-tagged Ethernet, SLL2), INVITEs in IPv4 fragments out of
+    order, 200 OKs over TCP in segments out of order: the same steps, nodes and SDP."""
+    from tests.traces import write_edge_pcapng
+
+    path = write_edge_pcapng(tmp_path / "edge.pcapng", [r for call in captured["calls"][:4] for r in call.records])
+    result = cli(capsys, *captured["base"], "--json", "replay", str(path))
+    assert result.code == 0, result.stderr + result.stdout[-1500:]
+    calls, summary = records(result.stdout)
+    assert summary["capture"]["fragments_reassembled"] == 8  # 4 calls, each INVITE received and forwarded
+    assert summary["capture"]["sip_messages"] == 48 and summary["capture"]["truncated"] == 0
+    by_id = {call["call_id"]: call for call in calls}
+    for original in captured["calls"][:4]:
+        call = by_id[original.call_id]
+        assert [(s["op"], s["letter"], s["ok"]) for s in call["steps"]] == [
+            ("offer", "U", True), ("answer", "L", True), ("unforce", "D", True)]
+        assert {s["node"] for s in call["steps"]} == {original.node}
+        assert ports_out(call["steps"][0]["sdp"]) == ports_out(original.forwarded_offer)
+        assert ports_out(call["steps"][1]["sdp"]) == ports_out(original.forwarded_answer)
+        assert call["findings"] == [] and call["forwarded"] == 6
