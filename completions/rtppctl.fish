@@ -126,7 +126,7 @@ complete -c rtppctl -n '__fish_seen_subcommand_from batch' -F
 # rtppctl replay
 complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l list -d 'Only list the calls found (Call-ID, caller, callee, times, messages, SDP).'
 complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l call-id -r -f -d 'Replay this call only (repeatable).'
-complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l since -r -f -d 'Calls starting at or after TIME: ISO 8601 (UTC unless it says), or seconds from the capture\'s start.'
+complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l since -r -f -d 'Calls starting at or after TIME: ISO 8601 (UTC unless it says), or seconds from the trace\'s first SIP message.'
 complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l until -r -f -d 'Calls starting at or before TIME (as --since).'
 complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l flags -r -f -d 'The module\'s flags: a l k i e f r o c s w n[<SOCK>] d[PT] tNN TNN zNN.'
 complete -c rtppctl -n '__fish_seen_subcommand_from replay' -l ip -r -f -d 'Address to write into the SDP (the module\'s ip_address).'

@@ -21,7 +21,7 @@ def replay(
     list_calls: Annotated[bool, typer.Option("--list", help="Only list the calls found (Call-ID, caller, callee, times, messages, SDP).")] = False,
     call_id: Annotated[list[str] | None, typer.Option("--call-id", metavar="ID", show_default=False, help="Replay this call only (repeatable).")] = None,
     since: Annotated[str | None, typer.Option("--since", metavar="TIME", show_default=False,
-                                              help="Calls starting at or after TIME: ISO 8601 (UTC unless it says), or seconds from the capture's start.")] = None,
+                                              help="Calls starting at or after TIME: ISO 8601 (UTC unless it says), or seconds from the trace's first SIP message.")] = None,
     until: Annotated[str | None, typer.Option("--until", metavar="TIME", show_default=False,
                                               help="Calls starting at or before TIME (as --since).")] = None,
     flags: FlagsOption = "",

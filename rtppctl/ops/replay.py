@@ -440,7 +440,7 @@ def _start_line(text: str) -> str:
 
 def selected(options: ReplayOptions, call_id: str, first_time: float, capture_start: float) -> bool:
     """The call is one the options ask for: its Call-ID given (or none given), its first message
-    within --since and --until (each absolute, or seconds from the capture's start)."""
+    within --since and --until (each absolute, or seconds from the trace's first SIP message)."""
     if options.call_ids is not None and call_id not in options.call_ids:
         return False
     for bound, later in ((options.since, True), (options.until, False)):
