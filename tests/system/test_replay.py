@@ -39,6 +39,17 @@ def ports_out(body: str) -> str:
     return re.sub(r"(?m)^m=(\w+) \d+", r"m=\1 PORT", body)
 
 
+def replayed_as_made(call: dict, original) -> None:
+    """A replayed call did what rtppctl did as the proxy: U, L and D, all on the call's node, and
+    the SDP engage wrote then, the relay's ports aside; no finding; the proxy's 6 copies skipped."""
+    assert [(s["op"], s["letter"], s["ok"]) for s in call["steps"]] == [
+        ("offer", "U", True), ("answer", "L", True), ("unforce", "D", True)]
+    assert {s["node"] for s in call["steps"]} == {original.node}
+    assert ports_out(call["steps"][0]["sdp"]) == ports_out(original.forwarded_offer)
+    assert ports_out(call["steps"][1]["sdp"]) == ports_out(original.forwarded_answer)
+    assert call["findings"] == [] and call["forwarded"] == 6
+
+
 @pytest.fixture(scope="module")
 def farm(relays, tmp_path_factory):
     """Two relays of this module's own, weighted 2 and 1 in one set, and the config naming them."""
@@ -78,14 +89,8 @@ def test_every_captured_call_replays_to_the_same_node_with_the_same_sessions(cap
     assert len(by_id) == 8 and summary["calls"] == 8 and summary["failed"] == 0
     for original in captured["calls"]:
         call = by_id[original.call_id]
-        assert [(s["op"], s["letter"], s["ok"]) for s in call["steps"]] == [
-            ("offer", "U", True), ("answer", "L", True), ("unforce", "D", True)]
-        assert {s["node"] for s in call["steps"]} == {original.node}
-        # rtppctl as the proxy wrote these bodies; the replay writes them again, ports aside.
-        assert ports_out(call["steps"][0]["sdp"]) == ports_out(original.forwarded_offer)
-        assert ports_out(call["steps"][1]["sdp"]) == ports_out(original.forwarded_answer)
-        assert call["findings"] == [] and call["cleaned_up"] is False
-        assert call["forwarded"] == 6 and call["messages"] == 12
+        replayed_as_made(call, original)
+        assert call["cleaned_up"] is False and call["messages"] == 12
     assert summary["proxies"] == ["127.0.0.12"]
     assert summary["capture"]["sip_messages"] == 96
 
@@ -388,10 +393,4 @@ def test_the_same_calls_in_a_harder_capture_replay_the_same(capsys, captured, tm
     assert summary["capture"]["sip_messages"] == 48 and summary["capture"]["truncated"] == 0
     by_id = {call["call_id"]: call for call in calls}
     for original in captured["calls"][:4]:
-        call = by_id[original.call_id]
-        assert [(s["op"], s["letter"], s["ok"]) for s in call["steps"]] == [
-            ("offer", "U", True), ("answer", "L", True), ("unforce", "D", True)]
-        assert {s["node"] for s in call["steps"]} == {original.node}
-        assert ports_out(call["steps"][0]["sdp"]) == ports_out(original.forwarded_offer)
-        assert ports_out(call["steps"][1]["sdp"]) == ports_out(original.forwarded_answer)
-        assert call["findings"] == [] and call["forwarded"] == 6
+        replayed_as_made(by_id[original.call_id], original)
