@@ -93,6 +93,13 @@ def test_every_captured_call_replays_to_the_same_node_with_the_same_sessions(cap
         assert call["cleaned_up"] is False and call["messages"] == 12
     assert summary["proxies"] == ["127.0.0.12"]
     assert summary["capture"]["sip_messages"] == 96
+    # The keys the README documents (an API scripts read).
+    assert set(calls[0]) == {"type", "call_id", "caller", "callee", "first_time", "last_time", "messages",
+                             "retransmissions", "forwarded", "steps", "findings", "cleaned_up", "media"}
+    assert set(calls[0]["steps"][0]) == {"step", "frame", "time", "message", "why", "op", "ok", "node", "letter",
+                                         "commands", "sdp", "diff", "diff_against", "warnings", "error"}
+    assert set(summary) == {"type", "calls", "steps", "failed", "findings", "proxies", "unreadable", "capture",
+                            "interrupted", "exit_code"}
 
 
 def test_diff_is_against_the_proxys_forwarded_copy_and_shows_only_the_ports(capsys, captured):
