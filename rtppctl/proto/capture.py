@@ -50,8 +50,8 @@ within the bounds).
 
 from __future__ import annotations
 
+import ipaddress
 import re
-import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -320,7 +320,8 @@ class Decoder:
         if name is None:
             if len(self._names) >= 65536:
                 self._names.clear()
-            name = socket.inet_ntop(socket.AF_INET if len(address) == 4 else socket.AF_INET6, address)
+            # ipaddress, not socket: the protocol core opens nothing and needs no I/O module.
+            name = str(ipaddress.IPv4Address(address) if len(address) == 4 else ipaddress.IPv6Address(address))
             self._names[address] = name
         return name
 
