@@ -384,3 +384,36 @@ def test_listen_in_a_pipe_is_aligned_from_the_first_line_and_flushed_per_event(n
         assert end[start - 2:start] == "  " and end[start] != " "
     duration_end = header.index("duration") + len("duration")
     assert short[duration_end - 1] == "-" and end[duration_end - 1] == "-" and long[duration_end - 1] != "-"
+
+
+def long_call_capture(tmp_path):
+    """One whole call whose Call-ID is the longest token, with a long From display name."""
+    from rtppctl.proto.capture import SipPacket
+    from tests.sipmsg import Msg, sdp
+    from tests.traces import write_pcap
+
+    via = "127.0.0.11:5060;branch=z9hG4bK80"
+    messages = [(Msg("INVITE", CALL_ID, "ft", None, 1, "INVITE", [via], sdp("192.0.2.1", 4000)), True),
+                (Msg("200", CALL_ID, "ft", "tt", 1, "INVITE", [via], sdp("192.0.2.9", 5000)), False),
+                (Msg("BYE", CALL_ID, "ft", "tt", 2, "BYE", [via + "b"]), True)]
+    caller, proxy = ("127.0.0.11", 5060), ("127.0.0.12", 5060)
+    packets = [SipPacket(1_700_000_000.0 + n, caller if mine else proxy, proxy if mine else caller, "udp",
+                         message.text().replace('"Alice"', '"' + "Alice " * 12 + '"').encode())
+               for n, (message, mine) in enumerate(messages)]
+    return write_pcap(tmp_path / "long.pcap", packets)
+
+
+REPLAY = ["step", "time", "message", "op", "relay", "result"]
+REPLAY_LIST = ["call-id", "caller", "callee", "first", "last", "messages", "sdp"]
+
+
+def test_replay_at_80_columns_keeps_the_relay_and_the_call_id_whole(long_relay, tmp_path):
+    path = long_call_capture(tmp_path)
+    env = {**os.environ, "RTPPCTL_STATE": "none"}
+    output, code = terminal(["replay", str(path), "-t", long_relay.specs["long"]], env)
+    assert code == 0, output
+    check(output, REPLAY, [long_relay.specs["long"], "offer (U)", "answer (L)", "unforce (D)"])
+    assert CALL_ID in output  # the report's title names the call, unbroken
+    listed, code = terminal(["replay", "--list", str(path)], env)
+    assert code == 0, listed
+    check(listed, REPLAY_LIST, [CALL_ID, "2023-11-14 22:13:20.000", "2023-11-14 22:13:22.000"], rows=1)

@@ -223,7 +223,7 @@ def test_a_human_report_per_call_and_the_legs_said(capsys, captured):
 
 def test_hostile_text_in_a_trace_is_spelled_out(capsys, tmp_path, relay):
     call_id = "evil\x1b[31m@t"
-    messages = [(Msg("INVITE", "evil@t", "ft", None, 1, "INVITE", ["127.0.0.11:5060;branch=z9hG4bKe"],
+    messages = [(Msg("INVITE", call_id, "ft", None, 1, "INVITE", ["127.0.0.11:5060;branch=z9hG4bKe"],
                      sdp("192.0.2.1", 4000)), True)]
     text = messages[0][0].text().replace("From: \"Alice\"", "From: \"Al\x1b]0;pwned\x07ice\"")
     packets = [SipPacket(1.0, ("127.0.0.11", 5060), ("127.0.0.12", 5060), "udp", text.encode())]
@@ -232,6 +232,12 @@ def test_hostile_text_in_a_trace_is_spelled_out(capsys, tmp_path, relay):
     assert result.code == 0
     assert "\x1b" not in result.stdout and "\\x1b" in result.stdout
     assert call_id not in result.stdout
+    # The whole report too: the title, the start line in the table, the refusal naming the Call-ID.
+    replayed = cli(capsys, "--state", "none", "replay", str(path), "-t", relay.udp)
+    assert replayed.code == 6
+    out = replayed.stdout + replayed.stderr
+    assert "\x1b" not in out and "\x07" not in out
+    assert "Al\\x1b]0;pwned\\x07ice" in out and "contains the control character" in out
 
 
 def test_a_missing_or_unreadable_trace_is_refused_before_any_relay_is_asked(capsys, tmp_path, relay):
