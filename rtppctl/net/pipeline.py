@@ -1174,10 +1174,7 @@ class Pipeline:
 
     def _finish(self, entry: _Entry, body: bytes, done_at: float | None = None) -> None:
         """`entry` got its reply `body` (cookie removed, final newline included), at `done_at`
-        (now when None).
-
-        `_complete` written out for a reply: this runs once per request, and a call costs.
-        """
+        (now when None)."""
         try:
             reply = _decode_reply(body)
         except MalformedReply as err:
@@ -1186,18 +1183,9 @@ class Pipeline:
         if entry.done:
             return
         entry.done = True
-        outcome = Outcome(entry.request, reply, None, entry.scheduled, entry.sent_at,
-                          monotonic() if done_at is None else done_at, entry.retransmits)
         self.stats.replied += 1
-        self._done.append(outcome)
-        self._active -= 1
-        key = entry.request.key
-        if key is not None:
-            self._release_key(key)
-        waiter = entry.waiter
-        if waiter is not None:
-            entry.outcome = outcome
-            waiter.release()
+        self._settle(entry, Outcome(entry.request, reply, None, entry.scheduled, entry.sent_at,
+                                    monotonic() if done_at is None else done_at, entry.retransmits))
 
     def _fail(self, entry: _Entry, error: TransportError) -> None:
         self._complete(entry, None, error)
@@ -1208,12 +1196,15 @@ class Pipeline:
         entry.done = True
         now = monotonic()
         sent_at = entry.sent_at
-        outcome = Outcome(entry.request, reply, error, entry.scheduled, now if sent_at is None else sent_at,
-                                now, entry.retransmits)
         if error is None:
             self.stats.replied += 1
         else:
             self.stats.failed += 1
+        self._settle(entry, Outcome(entry.request, reply, error, entry.scheduled, now if sent_at is None else sent_at,
+                                    now, entry.retransmits))
+
+    def _settle(self, entry: _Entry, outcome: Outcome) -> None:
+        """`entry` is done with `outcome`: handed to `poll`, its key freed, its waiter woken."""
         self._done.append(outcome)
         self._active -= 1
         key = entry.request.key
