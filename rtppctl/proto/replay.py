@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rtppctl.proto.capture import SipPacket
 from rtppctl.proto.errors import InputError
@@ -55,6 +56,14 @@ class Step:
     #: 1-based number of the step in its call.
     number: int = 0
     #: For an unforce: the dialog's tags (the caller's, the callee's or None).
+    tags: tuple[str | None, str | None] = (None, None)
+
+
+class _Decision(NamedTuple):
+    """What a message is: the kind of step, why, and an unforce's tags."""
+
+    kind: str
+    why: str
     tags: tuple[str | None, str | None] = (None, None)
 
 
@@ -165,10 +174,11 @@ class Follower:
         copy = self._copy_of(call, summary, packet)
         if copy is not None:
             return copy
-        step = self._step(call, summary, packet, text)
-        if step is not None:
+        decided = self._decide(call, summary)
+        step = None
+        if decided is not None:
             call.steps += 1
-            step = Step(step.kind, packet, summary, text, step.why, call.steps, step.tags)
+            step = Step(decided.kind, packet, summary, text, decided.why, call.steps, decided.tags)
             self._remember(call, summary, call.steps)
         else:
             self._remember(call, summary, 0)
@@ -206,12 +216,13 @@ class Follower:
         vias = tuple((via.host, via.port, via.branch) for via in summary.vias)
         call._seen.setdefault(self._key(summary), {})[vias] = number
 
-    def _step(self, call: CallTrace, summary: TraceSummary, packet: SipPacket, text: str) -> Step | None:
+    def _decide(self, call: CallTrace, summary: TraceSummary) -> _Decision | None:
+        """What `summary`'s message is in its call (None: nothing to do), the call's state moved on."""
         transaction = (summary.cseq, summary.cseq_method)
         method = summary.method
         if summary.is_request:
             if method in ("BYE", "CANCEL"):
-                return self._end(call, summary, packet, text, f"{method}: the call ends")
+                return self._end(call, summary, f"{method}: the call ends")
             if method == "INVITE" and not summary.to_tag:
                 # The call starts (again, after a 407 say): engage takes it from here.
                 call.initial.add(transaction)
@@ -222,14 +233,13 @@ class Follower:
                     return None
                 call.late = call.late_unfinished = False
                 call.awaiting = call.steps + 1
-                return _step("offer", packet, summary, text, "INVITE with SDP: the offer")
-            step = None
-            if summary.has_sdp:
-                step = self._negotiated(call, packet, summary, text, f"{method} with SDP")
+                return _Decision("offer", "INVITE with SDP: the offer")
+            # Decided before the ACK closes a late negotiation: its SDP is still the late offer.
+            decided = self._negotiated(call, f"{method} with SDP") if summary.has_sdp else None
             if method == "ACK" and call.late:
                 call.late = False
                 call.late_unfinished = not summary.has_sdp
-            return step
+            return decided
         status = summary.status or 0
         if summary.to_tag and 101 <= status < 300 and (call.callee_tag is None or not call.succeeded):
             call.callee_tag = summary.to_tag
@@ -241,22 +251,22 @@ class Follower:
                 if summary.to_tag and not call.succeeded:
                     call.callee_tag = summary.to_tag
                 call.awaiting = None
-                return self._end(call, summary, packet, text, f"{status} to the INVITE: the call failed")
+                return self._end(call, summary, f"{status} to the INVITE: the call failed")
             return None
         if not summary.has_sdp or status < 101:
             return None
         if transaction in call.initial:
             call.awaiting = None
-        return self._negotiated(call, packet, summary, text, f"{status} to {summary.cseq_method} with SDP")
+        return self._negotiated(call, f"{status} to {summary.cseq_method} with SDP")
 
     @staticmethod
-    def _negotiated(call: CallTrace, packet: SipPacket, summary: TraceSummary, text: str, what: str) -> Step:
+    def _negotiated(call: CallTrace, what: str) -> _Decision:
         if call.late:
-            return _step("offer", packet, summary, text, f"{what}: an offer (late negotiation)")
-        return _step("answer", packet, summary, text, f"{what}: an answer")
+            return _Decision("offer", f"{what}: an offer (late negotiation)")
+        return _Decision("answer", f"{what}: an answer")
 
     @staticmethod
-    def _end(call: CallTrace, summary: TraceSummary, packet: SipPacket, text: str, why: str) -> Step | None:
+    def _end(call: CallTrace, summary: TraceSummary, why: str) -> _Decision | None:
         if call.ended:
             return None
         call.ended = True
@@ -265,13 +275,8 @@ class Follower:
         if callee is None:
             # No reply named the callee: the message's other tag, if it has one.
             callee = summary.to_tag if summary.from_tag == caller else summary.from_tag
-        step = _step("unforce", packet, summary, text, why)
-        return Step(step.kind, packet, summary, text, why, tags=(caller, callee))
+        return _Decision("unforce", why, (caller, callee))
 
     def finish(self) -> Iterator[CallTrace]:
         """Every call of the trace, in the order first seen."""
         yield from self.calls.values()
-
-
-def _step(kind: str, packet: SipPacket, summary: TraceSummary, text: str, why: str) -> Step:
-    return Step(kind, packet, summary, text, why)
