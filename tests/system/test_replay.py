@@ -132,7 +132,8 @@ def test_since_and_until_choose_calls_by_their_first_message(capsys, captured):
     listed = cli(capsys, "--json", "replay", "--list", path).json()["calls"]
     start = listed[0]["first_time"]
     third = listed[2]["first_time"] - start
-    later = cli(capsys, "--json", "replay", "--list", path, "--since", f"{third:.6f}").json()["calls"]
+    # A microsecond before the third call (the capture's resolution): printing the offset rounds it.
+    later = cli(capsys, "--json", "replay", "--list", path, "--since", f"{third - 1e-6:.6f}").json()["calls"]
     assert [call["call_id"] for call in later] == [call["call_id"] for call in listed[2:]]
     from datetime import datetime, timezone
 
