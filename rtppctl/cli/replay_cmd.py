@@ -10,6 +10,8 @@ from rtppctl.cli.common import SetOption, TargetOption, finite, run_context
 from rtppctl.cli.sdp_cmd import FlagsOption, IpOption
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from rtppctl.cli.common import RunContext
     from rtppctl.ops.replay import CallReport, ReplaySummary
     from rtppctl.proto.capture import CaptureStats
@@ -62,22 +64,19 @@ def replay(
     options = ReplayOptions(flags=flags, ip=ip, speed=speed, diff=diff,
                             call_ids=frozenset(call_id) if call_id else None, since=_time(since, "--since"),
                             until=_time(until, "--until"), proxy_ip=_address(proxy_ip), media=media)
+    from rtppctl.proto.capture import CaptureStats  # noqa: PLC0415
+
+    stats = CaptureStats()
     if list_calls:
-        return _list(s, trace, options)
+        return _list(s, trace, _records(trace, stats), stats, options)
     if emit_batch is not None:
         from rtppctl.files import check_writable  # noqa: PLC0415
 
         check_writable(emit_batch)  # before any relay is asked
-    _check_readable(trace)
-    if media:
-        from rtppctl.captures import capture_kind  # noqa: PLC0415
-
-        if capture_kind(trace) not in ("pcap", "pcapng"):
-            raise typer.BadParameter("--media needs a pcap or pcapng capture: a text trace holds no RTP",
-                                     param_hint="--media")
+    records = _records(trace, stats, media=media)
     operations: list[dict[str, Any]] | None = [] if emit_batch is not None else None
     with _relay(s, target, set_id) as route, Interrupts() as interrupts:
-        summary, stats = _run(s, trace, route, options, operations, lambda: interrupts.signals)
+        summary = _run(s, records, stats, route, options, operations, lambda: interrupts.signals)
     if emit_batch is not None and operations is not None:
         _write_batch(emit_batch, operations)
     _render_summary(s, summary, stats)
@@ -86,13 +85,11 @@ def replay(
     return summary.exit_code
 
 
-def _run(s: RunContext, trace: str, route: Any, options: Any, operations: list[dict[str, Any]] | None,
-         signals: Any) -> tuple[ReplaySummary, CaptureStats]:
+def _run(s: RunContext, records: Iterator[Any], stats: CaptureStats, route: Any, options: Any,
+         operations: list[dict[str, Any]] | None, signals: Any) -> ReplaySummary:
     from rtppctl.ops.batch import worst_exit  # noqa: PLC0415
     from rtppctl.ops.replay import Replay  # noqa: PLC0415
-    from rtppctl.proto.capture import CaptureStats  # noqa: PLC0415
 
-    stats = CaptureStats()
     codes: list[int] = []
 
     def on_call(report: CallReport) -> None:
@@ -100,20 +97,27 @@ def _run(s: RunContext, trace: str, route: Any, options: Any, operations: list[d
         _render_call(s, report)
 
     run = Replay(route, options, on_call=on_call, signals=signals, emit_batch=operations)
-    summary = run.run(_records(trace, stats, media=options.media), stats)
+    summary = run.run(records, stats)
     if not summary.interrupted:
         summary.exit_code = worst_exit(codes)
-    return summary, stats
+    return summary
 
 
-def _records(trace: str, stats: CaptureStats, *, media: bool = False) -> Any:
-    """The trace's records, streaming: pcap and pcapng through dpkt, else a text trace."""
+def _records(trace: str, stats: CaptureStats, *, media: bool = False) -> Iterator[Any]:
+    """The trace's records, streaming (pcap and pcapng through dpkt, else a text trace), the first
+    one already read: a missing file, a folder, a header that is no capture's, a text that is no
+    trace, fail here, naming the file, before any relay is asked."""
+    import itertools  # noqa: PLC0415
+
     from rtppctl.captures import capture_kind, read_capture  # noqa: PLC0415
 
     kind = capture_kind(trace)
-    if kind in ("pcap", "pcapng"):
-        return read_capture(trace, media=media, stats=stats)
-    return _text_records(trace, stats)
+    if kind == "text" and media:
+        raise typer.BadParameter("--media needs a pcap or pcapng capture: a text trace holds no RTP",
+                                 param_hint="--media")
+    records = read_capture(trace, media=media, stats=stats) if kind != "text" else _text_records(trace, stats)
+    first = next(records, None)
+    return iter(()) if first is None else itertools.chain((first,), records)
 
 
 def _text_records(trace: str, stats: CaptureStats) -> Any:
@@ -132,20 +136,11 @@ def _text_records(trace: str, stats: CaptureStats) -> Any:
         yield from read_text_trace(lines(source), stats=stats, source=trace)
 
 
-def _check_readable(trace: str) -> None:
-    from rtppctl.files import open_input  # noqa: PLC0415
-
-    open_input(trace).close()  # a missing file, a directory or a device fails now, naming it
-
-
-def _list(s: RunContext, trace: str, options: Any) -> int:
+def _list(s: RunContext, trace: str, records: Iterator[Any], stats: CaptureStats, options: Any) -> int:
     from rtppctl.cli.output import Column, Table  # noqa: PLC0415
     from rtppctl.ops.replay import list_calls  # noqa: PLC0415
-    from rtppctl.proto.capture import CaptureStats  # noqa: PLC0415
 
-    _check_readable(trace)
-    stats = CaptureStats()
-    calls = list_calls(_records(trace, stats), options)
+    calls = list_calls(records, options)
     if s.json:
         s.output.emit({"calls": calls, "capture": stats.as_dict()})
         return 0
