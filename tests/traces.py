@@ -180,13 +180,11 @@ def write_big_capture(path: Path, *, size: int, calls: int, start: float = 1_700
     Returns the number of frames."""
     import struct
 
+    from tests.proto.test_capture import ethernet, ipv4, udp
     from tests.sipmsg import sdp as sdp_body
 
     def frame(payload: bytes, source: tuple[str, int], destination: tuple[str, int]) -> bytes:
-        udp = struct.pack("!HHHH", source[1], destination[1], 8 + len(payload), 0)
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 0, 0x4000, 64, 17, 0,
-                         socket.inet_aton(source[0]), socket.inet_aton(destination[0]))
-        return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + udp + payload
+        return ethernet(ipv4(udp(payload, source[1], destination[1]), 17, source[0], destination[0]))
 
     caller, proxy = (CALLER_IP, 5060), (PROXY_IP, 5060)
     rtp = frame(struct.pack("!BBHII", 0x80, 0, 1, 160, 0x1234ABCD) + bytes(160), (CALLER_IP, 40000), (CALLEE_IP, 20000))

@@ -159,17 +159,24 @@ bodies = st.sampled_from([body(), body("0 200"), body("0 0"), body("0 8 " + " ".
 source_ips = st.sampled_from([None, "192.0.2.1", "2001:db8::1", "relay.example", "[::1]"])
 
 
+def planning_inputs(flag_text, sdp_text, call_id, from_tag, to_tag, in_reply):
+    """(flags, sdp, leg) for a generated example; None when the flag string is refused already."""
+    try:
+        flags = parse_flags(flag_text)
+    except InputError:
+        return None
+    return flags, parse_sdp(sdp_text), planner.CallLeg(call_id, from_tag, to_tag, in_reply)
+
+
 @settings(max_examples=500)
 @given(call_ids, tag_values, st.one_of(st.none(), tag_values), st.booleans(), flag_texts, sockets, dialogs,
        bodies, source_ips, st.booleans())
 def test_plan_refuses_nothing_check_let_through(call_id, from_tag, to_tag, in_reply, flag_text, socket, dialog,
                                                 sdp_text, source_ip, offer):
-    try:
-        flags = parse_flags(flag_text)
-    except InputError:
+    inputs = planning_inputs(flag_text, sdp_text, call_id, from_tag, to_tag, in_reply)
+    if inputs is None:
         return
-    sdp = parse_sdp(sdp_text)
-    leg = planner.CallLeg(call_id, from_tag, to_tag, in_reply)
+    flags, sdp, leg = inputs
     context = {"source_ip": source_ip, "notify_socket": socket, "dialog_id": dialog}
     try:
         planner.check(sdp, flags, leg, offer=offer, **context)
@@ -202,12 +209,10 @@ def test_a_plan_from_its_template_is_the_plan_the_encoders_build(call_id, from_t
                                                                   sdp_text, source_ip, offer, capabilities):
     # Without flags n and d a plan is filled in from a template planned once per shape; it must be
     # exactly what `_plan` builds command by command, and refuse what it refuses with the same words.
-    try:
-        flags = parse_flags(flag_text)
-    except InputError:
+    inputs = planning_inputs(flag_text, sdp_text, call_id, from_tag, to_tag, in_reply)
+    if inputs is None:
         return
-    sdp = parse_sdp(sdp_text)
-    leg = planner.CallLeg(call_id, from_tag, to_tag, in_reply)
+    flags, sdp, leg = inputs
     context = {"offer": offer, "capabilities": capabilities, "source_ip": source_ip}
     slow = _outcome(lambda: _checked_slow_plan(sdp, flags, leg, **context))
     for _ in range(2):  # the first builds the template, the second finds it
