@@ -172,7 +172,8 @@ class Replay:
     # -- the run ----------------------------------------------------------------------------------
 
     def run(self, records: Iterable[Any], stats: CaptureStats) -> ReplaySummary:
-        """Replay every SIP record of `records` (media records are skipped); the summary."""
+        """Replay every SIP record of `records` (media records too with --media; else they are
+        skipped); the summary."""
         try:
             for record in records:
                 if self._signals():
@@ -388,7 +389,8 @@ class Replay:
     def _finish(self, call_id: str) -> None:
         call = self.follower.calls.pop(call_id)
         opened = self._open.pop(call_id, None)
-        if not self._selected.get(call_id) or opened is None:
+        # Forgotten with the call: what the run holds follows the calls in progress.
+        if not self._selected.pop(call_id, False) or opened is None:
             return
         report = opened.report
         _fill(report, call)
